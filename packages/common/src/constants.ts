@@ -1,0 +1,105 @@
+/**
+ * Routes, query parameters, header names, limits and defaults: the one place the wire contract's
+ * names are spelled. Server and client both import from here.
+ */
+
+/** URL prefixes of every route. A stream name follows the prefix, e.g. `/v1/window/weather/a`. */
+export const ROUTES = {
+  stream: '/v1/stream/',
+  window: '/v1/window/',
+  windows: '/v1/windows/',
+  state: '/v1/state/',
+  live: '/v1/live/',
+  liveMulti: '/v1/live',
+  health: '/health',
+} as const
+
+/** Query parameter names. */
+export const QUERY = {
+  offset: 'offset',
+  live: 'live',
+  cursor: 'cursor',
+  at: 'at',
+  seq: 'seq',
+  after: 'after',
+  from: 'from',
+  to: 'to',
+  stream: 'stream',
+} as const
+
+/** Values of the `live` query parameter on `/v1/stream/<name>`. */
+export const LIVE_MODE = { longPoll: 'long-poll', sse: 'sse' } as const
+
+/** The `at` value meaning "the head of the log". */
+export const AT_NOW = 'now'
+
+/** HTTP header names (lower case, as Node presents them). */
+export const HEADERS = {
+  contentType: 'content-type',
+  streamKind: 'stream-kind',
+  streamNextOffset: 'stream-next-offset',
+  streamUpToDate: 'stream-up-to-date',
+  streamCursor: 'stream-cursor',
+  streamSeq: 'stream-seq',
+  streamTtl: 'stream-ttl',
+  streamExpiresAt: 'stream-expires-at',
+  snapshotEntries: 'stream-snapshot-entries',
+  snapshotBytes: 'stream-snapshot-bytes',
+  snapshotMs: 'stream-snapshot-ms',
+  producerId: 'producer-id',
+  producerEpoch: 'producer-epoch',
+  producerSeq: 'producer-seq',
+  producerExpectedSeq: 'producer-expected-seq',
+  producerReceivedSeq: 'producer-received-seq',
+  etag: 'etag',
+  ifNoneMatch: 'if-none-match',
+  cacheControl: 'cache-control',
+  lastEventId: 'last-event-id',
+  retryAfter: 'retry-after',
+  location: 'location',
+} as const
+
+/** The `Stream-Kind` value that makes a JSON stream a state stream. */
+export const STATE_KIND = 'state'
+
+/** Content type of JSON streams; a state stream always has it. */
+export const JSON_CONTENT_TYPE = 'application/json'
+
+/** Sentinel offsets of the Durable Streams protocol. */
+export const OFFSET_START = '-1'
+export const OFFSET_NOW = 'now'
+
+/** `Cache-Control` of immutable answers (closed windows). */
+export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable'
+/** `Cache-Control` of answers that change as the log grows. */
+export const CACHE_NO_STORE = 'no-store'
+
+/** SSE event names of `/v1/live`. */
+export const LIVE_EVENTS = {
+  window: 'window',
+  entry: 'entry',
+  bound: 'bound',
+  clock: 'clock',
+  heartbeat: 'heartbeat',
+  error: 'error',
+  deleted: 'deleted',
+} as const
+
+/** Limits of stream names (§1 of the design). */
+export const STREAM_NAME_MAX_BYTES = 512
+
+/** Default snapshot policy: whichever of these comes first (§1 of the design). */
+export const DEFAULT_SNAPSHOT_POLICY = {
+  /** Entries since the last snapshot. */
+  entries: 1000,
+  /** Bytes of mutations (their JSON text) since the last snapshot. */
+  bytes: 1024 * 1024,
+  /** Milliseconds of stream time (entry `ts`) since the last snapshot. */
+  ms: 60_000,
+} as const
+
+/** Default largest accepted request body, in bytes. */
+export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+/** Default port of the standalone server (the Durable Streams port). */
+export const DEFAULT_PORT = 4437

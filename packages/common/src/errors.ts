@@ -1,0 +1,132 @@
+/**
+ * The one list of error codes, the wire error body, and the base error class. Code branches on
+ * `err.code`, never on `instanceof`, so errors survive crossing package and process boundaries.
+ */
+
+/** Every error code the server sends or the client raises. Stable: clients may branch on them. */
+export const ErrorCode = {
+  /** A request that is malformed in a way no more specific code covers. */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** A stream name breaks the rules of §1 (segments of `[A-Za-z0-9._~-]`, ≤ 512 bytes). */
+  INVALID_STREAM_NAME: 'INVALID_STREAM_NAME',
+  /** A body that should be JSON is not. */
+  INVALID_JSON: 'INVALID_JSON',
+  /** A message on a state stream is not a mutation (`patch`, `merge` or `set`). */
+  INVALID_MUTATION: 'INVALID_MUTATION',
+  /** A mutation that cannot be applied to the state (failing `test`, missing path). */
+  MUTATION_FAILED: 'MUTATION_FAILED',
+  /** A query parameter or header value is out of its domain. */
+  INVALID_PARAMETER: 'INVALID_PARAMETER',
+  /** An offset that is malformed or beyond the head of the stream. */
+  INVALID_OFFSET: 'INVALID_OFFSET',
+  /** The body is empty where content is required. */
+  EMPTY_BODY: 'EMPTY_BODY',
+  /** The body is larger than the server accepts. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** No stream of that name. */
+  STREAM_NOT_FOUND: 'STREAM_NOT_FOUND',
+  /** No route for that method and path. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** A stream of that name exists with another configuration. */
+  STREAM_CONFLICT: 'STREAM_CONFLICT',
+  /** The request's content type differs from the stream's. */
+  CONTENT_TYPE_MISMATCH: 'CONTENT_TYPE_MISMATCH',
+  /** A writer-supplied `ts` is earlier than the stream's last `ts`. */
+  TS_REGRESSION: 'TS_REGRESSION',
+  /** A `Stream-Seq` not greater than the last one. */
+  STREAM_SEQ_REGRESSION: 'STREAM_SEQ_REGRESSION',
+  /** A history or live route on a stream that is not a state stream. */
+  NOT_A_STATE_STREAM: 'NOT_A_STATE_STREAM',
+  /** An idempotent producer whose epoch is older than the server's. */
+  PRODUCER_STALE_EPOCH: 'PRODUCER_STALE_EPOCH',
+  /** An idempotent producer that skipped a sequence number. */
+  PRODUCER_SEQ_GAP: 'PRODUCER_SEQ_GAP',
+  /** More streams on one live connection than the server allows. */
+  TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
+  /** The method is not supported on this resource. */
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  /** The server is shutting down. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** A live reader fell too far behind and must reconnect from its last id. */
+  SLOW_READER: 'SLOW_READER',
+  /** The stream was deleted while it was being read. */
+  STREAM_DELETED: 'STREAM_DELETED',
+  /** A network failure (client side): the request may be retried. */
+  NETWORK: 'NETWORK',
+  /** The client was closed. */
+  CLOSED: 'CLOSED',
+  /** Anything unexpected. Never carries internal detail over the wire. */
+  INTERNAL: 'INTERNAL',
+} as const
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** The body of every error response: `{ "error": { "code", "message" } }`. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string }
+}
+
+/** HTTP status for each code; the server's one mapping. */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  INVALID_STREAM_NAME: 400,
+  INVALID_JSON: 400,
+  INVALID_MUTATION: 400,
+  MUTATION_FAILED: 409,
+  INVALID_PARAMETER: 400,
+  INVALID_OFFSET: 400,
+  EMPTY_BODY: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  STREAM_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  STREAM_CONFLICT: 409,
+  CONTENT_TYPE_MISMATCH: 409,
+  TS_REGRESSION: 409,
+  STREAM_SEQ_REGRESSION: 409,
+  NOT_A_STATE_STREAM: 409,
+  PRODUCER_STALE_EPOCH: 403,
+  PRODUCER_SEQ_GAP: 409,
+  TOO_MANY_STREAMS: 400,
+  METHOD_NOT_ALLOWED: 405,
+  SHUTTING_DOWN: 503,
+  SLOW_READER: 503,
+  STREAM_DELETED: 410,
+  NETWORK: 503,
+  CLOSED: 499,
+  INTERNAL: 500,
+}
+
+/** Base error of statestream: a stable `code`, a human message, and the `cause` kept. */
+export class StateStreamError extends Error {
+  readonly code: ErrorCode
+  /** Extra response headers (the server sends them with the error). */
+  readonly headers: Readonly<Record<string, string>>
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'StateStreamError'
+    this.code = code
+    this.headers = options.headers ?? {}
+  }
+
+  /** The wire body of this error. */
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } }
+  }
+}
+
+/** True when `value` is a wire error body. */
+export function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== 'object' || value === null) return false
+  const error = (value as { error?: unknown }).error
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    typeof (error as { message?: unknown }).message === 'string'
+  )
+}

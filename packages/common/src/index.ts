@@ -1,0 +1,40 @@
+export {
+  AT_NOW,
+  CACHE_IMMUTABLE,
+  CACHE_NO_STORE,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_PORT,
+  DEFAULT_SNAPSHOT_POLICY,
+  HEADERS,
+  JSON_CONTENT_TYPE,
+  LIVE_EVENTS,
+  LIVE_MODE,
+  OFFSET_NOW,
+  OFFSET_START,
+  QUERY,
+  ROUTES,
+  STATE_KIND,
+  STREAM_NAME_MAX_BYTES,
+} from './constants.ts'
+export { ERROR_STATUS, ErrorCode, StateStreamError, isErrorBody } from './errors.ts'
+export type { ErrorBody } from './errors.ts'
+export { escapePointerToken, parsePointer } from './json-pointer.ts'
+export { mutationOf, parseJson, splitMessages, validateMessage } from './messages.ts'
+export { apply, diff, isJsonObject, jsonEqual, mergePatch } from './mutation.ts'
+export { decodeOffset, encodeOffset } from './offset.ts'
+export type { ParsedOffset } from './offset.ts'
+export { assertStreamName, streamNameProblem } from './stream-name.ts'
+export type {
+  Bound,
+  Entry,
+  Json,
+  Message,
+  Mutation,
+  PatchOp,
+  Snapshot,
+  SnapshotPolicy,
+  StateAt,
+  WindowBounds,
+  WindowData,
+} from './types.ts'
+export { entriesUpToSeq, entriesUpToTs, replay, windowIndexAt, windowIndexForSeq } from './window-math.ts'

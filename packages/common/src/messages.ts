@@ -1,0 +1,82 @@
+/**
+ * Validation of what writers send. Every message is checked once, at the boundary, and either
+ * becomes a typed `Message` or is refused with a message naming what is wrong and where.
+ */
+import { ErrorCode, StateStreamError } from './errors.ts'
+import { isJsonObject } from './mutation.ts'
+import { parsePointer } from './json-pointer.ts'
+import type { Json, Message, Mutation, PatchOp } from './types.ts'
+
+const PATCH_OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test'])
+
+/** Parses a JSON body, refusing anything that is not JSON with `INVALID_JSON`. */
+export function parseJson(text: string): Json {
+  try {
+    return JSON.parse(text) as Json
+  } catch (cause) {
+    throw new StateStreamError(ErrorCode.INVALID_JSON, `the body is not valid JSON: ${(cause as Error).message}`, { cause })
+  }
+}
+
+/**
+ * The messages of a JSON append body: an array is flattened one level (a batch), anything else is
+ * one message (the Durable Streams JSON mode).
+ */
+export function splitMessages(body: Json): Json[] {
+  return Array.isArray(body) ? body : [body]
+}
+
+function invalid(where: string, why: string): never {
+  throw new StateStreamError(ErrorCode.INVALID_MUTATION, `${where}: ${why}`)
+}
+
+/** Checks that `value` is a mutation message (§1) and returns it typed. `index` names it in errors. */
+export function validateMessage(value: Json, index = 0): Message {
+  const where = `message ${index}`
+  if (!isJsonObject(value)) invalid(where, 'a mutation must be an object with one of "patch", "merge" or "set"')
+  const kinds = ['patch', 'merge', 'set'].filter((key) => Object.hasOwn(value, key))
+  if (kinds.length !== 1) invalid(where, 'a mutation must have exactly one of "patch", "merge" or "set"')
+  for (const key of Object.keys(value)) {
+    if (key !== 'ts' && key !== kinds[0]) invalid(where, `unknown member "${key}"`)
+  }
+  if (Object.hasOwn(value, 'ts')) {
+    const ts = value.ts
+    if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) {
+      invalid(where, '"ts" must be a non-negative integer (milliseconds since the epoch)')
+    }
+  }
+  if (kinds[0] === 'patch') validatePatch(value.patch as Json, where)
+  return value as unknown as Message
+}
+
+function validatePatch(patch: Json, where: string): void {
+  if (!Array.isArray(patch)) invalid(where, '"patch" must be an array of JSON Patch operations')
+  patch.forEach((op, i) => {
+    const at = `${where}, patch op ${i}`
+    if (!isJsonObject(op)) invalid(at, 'an operation must be an object')
+    if (typeof op.op !== 'string' || !PATCH_OPS.has(op.op)) {
+      invalid(at, `"op" must be one of add, remove, replace, move, copy, test`)
+    }
+    pointer(op.path, at, 'path')
+    if ((op.op === 'add' || op.op === 'replace' || op.op === 'test') && !Object.hasOwn(op, 'value')) {
+      invalid(at, `"${op.op}" needs a "value"`)
+    }
+    if (op.op === 'move' || op.op === 'copy') pointer(op.from, at, 'from')
+  })
+}
+
+function pointer(value: Json | undefined, at: string, member: string): void {
+  if (typeof value !== 'string') invalid(at, `"${member}" must be a JSON Pointer string`)
+  try {
+    parsePointer(value)
+  } catch {
+    invalid(at, `"${member}" ("${value}") must be empty or start with "/"`)
+  }
+}
+
+/** The mutation of a message, without its writer-supplied `ts`. */
+export function mutationOf(message: Message): Mutation {
+  if ('patch' in message) return { patch: message.patch as PatchOp[] }
+  if ('merge' in message) return { merge: message.merge }
+  return { set: message.set }
+}
