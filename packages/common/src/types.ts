@@ -45,7 +45,11 @@ export interface Snapshot<S = Json> extends Bound {
 /** A window as `/v1/window` answers it: a start snapshot, its entries, and its end bound. */
 export interface WindowData<S = Json> {
   stream: string
-  start: Snapshot<S>
+  /**
+   * The state the window starts from; `null` only for the window before the stream existed,
+   * which holds no state and ends at the creation bound (`seq` 0).
+   */
+  start: Snapshot<S> | null
   entries: Entry[]
   /** `null` for the open window, which grows as entries arrive. */
   end: Bound | null
