@@ -1,0 +1,35 @@
+/**
+ * `buildApp()`: a ready-to-listen Fastify instance serving statestream and `/health`. It does not
+ * listen; `main.ts` does (and tests use `inject()` or `listen({ port: 0 })`).
+ */
+import { ErrorCode, ROUTES } from '@statestream/common'
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { installErrorHandler, sendError } from './http-errors.ts'
+import { statestream } from './plugin.ts'
+import type { StatestreamOptions } from './plugin.ts'
+import { StateStreamError } from '@statestream/common'
+
+/** Options of `buildApp`: the plugin's, plus Fastify's logger. */
+export interface AppOptions extends StatestreamOptions {
+  /** Fastify/pino logger option. Default: off. */
+  logger?: FastifyServerOptions['logger']
+}
+
+export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Stream names may be 512 bytes; they arrive as one wildcard parameter.
+    routerOptions: { maxParamLength: 2048 },
+    // Live responses are long-lived: close them (and idle keep-alives) when the app closes.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  })
+  installErrorHandler(app)
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)),
+  )
+  app.get(ROUTES.health, async () => ({ status: 'ok' }))
+  await app.register(statestream, options)
+  return app
+}

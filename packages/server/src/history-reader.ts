@@ -1,0 +1,154 @@
+/**
+ * History queries of state streams: the window around a time or seq, the windows over a range,
+ * and the state at a time or seq. Every answer starts from the nearest snapshot, so its cost is
+ * bounded by one window, never by the length of the log. Window bodies are assembled from the
+ * stored JSON text without parsing it.
+ */
+import type Database from 'better-sqlite3'
+import { ErrorCode, StateStreamError, apply, encodeOffset } from '@statestream/common'
+import type { Bound, Json, Mutation, StateAt } from '@statestream/common'
+import type { StreamInfo } from './stream-store.ts'
+
+/** Which window: the one covering a time, a seq, or the open one. */
+export type WindowPoint = { at: number } | { seq: number } | { now: true }
+
+/** A window answer: its JSON body, ready to send, and what the headers need. */
+export interface WindowAnswer {
+  body: string
+  /** Closed windows (and the one before creation) never change. */
+  closed: boolean
+  start: Bound | null
+  end: Bound | null
+}
+
+/** At most this many windows are listed by one `windows` answer. */
+export const MAX_LISTED_WINDOWS = 10_000
+
+interface SnapshotRow {
+  seq: number
+  ts: number
+  cum_bytes: number
+}
+
+export class HistoryReader {
+  readonly #info: (name: string) => StreamInfo
+  readonly #stmt
+
+  constructor(db: Database.Database, info: (name: string) => StreamInfo) {
+    this.#info = info
+    this.#stmt = {
+      atTs: db.prepare<[number, number], SnapshotRow>(
+        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1',
+      ),
+      atSeq: db.prepare<[number, number], SnapshotRow>(
+        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
+      ),
+      after: db.prepare<[number, number], SnapshotRow>(
+        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq > ? ORDER BY seq LIMIT 1',
+      ),
+      range: db.prepare<[number, number, number, number], SnapshotRow>(
+        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND ts <= ? ORDER BY seq LIMIT ?',
+      ),
+      state: db.prepare<[number, number], { state: string }>(
+        'SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?',
+      ),
+      entries: db.prepare<[number, number, number], { seq: number; ts: number; data: string }>(
+        'SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
+      ),
+      entriesUpTo: db.prepare<[number, number, number, number], { seq: number; ts: number; data: string }>(
+        'SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? AND ts <= ? ORDER BY seq',
+      ),
+    }
+  }
+
+  /** The window covering `point`, with the entries after `after` (all of them by default). */
+  window(name: string, point: WindowPoint, after?: number): WindowAnswer {
+    const info = this.#stateInfo(name)
+    const start = this.#startOf(info, point)
+    const stream = JSON.stringify(name)
+    if (start === undefined) {
+      // Before the stream existed: no state, and the window ends where the stream begins.
+      const end = { seq: 0, ts: info.createdTs }
+      return {
+        body: `{"stream":${stream},"start":null,"entries":[],"end":${JSON.stringify(end)},"nextOffset":"${encodeOffset(0)}"}`,
+        closed: true,
+        start: null,
+        end,
+      }
+    }
+    const endRow = this.#stmt.after.get(info.id, start.seq)
+    const end = endRow ? { seq: endRow.seq, ts: endRow.ts } : null
+    const upper = end ? end.seq : info.headSeq
+    const from = Math.max(start.seq, after ?? start.seq)
+    const parts: string[] = []
+    let last = from
+    for (const row of this.#stmt.entries.iterate(info.id, from, upper)) {
+      parts.push(`{"seq":${row.seq},"ts":${row.ts},"m":${row.data}}`)
+      last = row.seq
+    }
+    const state = this.#stmt.state.get(info.id, start.seq)?.state ?? '{}'
+    const body =
+      `{"stream":${stream},"start":{"seq":${start.seq},"ts":${start.ts},"state":${state}},` +
+      `"entries":[${parts.join(',')}],"end":${end ? JSON.stringify(end) : 'null'},` +
+      `"nextOffset":"${encodeOffset(Math.max(last, upper === info.headSeq ? info.headSeq : last))}"}`
+    return { body, closed: end !== null, start: { seq: start.seq, ts: start.ts }, end }
+  }
+
+  /** Bounds of the windows covering `[from, to]`, in time order (at most `MAX_LISTED_WINDOWS`). */
+  windows(name: string, from: number, to: number): Array<{ start: Bound; end: Bound | null; entries: number; bytes: number }> {
+    const info = this.#stateInfo(name)
+    if (to < info.createdTs || to < from) return []
+    const first = this.#stmt.atTs.get(info.id, from)
+    const rows = this.#stmt.range.all(info.id, first?.seq ?? 0, to, MAX_LISTED_WINDOWS)
+    const last = rows[rows.length - 1]
+    const tail = last ? this.#stmt.after.get(info.id, last.seq) : undefined
+    return rows.map((row, i) => {
+      const next = rows[i + 1] ?? tail
+      return {
+        start: { seq: row.seq, ts: row.ts },
+        end: next ? { seq: next.seq, ts: next.ts } : null,
+        entries: (next ? next.seq : info.headSeq) - row.seq,
+        bytes: (next ? next.cum_bytes : info.totalBytes) - row.cum_bytes,
+      }
+    })
+  }
+
+  /** The state after every entry with `ts ≤ at`, or after entry `seq`. */
+  state(name: string, point: { at: number } | { seq: number }): StateAt {
+    const info = this.#stateInfo(name)
+    if ('seq' in point && point.seq > info.headSeq) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `seq ${point.seq} is beyond the head of the stream (${info.headSeq})`)
+    }
+    const start = this.#startOf(info, point)
+    if (start === undefined) return { seq: null, ts: null, state: null }
+    const end = this.#stmt.after.get(info.id, start.seq)
+    const upper = 'seq' in point ? point.seq : end ? end.seq : info.headSeq
+    const rows =
+      'at' in point
+        ? this.#stmt.entriesUpTo.iterate(info.id, start.seq, upper, point.at)
+        : this.#stmt.entries.iterate(info.id, start.seq, upper)
+    let state = JSON.parse(this.#stmt.state.get(info.id, start.seq)?.state ?? '{}') as Json
+    let seq = start.seq
+    let ts = start.ts
+    for (const row of rows) {
+      state = apply(state, JSON.parse(row.data) as Mutation)
+      seq = row.seq
+      ts = row.ts
+    }
+    return { seq, ts, state }
+  }
+
+  #stateInfo(name: string): StreamInfo {
+    const info = this.#info(name)
+    if (info.kind !== 'state') {
+      throw new StateStreamError(ErrorCode.NOT_A_STATE_STREAM, `"${name}" is not a state stream`)
+    }
+    return info
+  }
+
+  #startOf(info: StreamInfo, point: WindowPoint): SnapshotRow | undefined {
+    if ('now' in point) return this.#stmt.atSeq.get(info.id, info.headSeq)
+    if ('at' in point) return this.#stmt.atTs.get(info.id, point.at)
+    return this.#stmt.atSeq.get(info.id, point.seq)
+  }
+}

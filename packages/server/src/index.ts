@@ -1,0 +1,16 @@
+export { buildApp } from './app.ts'
+export type { AppOptions } from './app.ts'
+export type { Durability } from './db.ts'
+export { statestream } from './plugin.ts'
+export type { StatestreamOptions } from './plugin.ts'
+export { StreamStore } from './stream-store.ts'
+export type {
+  AppendRequest,
+  AppendResult,
+  CreateStream,
+  StoreEvent,
+  StoredEntry,
+  StreamInfo,
+  StreamKind,
+  StreamStoreOptions,
+} from './stream-store.ts'

@@ -1,0 +1,59 @@
+/**
+ * The history extension of state streams: `/v1/window`, `/v1/windows` and `/v1/state`. Closed
+ * windows never change, so they are served with a strong ETag and an immutable cache lifetime.
+ */
+import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, ROUTES, StateStreamError, parseJson } from '@statestream/common'
+import type { FastifyInstance } from 'fastify'
+import { intParam, pointParam, streamName } from '../params.ts'
+import type { StreamStore } from '../stream-store.ts'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+export async function historyRoutes(app: FastifyInstance, options: { store: StreamStore }): Promise<void> {
+  const { store } = options
+
+  app.get(`${ROUTES.window}*`, async (request, reply) => {
+    const name = streamName(request.params)
+    const query = request.query as Record<string, unknown>
+    const point = pointParam(query)
+    if (point === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" (a ts or "now") or "seq"')
+    const after = intParam(query, 'after')
+    const window = store.history.window(name, point, after)
+    reply.header('content-type', JSON_TYPE)
+    if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
+    // The stream id keeps a recreated stream's windows from matching the old ones' tags.
+    const info = store.get(name)
+    const etag = `"w${info.id}.${window.start?.seq ?? 'none'}.${window.end?.seq}.${after ?? 'all'}"`
+    reply.header('etag', etag).header('cache-control', CACHE_IMMUTABLE)
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+    return reply.send(window.body)
+  })
+
+  app.get(`${ROUTES.windows}*`, async (request, reply) => {
+    const name = streamName(request.params)
+    const query = request.query as Record<string, unknown>
+    const from = intParam(query, 'from') ?? 0
+    const to = intParam(query, 'to') ?? Number.MAX_SAFE_INTEGER
+    if (from > to) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"from" is after "to"')
+    const windows = store.history.windows(name, from, to)
+    return reply
+      .header('content-type', JSON_TYPE)
+      .header('cache-control', CACHE_NO_STORE)
+      .send(JSON.stringify({ stream: name, windows }))
+  })
+
+  app.get(`${ROUTES.state}*`, async (request, reply) => {
+    const name = streamName(request.params)
+    const point = pointParam(request.query as Record<string, unknown>) ?? { now: true as const }
+    const answer = 'now' in point ? store.headState(name) : store.history.state(name, point)
+    return reply.header('content-type', JSON_TYPE).header('cache-control', CACHE_NO_STORE).send(JSON.stringify(answer))
+  })
+
+  app.put(`${ROUTES.state}*`, async (request, reply) => {
+    const name = streamName(request.params)
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+    if (body.length === 0) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'PUT /v1/state needs the full state as a JSON body')
+    const result = await store.setState(name, parseJson(body.toString('utf8')))
+    return reply.header('content-type', JSON_TYPE).send(JSON.stringify(result))
+  })
+}

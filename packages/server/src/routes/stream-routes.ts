@@ -1,0 +1,233 @@
+/**
+ * `/v1/stream/<name>`: the log, as the Durable Streams protocol defines it — PUT create, POST
+ * append, GET catch-up read (live reads are in `live-routes.ts`), HEAD, DELETE. State streams are
+ * JSON streams created with `Stream-Kind: state`; their messages are mutations.
+ */
+import {
+  CACHE_NO_STORE,
+  ErrorCode,
+  HEADERS,
+  JSON_CONTENT_TYPE,
+  LIVE_MODE,
+  ROUTES,
+  STATE_KIND,
+  StateStreamError,
+  decodeOffset,
+  encodeOffset,
+} from '@statestream/common'
+import type { SnapshotPolicy } from '@statestream/common'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
+import { single, streamName } from '../params.ts'
+import type { Producer, StreamInfo, StreamStore } from '../stream-store.ts'
+import { mediaType } from '../stream-store.ts'
+
+/** Options of the log routes. */
+export interface StreamRoutesOptions {
+  store: StreamStore
+  /** Largest catch-up read, in bytes (at least one entry is always sent). */
+  readChunkBytes: number
+  /** Serves `live=long-poll` and `live=sse` reads. */
+  liveRead: (request: FastifyRequest, reply: FastifyReply, info: StreamInfo, mode: string, afterSeq: number | 'now') => unknown
+}
+
+const STRICT_INT = /^(0|[1-9]\d*)$/
+const READ_PAGE = 1000
+/** Catch-up reads of immutable data may be cached briefly by shared caches (protocol §8.1). */
+const CACHE_CATCH_UP = 'public, max-age=60, stale-while-revalidate=300'
+
+export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOptions): Promise<void> {
+  const { store } = options
+  const route = `${ROUTES.stream}*`
+
+  app.put(route, async (request, reply) => {
+    const name = streamName(request.params)
+    const headers = request.headers
+    const contentType = headerValue(headers['content-type']) ?? 'application/octet-stream'
+    const kind = headerValue(headers[HEADERS.streamKind])
+    if (kind !== undefined && kind !== STATE_KIND) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Kind must be "${STATE_KIND}" when given`)
+    }
+    if (kind === STATE_KIND && mediaType(contentType) !== JSON_CONTENT_TYPE) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `a state stream needs Content-Type: ${JSON_CONTENT_TYPE}`)
+    }
+    const ttl = headerValue(headers[HEADERS.streamTtl])
+    const expires = headerValue(headers[HEADERS.streamExpiresAt])
+    if (ttl !== undefined && expires !== undefined) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give Stream-TTL or Stream-Expires-At, not both')
+    }
+    const policy: Partial<SnapshotPolicy> = {}
+    for (const [header, key] of [
+      [HEADERS.snapshotEntries, 'entries'],
+      [HEADERS.snapshotBytes, 'bytes'],
+      [HEADERS.snapshotMs, 'ms'],
+    ] as const) {
+      const value = headerValue(headers[header])
+      if (value === undefined) continue
+      if (kind !== STATE_KIND) {
+        throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${header} applies to state streams only`)
+      }
+      policy[key] = positiveInt(value, header)
+    }
+    const { created, info } = await store.create({
+      name,
+      contentType,
+      kind: kind === STATE_KIND ? 'state' : 'plain',
+      ...(ttl !== undefined && { ttlSeconds: strictInt(ttl, 'Stream-TTL') }),
+      ...(expires !== undefined && { expiresAt: rfc3339(expires) }),
+      policy,
+      ...(Buffer.isBuffer(request.body) && { body: request.body }),
+    })
+    if (created) reply.code(201).header(HEADERS.location, `${ROUTES.stream}${name}`)
+    return reply
+      .header('content-type', info.contentType)
+      .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
+      .send()
+  })
+
+  app.post(route, async (request, reply) => {
+    const name = streamName(request.params)
+    const contentType = headerValue(request.headers['content-type'])
+    if (contentType === undefined) throw new StateStreamError(ErrorCode.BAD_REQUEST, 'an append needs a Content-Type')
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+    if (body.length === 0) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append needs a non-empty body')
+    const producer = producerHeaders(request)
+    const streamSeq = headerValue(request.headers[HEADERS.streamSeq])
+    const result = await store.append({
+      name,
+      contentType,
+      body,
+      ...(streamSeq !== undefined && { streamSeq }),
+      ...(producer !== undefined && { producer }),
+    })
+    reply.header(HEADERS.streamNextOffset, encodeOffset(result.headSeq))
+    if (result.producer !== undefined) {
+      reply
+        .header(HEADERS.producerEpoch, String(result.producer.epoch))
+        .header(HEADERS.producerSeq, String(result.producer.seq))
+        .code(result.status === 'duplicate' ? 204 : 200)
+    } else {
+      reply.code(204)
+    }
+    return reply.send()
+  })
+
+  app.head(route, async (request, reply) => {
+    const info = store.get(streamName(request.params))
+    reply
+      .header('content-type', info.contentType)
+      .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
+      .header('cache-control', CACHE_NO_STORE)
+    if (info.ttlSeconds !== null) {
+      const left = Math.max(0, Math.ceil((info.createdTs + info.ttlSeconds * 1000 - store.now()) / 1000))
+      reply.header(HEADERS.streamTtl, String(left))
+    }
+    if (info.expiresAt !== null) reply.header(HEADERS.streamExpiresAt, new Date(info.expiresAt).toISOString())
+    if (info.kind === 'state') {
+      reply
+        .header(HEADERS.streamKind, STATE_KIND)
+        .header(HEADERS.snapshotEntries, String(info.policy.entries))
+        .header(HEADERS.snapshotBytes, String(info.policy.bytes))
+        .header(HEADERS.snapshotMs, String(info.policy.ms))
+    }
+    return reply.send()
+  })
+
+  app.delete(route, async (request, reply) => {
+    await store.delete(streamName(request.params))
+    return reply.code(204).send()
+  })
+
+  app.get(route, { exposeHeadRoute: false }, async (request, reply) => {
+    const info = store.get(streamName(request.params))
+    const query = request.query as Record<string, unknown>
+    const offsetText = single(query, 'offset')
+    const live = single(query, 'live')
+    const offset = decodeOffset(offsetText ?? '-1')
+    if (offset.kind === 'seq' && offset.seq > info.headSeq) {
+      throw new StateStreamError(ErrorCode.INVALID_OFFSET, `offset "${offsetText}" is beyond the end of the stream`)
+    }
+    if (live !== undefined) {
+      if (live !== LIVE_MODE.longPoll && live !== LIVE_MODE.sse) {
+        throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"live" must be "${LIVE_MODE.longPoll}" or "${LIVE_MODE.sse}"`)
+      }
+      if (offsetText === undefined) {
+        throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'a live read needs an "offset"')
+      }
+      return options.liveRead(request, reply, info, live, offset.kind === 'now' ? 'now' : offset.seq)
+    }
+    reply.header('content-type', info.contentType)
+    if (offset.kind === 'now') {
+      return reply
+        .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
+        .header(HEADERS.streamUpToDate, 'true')
+        .header('cache-control', CACHE_NO_STORE)
+        .send(isJsonStream(info) ? '[]' : Buffer.alloc(0))
+    }
+    const entries = readChunk(store, info, offset.seq, options.readChunkBytes)
+    const next = offsetAfter(entries, offset.seq)
+    const etag = `"${info.id}:${encodeOffset(offset.seq)}:${next}"`
+    reply.header(HEADERS.streamNextOffset, next).header('etag', etag).header('cache-control', CACHE_CATCH_UP)
+    const upToDate = Number(next) >= info.headSeq
+    if (upToDate) reply.header(HEADERS.streamUpToDate, 'true')
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+    return reply.send(renderEntries(info, entries))
+  })
+}
+
+/** Entries after `seq`, up to about `maxBytes` (always at least one when there is one). */
+export function readChunk(store: StreamStore, info: StreamInfo, seq: number, maxBytes: number) {
+  const out = []
+  let bytes = 0
+  let after = seq
+  for (;;) {
+    const page = store.entriesAfter(info, after, READ_PAGE)
+    for (const entry of page) {
+      const size = typeof entry.data === 'string' ? entry.data.length : entry.data.length
+      if (out.length > 0 && bytes + size > maxBytes) return out
+      out.push(entry)
+      bytes += size
+      after = entry.seq
+    }
+    if (page.length < READ_PAGE) return out
+  }
+}
+
+function producerHeaders(request: FastifyRequest): Producer | undefined {
+  const id = headerValue(request.headers[HEADERS.producerId])
+  const epoch = headerValue(request.headers[HEADERS.producerEpoch])
+  const seq = headerValue(request.headers[HEADERS.producerSeq])
+  if (id === undefined && epoch === undefined && seq === undefined) return undefined
+  if (id === undefined || epoch === undefined || seq === undefined) {
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'Producer-Id, Producer-Epoch and Producer-Seq go together')
+  }
+  if (id === '') throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'Producer-Id must not be empty')
+  return { id, epoch: strictInt(epoch, 'Producer-Epoch'), seq: strictInt(seq, 'Producer-Seq') }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+function strictInt(value: string, name: string): number {
+  const n = Number(value)
+  if (!STRICT_INT.test(value) || !Number.isSafeInteger(n)) {
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${name} must be a non-negative integer, got "${value}"`)
+  }
+  return n
+}
+
+function positiveInt(value: string, name: string): number {
+  const n = strictInt(value, name)
+  if (n === 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${name} must be at least 1`)
+  return n
+}
+
+function rfc3339(value: string): number {
+  const ms = Date.parse(value)
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value) || Number.isNaN(ms)) {
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Expires-At must be an RFC 3339 time, got "${value}"`)
+  }
+  return ms
+}
+

@@ -1,0 +1,628 @@
+/**
+ * The store of streams: their logs, snapshots and idempotent producers in SQLite. All writes go
+ * through the group-commit queue; reads run directly (better-sqlite3 is synchronous, so a read
+ * never sees a write half done). Each stream's metadata and, for state streams, its head state
+ * are cached in memory (LRU), write-through.
+ */
+import type Database from 'better-sqlite3'
+import {
+  DEFAULT_SNAPSHOT_POLICY,
+  ErrorCode,
+  StateStreamError,
+  apply,
+  diff,
+  mutationOf,
+  parseJson,
+  splitMessages,
+  validateMessage,
+} from '@statestream/common'
+import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
+import { openDatabase } from './db.ts'
+import type { Durability } from './db.ts'
+import { HistoryReader } from './history-reader.ts'
+import { WriteQueue } from './write-queue.ts'
+import type { JobOutcome } from './write-queue.ts'
+
+/** Options of a `StreamStore`. */
+export interface StreamStoreOptions {
+  /** SQLite file; `:memory:` (the default) keeps everything in memory. */
+  file?: string
+  /** See `Durability`. Default `normal`. */
+  durability?: Durability
+  /** Default snapshot policy of new state streams (each limit may be overridden per stream). */
+  snapshotPolicy?: Partial<SnapshotPolicy>
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number
+  /** Streams whose metadata and head state stay cached. Default 10,000. */
+  cacheSize?: number
+}
+
+/** `plain`: bytes or JSON messages, uninterpreted. `state`: every message is a mutation. */
+export type StreamKind = 'plain' | 'state'
+
+/** A stream's metadata, as `HEAD` reports it. */
+export interface StreamInfo {
+  id: number
+  name: string
+  contentType: string
+  kind: StreamKind
+  createdTs: number
+  headSeq: number
+  headTs: number
+  totalBytes: number
+  ttlSeconds: number | null
+  expiresAt: number | null
+  policy: SnapshotPolicy
+  lastStreamSeq: string | null
+}
+
+/** The stream-specific part of a create request. */
+export interface CreateStream {
+  name: string
+  contentType: string
+  kind: StreamKind
+  ttlSeconds?: number
+  expiresAt?: number
+  policy?: Partial<SnapshotPolicy>
+  /** First content (bytes, or a JSON message / array of messages for JSON streams). */
+  body?: Buffer
+}
+
+/** An idempotent producer's headers. */
+export interface Producer {
+  id: string
+  epoch: number
+  seq: number
+}
+
+/** An append request. */
+export interface AppendRequest {
+  name: string
+  /** The request's media type; must match the stream's. */
+  contentType: string
+  body: Buffer
+  streamSeq?: string
+  producer?: Producer
+}
+
+/** The outcome of an append. */
+export interface AppendResult {
+  /** `duplicate`: an idempotent producer's retry of a request already stored. */
+  status: 'appended' | 'duplicate'
+  headSeq: number
+  headTs: number
+  producer?: { epoch: number; seq: number }
+}
+
+/** One stored entry as the store hands it to readers: `data` is the stored text or bytes. */
+export interface StoredEntry {
+  seq: number
+  ts: number
+  gpos: number
+  data: string | Buffer
+}
+
+/** What readers are told after each commit. */
+export type StoreEvent =
+  | { type: 'append'; stream: StreamInfo; entries: StoredEntry[]; snapshots: Bound[] }
+  | { type: 'delete'; stream: StreamInfo }
+
+interface StreamRecord extends StreamInfo {
+  lastSnapshot: { seq: number; ts: number; cumBytes: number }
+  /** Head state of a state stream, loaded on first use. */
+  state?: Json
+}
+
+interface StreamRow {
+  id: number
+  name: string
+  content_type: string
+  kind: StreamKind
+  created_ts: number
+  ttl_seconds: number | null
+  expires_at: number | null
+  snap_entries: number
+  snap_bytes: number
+  snap_ms: number
+  head_seq: number
+  head_ts: number
+  total_bytes: number
+  last_stream_seq: string | null
+}
+
+/** Media type without parameters, lower-cased: `Application/JSON; charset=utf-8` → `application/json`. */
+export function mediaType(contentType: string): string {
+  return (contentType.split(';')[0] ?? '').trim().toLowerCase()
+}
+
+export class StreamStore {
+  readonly #db: Database.Database
+  readonly #queue: WriteQueue
+  readonly #now: () => number
+  readonly #policy: SnapshotPolicy
+  readonly #cacheSize: number
+  readonly #records = new Map<string, StreamRecord>()
+  readonly #listeners = new Set<(event: StoreEvent) => void>()
+  readonly #stmt
+  /** Reads history (windows, states) from snapshots and the log. */
+  readonly history: HistoryReader
+  #gpos: number
+  #closed = false
+
+  constructor(options: StreamStoreOptions = {}) {
+    this.#db = openDatabase(options.file ?? ':memory:', options.durability)
+    this.#now = options.now ?? Date.now
+    this.#policy = { ...DEFAULT_SNAPSHOT_POLICY, ...options.snapshotPolicy }
+    this.#cacheSize = options.cacheSize ?? 10_000
+    const db = this.#db
+    this.#stmt = {
+      streamByName: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE name = ?'),
+      insertStream: db.prepare(
+        `INSERT INTO streams (name, content_type, kind, created_ts, ttl_seconds, expires_at,
+           snap_entries, snap_bytes, snap_ms, head_seq, head_ts, total_bytes)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)`,
+      ),
+      updateHead: db.prepare(
+        'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ? WHERE id = ?',
+      ),
+      insertEntry: db.prepare('INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES (?, ?, ?, ?, ?)'),
+      insertSnapshot: db.prepare(
+        'INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)',
+      ),
+      lastSnapshot: db.prepare<[number], { seq: number; ts: number; cum_bytes: number }>(
+        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? ORDER BY seq DESC LIMIT 1',
+      ),
+      snapshotState: db.prepare<[number, number], { state: string }>(
+        'SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?',
+      ),
+      entriesAfter: db.prepare<[number, number, number], { seq: number; ts: number; gpos: number; data: string | Buffer }>(
+        'SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      entriesAfterGpos: db.prepare<[number, number, number], { seq: number; ts: number; gpos: number; data: string | Buffer }>(
+        'SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND gpos > ? ORDER BY gpos LIMIT ?',
+      ),
+      producer: db.prepare<[number, string], { epoch: number; last_seq: number }>(
+        'SELECT epoch, last_seq FROM producers WHERE stream_id = ? AND producer_id = ?',
+      ),
+      upsertProducer: db.prepare(
+        `INSERT INTO producers (stream_id, producer_id, epoch, last_seq) VALUES (?, ?, ?, ?)
+         ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq`,
+      ),
+      deleteEntries: db.prepare('DELETE FROM entries WHERE stream_id = ?'),
+      deleteSnapshots: db.prepare('DELETE FROM snapshots WHERE stream_id = ?'),
+      deleteProducers: db.prepare('DELETE FROM producers WHERE stream_id = ?'),
+      deleteStream: db.prepare('DELETE FROM streams WHERE id = ?'),
+      saveGpos: db.prepare("UPDATE meta SET value = ? WHERE key = 'gpos'"),
+      loadGpos: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'gpos'"),
+    }
+    this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
+    this.#queue = new WriteQueue(
+      db,
+      () => this.#stmt.saveGpos.run(this.#gpos),
+      () => {
+        // The commit failed: memory may be ahead of the file, so forget it and reload.
+        this.#records.clear()
+        this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
+      },
+    )
+    this.history = new HistoryReader(db, (name) => this.get(name))
+  }
+
+  /** The server-wide global position: entries appended to all streams so far. */
+  get gpos(): number {
+    return this.#gpos
+  }
+
+  /** The clock the store stamps entries with. */
+  now(): number {
+    return this.#now()
+  }
+
+  /** Calls `listener` after every committed append or delete. Returns the unsubscribe function. */
+  subscribe(listener: (event: StoreEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** A stream's metadata; throws `STREAM_NOT_FOUND` when it does not exist (or has expired). */
+  get(name: string): StreamInfo {
+    return this.#record(name)
+  }
+
+  /** A stream's metadata, or `undefined` when it does not exist. */
+  find(name: string): StreamInfo | undefined {
+    return this.#find(name)
+  }
+
+  /** Creates a stream, or confirms one with the same configuration exists (`created: false`). */
+  create(request: CreateStream): Promise<{ created: boolean; info: StreamInfo }> {
+    return this.#write<{ created: boolean; info: StreamInfo }>(() => {
+      const existing = this.#find(request.name)
+      if (existing !== undefined) {
+        if (!sameConfig(existing, request)) {
+          throw new StateStreamError(
+            ErrorCode.STREAM_CONFLICT,
+            `stream "${request.name}" already exists with a different configuration`,
+          )
+        }
+        return { result: { created: false, info: existing } }
+      }
+      const now = this.#now()
+      // An expired stream still has rows; it is gone for readers, so its name is free again.
+      const stale = this.#stmt.streamByName.get(request.name)
+      if (stale !== undefined) this.#purge(stale.id, request.name)
+      const policy = { ...this.#policy, ...request.policy }
+      const { lastInsertRowid } = this.#stmt.insertStream.run(
+        request.name,
+        request.contentType,
+        request.kind,
+        now,
+        request.ttlSeconds ?? null,
+        request.expiresAt ?? null,
+        policy.entries,
+        policy.bytes,
+        policy.ms,
+        now,
+      )
+      const record: StreamRecord = {
+        id: Number(lastInsertRowid),
+        name: request.name,
+        contentType: request.contentType,
+        kind: request.kind,
+        createdTs: now,
+        headSeq: 0,
+        headTs: now,
+        totalBytes: 0,
+        ttlSeconds: request.ttlSeconds ?? null,
+        expiresAt: request.expiresAt ?? null,
+        policy,
+        lastStreamSeq: null,
+        lastSnapshot: { seq: 0, ts: now, cumBytes: 0 },
+      }
+      if (record.kind === 'state') {
+        // S0: the initial state `{}` at seq 0, so every window starts from a stored snapshot.
+        this.#stmt.insertSnapshot.run(record.id, 0, now, 0, '{}')
+        record.state = {}
+      }
+      const first =
+        request.body !== undefined && request.body.length > 0
+          ? this.#appendBody(record, request.body, true)
+          : undefined
+      return {
+        result: { created: true, info: record },
+        apply: () => {
+          first?.apply()
+          this.#remember(record)
+        },
+        afterCommit: () => first?.afterCommit(),
+      }
+    })
+  }
+
+  /** Appends a request's messages atomically (all or nothing). */
+  append(request: AppendRequest): Promise<AppendResult> {
+    return this.#write<AppendResult>(() => {
+      const record = this.#record(request.name)
+      if (mediaType(request.contentType) !== mediaType(record.contentType)) {
+        throw new StateStreamError(
+          ErrorCode.CONTENT_TYPE_MISMATCH,
+          `the stream's content type is ${record.contentType}, the request's is ${request.contentType}`,
+        )
+      }
+      const producer = request.producer
+      if (producer !== undefined) {
+        const duplicate = this.#checkProducer(record, producer)
+        if (duplicate !== undefined) {
+          return { result: { status: 'duplicate', headSeq: record.headSeq, headTs: record.headTs, producer: duplicate } }
+        }
+      }
+      if (request.streamSeq !== undefined && record.lastStreamSeq !== null && request.streamSeq <= record.lastStreamSeq) {
+        throw new StateStreamError(
+          ErrorCode.STREAM_SEQ_REGRESSION,
+          `Stream-Seq "${request.streamSeq}" is not greater than the last one, "${record.lastStreamSeq}"`,
+        )
+      }
+      const appended = this.#appendBody(record, request.body, false, request.streamSeq)
+      if (producer !== undefined) {
+        this.#stmt.upsertProducer.run(record.id, producer.id, producer.epoch, producer.seq)
+      }
+      return {
+        result: {
+          status: 'appended',
+          headSeq: appended.headSeq,
+          headTs: appended.headTs,
+          ...(producer && { producer: { epoch: producer.epoch, seq: producer.seq } }),
+        },
+        apply: appended.apply,
+        afterCommit: appended.afterCommit,
+      }
+    })
+  }
+
+  /**
+   * Stores the mutation from the current state to `state` (nothing when they are equal). The
+   * mutation is a JSON Patch, or a `set` when that is smaller.
+   */
+  setState(name: string, state: Json): Promise<{ stored: boolean; seq: number; ts: number }> {
+    return this.#write<{ stored: boolean; seq: number; ts: number }>(() => {
+      const record = this.#stateRecord(name)
+      const ops = diff(this.#headState(record), state)
+      if (ops.length === 0) return { result: { stored: false, seq: record.headSeq, ts: record.headTs } }
+      const patch = JSON.stringify({ patch: ops })
+      const set = JSON.stringify({ set: state })
+      const body = Buffer.from(patch.length <= set.length ? patch : set)
+      const appended = this.#appendBody(record, body, false)
+      return {
+        result: { stored: true, seq: appended.headSeq, ts: appended.headTs },
+        apply: appended.apply,
+        afterCommit: appended.afterCommit,
+      }
+    })
+  }
+
+  /** Deletes a stream and all its data. */
+  delete(name: string): Promise<void> {
+    return this.#write(() => {
+      const record = this.#record(name)
+      this.#purge(record.id, name)
+      return {
+        result: undefined,
+        apply: () => this.#records.delete(name),
+        afterCommit: () => this.#emit({ type: 'delete', stream: record }),
+      }
+    })
+  }
+
+  /** Up to `limit` entries after `seq`, in order. */
+  entriesAfter(info: StreamInfo, seq: number, limit: number): StoredEntry[] {
+    return this.#stmt.entriesAfter.all(info.id, seq, limit)
+  }
+
+  /** Up to `limit` entries whose global position is after `gpos`, in order. */
+  entriesAfterGpos(info: StreamInfo, gpos: number, limit: number): StoredEntry[] {
+    return this.#stmt.entriesAfterGpos.all(info.id, gpos, limit)
+  }
+
+  /** The head state of a state stream. */
+  headState(name: string): { seq: number; ts: number; state: Json } {
+    const record = this.#stateRecord(name)
+    return { seq: record.headSeq, ts: record.headTs, state: this.#headState(record) }
+  }
+
+  /** Resolves once every write queued so far has committed or failed. */
+  drain(): Promise<void> {
+    return this.#queue.drain()
+  }
+
+  /** Finishes queued writes, then closes the database. Later writes fail with `SHUTTING_DOWN`. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#queue.drain()
+    this.#listeners.clear()
+    this.#db.close()
+  }
+
+  #write<T>(run: () => JobOutcome<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the store is closed'))
+    return this.#queue.push(run)
+  }
+
+  #purge(id: number, name: string): void {
+    this.#stmt.deleteEntries.run(id)
+    this.#stmt.deleteSnapshots.run(id)
+    this.#stmt.deleteProducers.run(id)
+    this.#stmt.deleteStream.run(id)
+    this.#records.delete(name)
+  }
+
+  #emit(event: StoreEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event)
+      } catch {
+        // A faulty reader must not stop the others from hearing about the commit.
+      }
+    }
+  }
+
+  #find(name: string): StreamRecord | undefined {
+    let record = this.#records.get(name)
+    if (record !== undefined) {
+      // Refresh its place in the LRU order.
+      this.#records.delete(name)
+      this.#records.set(name, record)
+    } else {
+      const row = this.#stmt.streamByName.get(name)
+      if (row === undefined) return undefined
+      record = this.#load(row)
+      this.#remember(record)
+    }
+    if (isExpired(record, this.#now())) return undefined
+    return record
+  }
+
+  #record(name: string): StreamRecord {
+    const record = this.#find(name)
+    if (record === undefined) throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${name}"`)
+    return record
+  }
+
+  #stateRecord(name: string): StreamRecord {
+    const record = this.#record(name)
+    if (record.kind !== 'state') {
+      throw new StateStreamError(ErrorCode.NOT_A_STATE_STREAM, `"${name}" is not a state stream`)
+    }
+    return record
+  }
+
+  #remember(record: StreamRecord): void {
+    this.#records.delete(record.name)
+    this.#records.set(record.name, record)
+    if (this.#records.size > this.#cacheSize) {
+      const oldest = this.#records.keys().next().value
+      if (oldest !== undefined) this.#records.delete(oldest)
+    }
+  }
+
+  #load(row: StreamRow): StreamRecord {
+    const last = this.#stmt.lastSnapshot.get(row.id)
+    return {
+      id: row.id,
+      name: row.name,
+      contentType: row.content_type,
+      kind: row.kind,
+      createdTs: row.created_ts,
+      headSeq: row.head_seq,
+      headTs: row.head_ts,
+      totalBytes: row.total_bytes,
+      ttlSeconds: row.ttl_seconds,
+      expiresAt: row.expires_at,
+      policy: { entries: row.snap_entries, bytes: row.snap_bytes, ms: row.snap_ms },
+      lastStreamSeq: row.last_stream_seq,
+      lastSnapshot: last
+        ? { seq: last.seq, ts: last.ts, cumBytes: last.cum_bytes }
+        : { seq: 0, ts: row.created_ts, cumBytes: 0 },
+    }
+  }
+
+  /** The head state, rebuilt from the last snapshot and the entries after it when not cached. */
+  #headState(record: StreamRecord): Json {
+    if (record.state !== undefined) return record.state
+    const { seq } = record.lastSnapshot
+    const row = this.#stmt.snapshotState.get(record.id, seq)
+    let state = row ? (JSON.parse(row.state) as Json) : {}
+    for (const entry of this.#stmt.entriesAfter.iterate(record.id, seq, Number.MAX_SAFE_INTEGER)) {
+      state = apply(state, JSON.parse(entry.data as string) as Mutation)
+    }
+    record.state = state
+    return state
+  }
+
+  /**
+   * Producer fencing of the Durable Streams protocol. Returns the producer state to echo when the
+   * request is a duplicate (already stored); throws on a stale epoch or a sequence gap.
+   */
+  #checkProducer(record: StreamRecord, producer: Producer): { epoch: number; seq: number } | undefined {
+    const state = this.#stmt.producer.get(record.id, producer.id)
+    if (state === undefined || producer.epoch > state.epoch) {
+      if (producer.seq !== 0) {
+        if (state === undefined) throw seqGap(0, producer.seq)
+        throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'a new producer epoch must start at Producer-Seq 0')
+      }
+      return undefined
+    }
+    if (producer.epoch < state.epoch) {
+      throw new StateStreamError(ErrorCode.PRODUCER_STALE_EPOCH, `producer epoch ${producer.epoch} is stale`, {
+        headers: { 'producer-epoch': String(state.epoch) },
+      })
+    }
+    if (producer.seq <= state.last_seq) return { epoch: state.epoch, seq: state.last_seq }
+    if (producer.seq > state.last_seq + 1) throw seqGap(state.last_seq + 1, producer.seq)
+    return undefined
+  }
+
+  /**
+   * Validates and stores a request body as entries of `record`, taking snapshots by its policy.
+   * Changes nothing in memory until `apply` is called (the savepoint may still roll back).
+   */
+  #appendBody(record: StreamRecord, body: Buffer, creating: boolean, streamSeq?: string) {
+    const now = this.#now()
+    let seq = record.headSeq
+    let ts = record.headTs
+    let total = record.totalBytes
+    let gpos = this.#gpos
+    let lastSnapshot = record.lastSnapshot
+    let state: Json | undefined = record.kind === 'state' ? this.#headState(record) : undefined
+    const entries: StoredEntry[] = []
+    const snapshots: Bound[] = []
+    const store = (data: string | Buffer, entryTs: number): void => {
+      seq += 1
+      gpos += 1
+      ts = entryTs
+      this.#stmt.insertEntry.run(record.id, seq, ts, gpos, data)
+      total += typeof data === 'string' ? Buffer.byteLength(data) : data.length
+      entries.push({ seq, ts, gpos, data })
+    }
+
+    if (mediaType(record.contentType) !== 'application/json') {
+      if (body.length === 0) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append needs a non-empty body')
+      store(body, Math.max(now, ts))
+    } else {
+      const messages = splitMessages(parseJson(body.toString('utf8')))
+      if (messages.length === 0 && !creating) {
+        throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append of an empty JSON array stores nothing')
+      }
+      messages.forEach((value, index) => {
+        if (state === undefined) {
+          store(JSON.stringify(value), Math.max(now, ts))
+          return
+        }
+        const message = validateMessage(value, index)
+        if (message.ts !== undefined && message.ts < ts) {
+          throw new StateStreamError(
+            ErrorCode.TS_REGRESSION,
+            `message ${index}: ts ${message.ts} is earlier than the stream's last ts ${ts}`,
+          )
+        }
+        const mutation = mutationOf(message)
+        try {
+          state = apply(state, mutation)
+        } catch (error) {
+          if (error instanceof StateStreamError) {
+            throw new StateStreamError(error.code, `message ${index}: ${error.message}`, { cause: error })
+          }
+          throw error
+        }
+        store(JSON.stringify(mutation), message.ts ?? Math.max(now, ts))
+        if (
+          seq - lastSnapshot.seq >= record.policy.entries ||
+          total - lastSnapshot.cumBytes >= record.policy.bytes ||
+          ts - lastSnapshot.ts >= record.policy.ms
+        ) {
+          this.#stmt.insertSnapshot.run(record.id, seq, ts, total, JSON.stringify(state))
+          lastSnapshot = { seq, ts, cumBytes: total }
+          snapshots.push({ seq, ts })
+        }
+      })
+    }
+    const lastStreamSeq = streamSeq ?? record.lastStreamSeq
+    this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, record.id)
+    return {
+      headSeq: seq,
+      headTs: ts,
+      apply: () => {
+        record.headSeq = seq
+        record.headTs = ts
+        record.totalBytes = total
+        record.lastSnapshot = lastSnapshot
+        record.lastStreamSeq = lastStreamSeq
+        if (state !== undefined) record.state = state
+        this.#gpos = gpos
+      },
+      afterCommit: () => {
+        if (entries.length > 0) this.#emit({ type: 'append', stream: record, entries, snapshots })
+      },
+    }
+  }
+}
+
+function seqGap(expected: number, received: number): StateStreamError {
+  return new StateStreamError(ErrorCode.PRODUCER_SEQ_GAP, `expected Producer-Seq ${expected}, got ${received}`, {
+    headers: { 'producer-expected-seq': String(expected), 'producer-received-seq': String(received) },
+  })
+}
+
+function sameConfig(info: StreamInfo, request: CreateStream): boolean {
+  return (
+    mediaType(info.contentType) === mediaType(request.contentType) &&
+    info.kind === request.kind &&
+    info.ttlSeconds === (request.ttlSeconds ?? null) &&
+    info.expiresAt === (request.expiresAt ?? null)
+  )
+}
+
+function isExpired(info: StreamInfo, now: number): boolean {
+  if (info.expiresAt !== null && now >= info.expiresAt) return true
+  return info.ttlSeconds !== null && now >= info.createdTs + info.ttlSeconds * 1000
+}

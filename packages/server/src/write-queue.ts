@@ -1,0 +1,104 @@
+/**
+ * Group commit. Writes that arrive while the event loop is busy are gathered and run together in
+ * one SQLite transaction on the next turn, each inside its own savepoint: one write that fails
+ * (a rejected mutation) rolls back alone, the others commit together. Nothing is awaited inside
+ * the transaction, so no other code ever sees it half done.
+ */
+import type Database from 'better-sqlite3'
+
+/** What one write job returns when its savepoint succeeds. */
+export interface JobOutcome<T> {
+  /** The value its caller's promise resolves with. */
+  result: T
+  /** Applies the job's in-memory effects; runs right after its savepoint, before the next job. */
+  apply?: () => void
+  /** Runs once the whole transaction is committed (notify readers). */
+  afterCommit?: () => void
+}
+
+interface QueuedJob {
+  run: () => JobOutcome<unknown>
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+export class WriteQueue {
+  readonly #db: Database.Database
+  readonly #beforeCommit: () => void
+  readonly #onAbort: () => void
+  #jobs: QueuedJob[] = []
+  #scheduled = false
+  #idle: Array<() => void> = []
+
+  /**
+   * @param beforeCommit runs last inside every transaction (persist counters).
+   * @param onAbort runs when a whole transaction failed to commit: in-memory caches must be dropped.
+   */
+  constructor(db: Database.Database, beforeCommit: () => void, onAbort: () => void) {
+    this.#db = db
+    this.#beforeCommit = beforeCommit
+    this.#onAbort = onAbort
+  }
+
+  /** Queues `run` to execute inside the next group transaction. */
+  push<T>(run: () => JobOutcome<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#jobs.push({ run, resolve: resolve as (value: unknown) => void, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => this.#flush())
+      }
+    })
+  }
+
+  /** Resolves when every queued write has run. */
+  drain(): Promise<void> {
+    if (!this.#scheduled) return Promise.resolve()
+    return new Promise((resolve) => this.#idle.push(resolve))
+  }
+
+  #flush(): void {
+    this.#scheduled = false
+    const jobs = this.#jobs
+    this.#jobs = []
+    const settled: Array<{ ok: true; outcome: JobOutcome<unknown> } | { ok: false; error: unknown }> = []
+    try {
+      this.#db.transaction(() => {
+        for (const job of jobs) {
+          try {
+            // A nested better-sqlite3 transaction is a savepoint: it rolls back alone on throw.
+            const outcome = this.#db.transaction(job.run)()
+            outcome.apply?.()
+            settled.push({ ok: true, outcome })
+          } catch (error) {
+            settled.push({ ok: false, error })
+          }
+        }
+        this.#beforeCommit()
+      })()
+    } catch (error) {
+      this.#onAbort()
+      for (const job of jobs) job.reject(error)
+      this.#settleIdle()
+      return
+    }
+    jobs.forEach((job, i) => {
+      const result = settled[i]
+      if (result === undefined) return
+      if (result.ok) {
+        job.resolve(result.outcome.result)
+        result.outcome.afterCommit?.()
+      } else {
+        job.reject(result.error)
+      }
+    })
+    this.#settleIdle()
+  }
+
+  #settleIdle(): void {
+    if (this.#scheduled) return
+    const idle = this.#idle
+    this.#idle = []
+    for (const resolve of idle) resolve()
+  }
+}
