@@ -81,16 +81,14 @@ export class HistoryReader {
     const upper = end ? end.seq : info.headSeq
     const from = Math.max(start.seq, after ?? start.seq)
     const parts: string[] = []
-    let last = from
     for (const row of this.#stmt.entries.iterate(info.id, from, upper)) {
       parts.push(`{"seq":${row.seq},"ts":${row.ts},"m":${row.data}}`)
-      last = row.seq
     }
     const state = this.#stmt.state.get(info.id, start.seq)?.state ?? '{}'
     const body =
       `{"stream":${stream},"start":{"seq":${start.seq},"ts":${start.ts},"state":${state}},` +
       `"entries":[${parts.join(',')}],"end":${end ? JSON.stringify(end) : 'null'},` +
-      `"nextOffset":"${encodeOffset(Math.max(last, upper === info.headSeq ? info.headSeq : last))}"}`
+      `"nextOffset":"${encodeOffset(Math.max(from, upper))}"}`
     return { body, closed: end !== null, start: { seq: start.seq, ts: start.ts }, end }
   }
 
