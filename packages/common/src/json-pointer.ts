@@ -6,6 +6,10 @@ export function parsePointer(pointer: string): string[] {
   if (!pointer.startsWith('/')) {
     throw new StateStreamError(ErrorCode.INVALID_MUTATION, `"${pointer}" is not a JSON Pointer (it must be empty or start with "/")`)
   }
+  // RFC 6901 §3: "~" only ever starts the escapes "~0" and "~1".
+  if (/~(?![01])/.test(pointer)) {
+    throw new StateStreamError(ErrorCode.INVALID_MUTATION, `"${pointer}" is not a JSON Pointer ("~" must be followed by 0 or 1)`)
+  }
   return pointer
     .slice(1)
     .split('/')

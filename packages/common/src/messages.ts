@@ -69,8 +69,8 @@ function pointer(value: Json | undefined, at: string, member: string): void {
   if (typeof value !== 'string') invalid(at, `"${member}" must be a JSON Pointer string`)
   try {
     parsePointer(value)
-  } catch {
-    invalid(at, `"${member}" ("${value}") must be empty or start with "/"`)
+  } catch (err) {
+    invalid(at, `"${member}": ${(err as Error).message}`)
   }
 }
 

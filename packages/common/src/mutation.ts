@@ -133,11 +133,12 @@ function applyOp(doc: Json, op: PatchOp, index: number): Json {
       return doc
     }
     case 'move': {
-      if (op.from === op.path) return doc
       const fromTokens = parsePointer(op.from)
       if (op.path.startsWith(`${op.from}/`)) fail(index, op, `cannot move "${op.from}" into one of its own children`)
       const value = valueAt(doc, fromTokens)
+      // Checked before the no-op shortcut: RFC 6902 §4.4 requires "from" to exist even then.
       if (value === undefined) fail(index, op, `"from" path "${op.from}" does not exist`)
+      if (op.from === op.path) return doc
       if (fromTokens.length === 0) fail(index, op, 'cannot move the whole document')
       const removed = removeAt(doc, fromTokens, op, index)
       return tokens.length === 0 ? value : addAt(removed, tokens, value, op, index)
