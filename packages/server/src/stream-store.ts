@@ -181,6 +181,9 @@ export class StreamStore {
       entriesAfterGpos: db.prepare<[number, number, number], { seq: number; ts: number; gpos: number; data: string | Buffer }>(
         'SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND gpos > ? ORDER BY gpos LIMIT ?',
       ),
+      snapshotsBetween: db.prepare<[number, number, number], Bound>(
+        'SELECT seq, ts FROM snapshots WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
+      ),
       producer: db.prepare<[number, string], { epoch: number; last_seq: number }>(
         'SELECT epoch, last_seq FROM producers WHERE stream_id = ? AND producer_id = ?',
       ),
@@ -381,6 +384,11 @@ export class StreamStore {
   /** Up to `limit` entries whose global position is after `gpos`, in order. */
   entriesAfterGpos(info: StreamInfo, gpos: number, limit: number): StoredEntry[] {
     return this.#stmt.entriesAfterGpos.all(info.id, gpos, limit)
+  }
+
+  /** The snapshots taken after entry `afterSeq` up to entry `uptoSeq` (the bounds a live catch-up replays). */
+  snapshotsBetween(info: StreamInfo, afterSeq: number, uptoSeq: number): Bound[] {
+    return this.#stmt.snapshotsBetween.all(info.id, afterSeq, uptoSeq)
   }
 
   /** The head state of a state stream. */
