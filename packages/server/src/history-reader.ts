@@ -79,6 +79,10 @@ export class HistoryReader {
     const endRow = this.#stmt.after.get(info.id, start.seq)
     const end = endRow ? { seq: endRow.seq, ts: endRow.ts } : null
     const upper = end ? end.seq : info.headSeq
+    if (after !== undefined && after > upper) {
+      // Resuming past the window would hand out a nextOffset beyond what the log holds.
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `after=${after} is beyond the window, which ends at seq ${upper}`)
+    }
     const from = Math.max(start.seq, after ?? start.seq)
     const parts: string[] = []
     for (const row of this.#stmt.entries.iterate(info.id, from, upper)) {

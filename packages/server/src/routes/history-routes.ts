@@ -3,6 +3,7 @@
  * windows never change, so they are served with a strong ETag and an immutable cache lifetime.
  */
 import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, ROUTES, StateStreamError, parseJson } from '@statestream/common'
+import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { intParam, pointParam, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
@@ -21,9 +22,9 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const window = store.history.window(name, point, after)
     reply.header('content-type', JSON_TYPE)
     if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
-    // The stream id keeps a recreated stream's windows from matching the old ones' tags.
-    const info = store.get(name)
-    const etag = `"w${info.id}.${window.start?.seq ?? 'none'}.${window.end?.seq}.${after ?? 'all'}"`
+    // A digest of the immutable body: stream ids are reused after a delete, so a tag built from
+    // ids and seqs alone would let a re-created stream's windows match the old ones' tags.
+    const etag = `"w${createHash('sha256').update(window.body).digest('base64url').slice(0, 27)}"`
     reply.header('etag', etag).header('cache-control', CACHE_IMMUTABLE)
     if (request.headers['if-none-match'] === etag) return reply.code(304).send()
     return reply.send(window.body)
