@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ERROR_STATUS, encodeOffset } from '@statestream/common'
-import type { ErrorCode, Json, SnapshotPolicy } from '@statestream/common'
+import type { ErrorCode, Json, Mutation, SnapshotPolicy } from '@statestream/common'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { expect, test as base } from 'vitest'
 import { buildApp } from '../src/app.ts'
@@ -125,7 +125,7 @@ export interface StateAnswer {
 export interface WindowAnswer {
   stream: string
   start: { seq: number; ts: number; state: Json } | null
-  entries: Array<{ seq: number; ts: number; m: Json }>
+  entries: Array<{ seq: number; ts: number; m: Mutation }>
   end: { seq: number; ts: number } | null
   nextOffset: string
 }

@@ -33,7 +33,7 @@ async function history(app: FastifyInstance, clock: Clock): Promise<void> {
   }
 }
 
-const entry = (seq: number) => ({ seq, ts: T0 + 10 * seq, m: MESSAGES[seq - 1] })
+const entry = (seq: number) => ({ seq, ts: T0 + 10 * seq, m: MESSAGES[seq - 1] as Mutation })
 const W0: WindowAnswer = {
   stream: 'h',
   start: { seq: 0, ts: T0, state: {} },
@@ -63,7 +63,7 @@ function replayWindow(window: WindowAnswer, at = Number.MAX_SAFE_INTEGER): { seq
   let { seq, ts, state } = window.start
   for (const e of window.entries) {
     if (e.ts > at) break
-    state = apply(state, e.m as Mutation)
+    state = apply(state, e.m)
     seq = e.seq
     ts = e.ts
   }
