@@ -14,3 +14,6 @@ export type {
   StreamKind,
   StreamStoreOptions,
 } from './stream-store.ts'
+export { LIVE_DEFAULTS, LiveHub } from './live/live-hub.ts'
+export type { LiveOptions } from './live/live-hub.ts'
+export { liveCursor } from './live/cursor.ts'

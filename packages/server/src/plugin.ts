@@ -7,14 +7,21 @@
 import { DEFAULT_BODY_LIMIT } from '@statestream/common'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { installErrorHandler } from './http-errors.ts'
+import { LiveHub } from './live/live-hub.ts'
+import type { LiveOptions } from './live/live-hub.ts'
+import { streamLiveRead } from './live/stream-tail.ts'
 import { historyRoutes } from './routes/history-routes.ts'
+import { liveRoutes } from './routes/live-routes.ts'
 import { streamRoutes } from './routes/stream-routes.ts'
 import { StreamStore } from './stream-store.ts'
 import type { StreamInfo, StreamStoreOptions } from './stream-store.ts'
-import { ErrorCode, StateStreamError } from '@statestream/common'
 
-/** Options of the `statestream` plugin. */
-export interface StatestreamOptions extends StreamStoreOptions {
+/**
+ * Options of the `statestream` plugin: the store's (`StreamStoreOptions`), the live routes'
+ * (`LiveOptions`: long-poll timeout, SSE lifetime, heartbeat and clock intervals, per-reader
+ * buffer, streams per connection), and these.
+ */
+export interface StatestreamOptions extends StreamStoreOptions, LiveOptions {
   /**
    * A store to serve. The caller owns it (the plugin does not close it). Without one the plugin
    * opens a store from the other options and closes it when the app closes.
@@ -39,9 +46,16 @@ export async function statestream(app: FastifyInstance, options: StatestreamOpti
   })
   installErrorHandler(app)
 
-  const liveRead = (_request: FastifyRequest, _reply: FastifyReply, _info: StreamInfo, mode: string): never => {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `live=${mode} is not served yet`)
-  }
-  await app.register(streamRoutes, { store, readChunkBytes: options.readChunkBytes ?? 1024 * 1024, liveRead })
+  // One hub per plugin instance: the store's only live listener. Live responses end before the
+  // server stops accepting (preClose), so closing never waits on a reader; onClose is the backstop.
+  const hub = new LiveHub(store, options)
+  app.addHook('preClose', async () => hub.close())
+  app.addHook('onClose', async () => hub.close())
+
+  const readChunkBytes = options.readChunkBytes ?? 1024 * 1024
+  const liveRead = (request: FastifyRequest, reply: FastifyReply, info: StreamInfo, mode: string, after: number | 'now') =>
+    streamLiveRead(hub, store, readChunkBytes, request, reply, info, mode, after)
+  await app.register(streamRoutes, { store, readChunkBytes, liveRead })
   await app.register(historyRoutes, { store })
+  await app.register(liveRoutes, { store, hub })
 }

@@ -1,0 +1,82 @@
+/**
+ * The wire text of every server-sent event the live routes emit — the one place their format is
+ * spelled. A reader of `/v1/live` depends on exactly these shapes:
+ *
+ *   event: window     id: <last seq> (one stream) | <gpos> (many)   data: the open window JSON
+ *   event: entry      id: <seq> | <gpos>   data: {"seq","ts","m"} | {"stream","seq","ts","m","gpos"}
+ *   event: bound      id: as its entry     data: {"seq","ts"} | {"stream","seq","ts"}
+ *   event: heartbeat                       data: {"ts"}
+ *   event: clock                           data: {"gpos","ts"}
+ *   event: error                           data: {"error":{"code","message"}}
+ *
+ * Mutations are spliced in as the stored JSON text, never parsed and re-serialised.
+ */
+import { LIVE_EVENTS } from '@statestream/common'
+import type { Bound, ErrorCode } from '@statestream/common'
+import type { StoredEntry } from '../stream-store.ts'
+
+const LINE_BREAK = /\r\n|\r|\n/
+
+/** One event: `event:`, optional `id:`, and `data:` lines (one per line of `data`). */
+export function sseEvent(event: string, data: string, id?: number | string): string {
+  const head = id === undefined ? `event: ${event}\n` : `event: ${event}\nid: ${id}\n`
+  // JSON from the store has no raw line breaks; text streams may, and SSE needs one `data:` per line.
+  if (!data.includes('\n') && !data.includes('\r')) return `${head}data: ${data}\n\n`
+  return `${head}${data
+    .split(LINE_BREAK)
+    .map((line) => `data: ${line}\n`)
+    .join('')}\n`
+}
+
+/** A comment line: ignored by every SSE parser, it keeps idle connections open through proxies. */
+export const SSE_KEEPALIVE = ': keepalive\n\n'
+
+/** `event: window` carrying a window JSON body. */
+export function windowEvent(body: string, id: number): string {
+  return sseEvent(LIVE_EVENTS.window, body, id)
+}
+
+/** `event: entry` (and its `bound` when a snapshot closed the window at it) of `/v1/live/<name>`. */
+export function entryEvent(entry: StoredEntry, closes: boolean): string {
+  const text = sseEvent(LIVE_EVENTS.entry, `{"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string}}`, entry.seq)
+  if (!closes) return text
+  return text + sseEvent(LIVE_EVENTS.bound, `{"seq":${entry.seq},"ts":${entry.ts}}`, entry.seq)
+}
+
+/** `event: entry` (and its `bound`) of the multiplexed `/v1/live?stream=…`; `stream` is JSON-quoted. */
+export function multiEntryEvent(stream: string, entry: StoredEntry, closes: boolean): string {
+  const text = sseEvent(
+    LIVE_EVENTS.entry,
+    `{"stream":${stream},"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string},"gpos":${entry.gpos}}`,
+    entry.gpos,
+  )
+  if (!closes) return text
+  return text + sseEvent(LIVE_EVENTS.bound, `{"stream":${stream},"seq":${entry.seq},"ts":${entry.ts}}`, entry.gpos)
+}
+
+/** The entry events of `entries`, each followed by its bound when `bounds` has its seq. */
+export function entryEvents(entries: readonly StoredEntry[], bounds: readonly Bound[]): string {
+  const closing = new Set(bounds.map((bound) => bound.seq))
+  return entries.map((entry) => entryEvent(entry, closing.has(entry.seq))).join('')
+}
+
+/** `event: heartbeat`. */
+export function heartbeatEvent(ts: number): string {
+  return sseEvent(LIVE_EVENTS.heartbeat, `{"ts":${ts}}`)
+}
+
+/** `event: clock`: the server has advanced to `gpos` at `ts`. */
+export function clockEvent(gpos: number, ts: number): string {
+  return sseEvent(LIVE_EVENTS.clock, `{"gpos":${gpos},"ts":${ts}}`)
+}
+
+/** `event: error`, the last event of a response. */
+export function errorEvent(code: ErrorCode, message: string): string {
+  return sseEvent(LIVE_EVENTS.error, JSON.stringify({ error: { code, message } }))
+}
+
+/** Durable Streams `event: control` after each `event: data` (protocol §5.7). */
+export function controlEvent(nextOffset: string, cursor: string, upToDate: boolean): string {
+  const flag = upToDate ? ',"upToDate":true' : ''
+  return sseEvent('control', `{"streamNextOffset":"${nextOffset}","streamCursor":"${cursor}"${flag}}`)
+}

@@ -1,0 +1,309 @@
+/**
+ * The fan-out of commits to live readers. The hub is the store's one listener: after each commit
+ * it hands a `LiveBatch` to the subscribers of that stream. A batch renders each wire form (one
+ * stream's SSE, the multiplexed SSE, a Durable Streams read) at most once and as bytes, so a
+ * thousand readers of one stream cost a thousand socket writes of the same buffer, not a thousand
+ * renderings. Heartbeats and clock ticks come from one timer each, rendered once per tick.
+ *
+ * Store listeners run synchronously right after a commit, and better-sqlite3 reads are
+ * synchronous too: a reader that reads its initial data and subscribes in one turn of the event
+ * loop can neither miss nor repeat a commit. Subscribers still filter by seq/gpos, as a defence.
+ */
+import type { Bound } from '@statestream/common'
+import { ErrorCode } from '@statestream/common'
+import { isJsonStream, renderEntries } from '../log-format.ts'
+import { mediaType } from '../stream-store.ts'
+import type { StoreEvent, StoredEntry, StreamInfo, StreamStore } from '../stream-store.ts'
+import { clockEvent, entryEvent, heartbeatEvent, multiEntryEvent, sseEvent, SSE_KEEPALIVE } from './live-events.ts'
+import { SseConnection } from './sse-writer.ts'
+import type { Chunk } from './sse-writer.ts'
+import type { FastifyReply } from 'fastify'
+
+/** Options of the live routes (all durations in ms). */
+export interface LiveOptions {
+  /** How long a `live=long-poll` read waits for data before answering 204, in ms. Default 20,000. */
+  longPollTimeoutMs?: number
+  /**
+   * A `live=sse` response on `/v1/stream` is ended after this long, in ms, so clients reconnect
+   * and CDNs can collapse them (protocol §8.2). Default 60,000.
+   */
+  sseMaxMs?: number
+  /** Interval of `event: heartbeat` on `/v1/live/<name>` (and keep-alive comments on `live=sse`), in ms. Default 15,000. */
+  heartbeatMs?: number
+  /** Interval of `event: clock` on the multiplexed `/v1/live`, in ms. Default 1,000. */
+  clockMs?: number
+  /**
+   * Most bytes buffered for one live reader before it is cut with `SLOW_READER` (it resumes from
+   * its last id without loss). Initial data is allowed on top until it drains. Default 1 MiB.
+   */
+  maxBufferedBytes?: number
+  /** Most streams on one multiplexed `/v1/live` connection; more is `TOO_MANY_STREAMS`. Default 100. */
+  maxStreamsPerConnection?: number
+}
+
+/** `LiveOptions` with every default filled in. */
+export type ResolvedLiveOptions = Required<LiveOptions>
+
+/** The defaults of `LiveOptions`. */
+export const LIVE_DEFAULTS: ResolvedLiveOptions = {
+  longPollTimeoutMs: 20_000,
+  sseMaxMs: 60_000,
+  heartbeatMs: 15_000,
+  clockMs: 1_000,
+  maxBufferedBytes: 1024 * 1024,
+  maxStreamsPerConnection: 100,
+}
+
+/** How long an ended response may take to flush before its socket is destroyed, in ms. */
+const CLOSE_GRACE_MS = 1_000
+
+/** One commit of one stream, rendered lazily and once for every reader. */
+export class LiveBatch {
+  readonly stream: StreamInfo
+  readonly entries: readonly StoredEntry[]
+  readonly bounds: readonly Bound[]
+  #single: Buffer | undefined
+  #multi: Buffer | undefined
+  #data: Buffer | undefined
+  #body: string | Buffer | undefined
+  #closing: Set<number> | undefined
+
+  constructor(stream: StreamInfo, entries: readonly StoredEntry[], bounds: readonly Bound[]) {
+    this.stream = stream
+    this.entries = entries
+    this.bounds = bounds
+  }
+
+  get firstSeq(): number {
+    return this.entries[0]?.seq ?? 0
+  }
+
+  get lastSeq(): number {
+    return this.entries[this.entries.length - 1]?.seq ?? 0
+  }
+
+  get firstGpos(): number {
+    return this.entries[0]?.gpos ?? 0
+  }
+
+  get lastGpos(): number {
+    return this.entries[this.entries.length - 1]?.gpos ?? 0
+  }
+
+  /** `entry`/`bound` events for `/v1/live/<name>` readers that have seen up to `afterSeq`. */
+  single(afterSeq: number): Buffer {
+    if (afterSeq < this.firstSeq) return (this.#single ??= this.#renderSingle(this.entries))
+    return this.#renderSingle(this.entries.filter((entry) => entry.seq > afterSeq))
+  }
+
+  /** `entry`/`bound` events for multiplexed readers that have seen up to `afterGpos`. */
+  multi(afterGpos: number): Buffer {
+    if (afterGpos < this.firstGpos) return (this.#multi ??= this.#renderMulti(this.entries))
+    return this.#renderMulti(this.entries.filter((entry) => entry.gpos > afterGpos))
+  }
+
+  /** The Durable Streams `event: data` of `live=sse` readers that have seen up to `afterSeq`. */
+  data(afterSeq: number): Buffer {
+    if (afterSeq < this.firstSeq) return (this.#data ??= dataEvent(this.stream, this.entries))
+    return dataEvent(this.stream, this.entries.filter((entry) => entry.seq > afterSeq))
+  }
+
+  /** The body of a Durable Streams read of exactly this batch (a long-poll answer). */
+  body(): string | Buffer {
+    return (this.#body ??= renderEntries(this.stream, this.entries))
+  }
+
+  #closes(seq: number): boolean {
+    this.#closing ??= new Set(this.bounds.map((bound) => bound.seq))
+    return this.#closing.has(seq)
+  }
+
+  #renderSingle(entries: readonly StoredEntry[]): Buffer {
+    return Buffer.from(entries.map((entry) => entryEvent(entry, this.#closes(entry.seq))).join(''))
+  }
+
+  #renderMulti(entries: readonly StoredEntry[]): Buffer {
+    const stream = JSON.stringify(this.stream.name)
+    return Buffer.from(entries.map((entry) => multiEntryEvent(stream, entry, this.#closes(entry.seq))).join(''))
+  }
+}
+
+/** `event: data` of the Durable Streams SSE mode: a JSON array, or the text of a text/* stream. */
+export function dataEvent(info: StreamInfo, entries: readonly StoredEntry[]): Buffer {
+  const body = renderEntries(info, entries)
+  return Buffer.from(sseEvent('data', typeof body === 'string' ? body : body.toString('utf8')))
+}
+
+/** What the hub tells a subscriber of one stream. */
+export interface StreamSubscriber {
+  /** Entries were committed. */
+  append(batch: LiveBatch): void
+  /** The stream was deleted. */
+  deleted(info: StreamInfo): void
+}
+
+/** A live response the hub ends when the app closes. */
+export interface LiveSession {
+  /** Ends the response with `SHUTTING_DOWN`; resolves once it is closed. */
+  shutdown(): Promise<void>
+}
+
+/** Which periodic ticks a connection wants. */
+export type TickKind = 'heartbeat' | 'keepalive' | 'clock'
+
+export class LiveHub {
+  readonly #store: StreamStore
+  readonly #options: ResolvedLiveOptions
+  readonly #subscribers = new Map<string, Set<StreamSubscriber>>()
+  readonly #sessions = new Set<LiveSession>()
+  readonly #ticks: Record<TickKind, Set<SseConnection>> = {
+    heartbeat: new Set(),
+    keepalive: new Set(),
+    clock: new Set(),
+  }
+  readonly #timers: NodeJS.Timeout[] = []
+  readonly #unsubscribe: () => void
+  #closing = false
+
+  constructor(store: StreamStore, options: LiveOptions = {}) {
+    this.#store = store
+    this.#options = resolveLiveOptions(options)
+    this.#unsubscribe = store.subscribe((event) => this.#dispatch(event))
+  }
+
+  /** The options in force. */
+  get options(): ResolvedLiveOptions {
+    return this.#options
+  }
+
+  /** True once `close()` has begun: no new live reads are accepted. */
+  get closing(): boolean {
+    return this.#closing
+  }
+
+  /** Adds `subscriber` to the readers of stream `name`; returns the unsubscribe function. */
+  subscribe(name: string, subscriber: StreamSubscriber): () => void {
+    let set = this.#subscribers.get(name)
+    if (set === undefined) {
+      set = new Set()
+      this.#subscribers.set(name, set)
+    }
+    set.add(subscriber)
+    return () => {
+      const current = this.#subscribers.get(name)
+      if (current === undefined) return
+      current.delete(subscriber)
+      if (current.size === 0) this.#subscribers.delete(name)
+    }
+  }
+
+  /** Readers of `name` right now (for tests and metrics). */
+  subscriberCount(name: string): number {
+    return this.#subscribers.get(name)?.size ?? 0
+  }
+
+  /** Registers a live response to end on shutdown; returns the deregistration function. */
+  track(session: LiveSession): () => void {
+    this.#sessions.add(session)
+    return () => this.#sessions.delete(session)
+  }
+
+  /**
+   * Opens an SSE response on `reply`, tracked for shutdown and ticked with `ticks`. Its
+   * subscriptions are released when it ends, however it ends.
+   */
+  openSse(reply: FastifyReply, ticks: TickKind): SseConnection {
+    const connection = new SseConnection(reply, {
+      maxBufferedBytes: this.#options.maxBufferedBytes,
+      closeGraceMs: CLOSE_GRACE_MS,
+      // Durable Streams readers know no `event: error`; ours do.
+      errorEvents: ticks !== 'keepalive',
+    })
+    const untrack = this.track({
+      shutdown: () => {
+        connection.fail(ErrorCode.SHUTTING_DOWN, 'the server is shutting down; reconnect later')
+        return connection.done
+      },
+    })
+    this.#ticks[ticks].add(connection)
+    this.#startTimers()
+    connection.onEnd(() => {
+      untrack()
+      this.#ticks[ticks].delete(connection)
+    })
+    return connection
+  }
+
+  /** Ends every live response (`SHUTTING_DOWN`) and stops the timers; resolves when they are closed. */
+  async close(): Promise<void> {
+    if (this.#closing) return
+    this.#closing = true
+    this.#unsubscribe()
+    for (const timer of this.#timers.splice(0)) clearInterval(timer)
+    const sessions = [...this.#sessions]
+    this.#sessions.clear()
+    // Each response gets the grace period to flush its last event; none can hold close() longer.
+    await Promise.all(sessions.map((session) => session.shutdown().catch(() => {})))
+  }
+
+  #startTimers(): void {
+    if (this.#timers.length > 0 || this.#closing) return
+    const { heartbeatMs, clockMs } = this.#options
+    const heartbeat = setInterval(() => {
+      if (this.#ticks.heartbeat.size > 0) {
+        const chunk = Buffer.from(heartbeatEvent(this.#store.now()))
+        for (const connection of this.#ticks.heartbeat) connection.tick(chunk)
+      }
+      for (const connection of this.#ticks.keepalive) connection.tick(SSE_KEEPALIVE)
+    }, heartbeatMs)
+    const clock = setInterval(() => {
+      if (this.#ticks.clock.size === 0) return
+      // Every commit up to this gpos has been dispatched: commits notify synchronously.
+      const chunk: Chunk = Buffer.from(clockEvent(this.#store.gpos, this.#store.now()))
+      for (const connection of this.#ticks.clock) connection.tick(chunk)
+    }, clockMs)
+    // Live readers keep their own sockets open; the timers alone must not keep a process alive.
+    heartbeat.unref()
+    clock.unref()
+    this.#timers.push(heartbeat, clock)
+  }
+
+  #dispatch(event: StoreEvent): void {
+    const set = this.#subscribers.get(event.stream.name)
+    if (set === undefined || set.size === 0) return
+    // Copy: a subscriber may unsubscribe (or be cut) while we iterate.
+    const subscribers = [...set]
+    if (event.type === 'delete') {
+      for (const subscriber of subscribers) guard(() => subscriber.deleted(event.stream))
+      return
+    }
+    const batch = new LiveBatch(event.stream, event.entries, event.snapshots)
+    for (const subscriber of subscribers) guard(() => subscriber.append(batch))
+  }
+}
+
+/** Runs `fn`; one faulty subscriber must not keep the others from hearing about a commit. */
+function guard(fn: () => void): void {
+  try {
+    fn()
+  } catch {
+    // Nothing to do: the subscriber's own connection handling reports its failures.
+  }
+}
+
+/** The live options among `options` (which may hold others), with defaults for those not given. */
+export function resolveLiveOptions(options: LiveOptions): ResolvedLiveOptions {
+  const resolved = { ...LIVE_DEFAULTS }
+  for (const key of Object.keys(LIVE_DEFAULTS) as Array<keyof LiveOptions>) {
+    const value = options[key]
+    if (value === undefined) continue
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`)
+    resolved[key] = value
+  }
+  return resolved
+}
+
+/** True when `/v1/stream` may serve `live=sse` for the stream (protocol §5.7). */
+export function sseCompatible(info: StreamInfo): boolean {
+  return isJsonStream(info) || mediaType(info.contentType).startsWith('text/')
+}

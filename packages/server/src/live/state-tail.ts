@@ -1,0 +1,197 @@
+/**
+ * The `/v1/live` tails of state streams: the initial data (the open window, or the entries after
+ * a resume point) and then every commit, on one SSE response.
+ *
+ * Hand-off: the last read of initial data and the subscription happen in the same synchronous
+ * turn, and commits notify their listeners synchronously, so nothing committed can fall between
+ * them. A long catch-up is read in pages, waiting for the socket between pages (backpressure); the
+ * final page is the one that reaches the head, and the subscription follows it in its turn.
+ */
+import { ErrorCode } from '@statestream/common'
+import type { Bound } from '@statestream/common'
+import type { FastifyReply } from 'fastify'
+import type { StoredEntry, StreamInfo, StreamStore } from '../stream-store.ts'
+import { entryEvents, multiEntryEvent, windowEvent } from './live-events.ts'
+import type { LiveBatch, LiveHub } from './live-hub.ts'
+import type { SseConnection } from './sse-writer.ts'
+
+/** Entries read per catch-up page. */
+const CATCH_UP_PAGE = 500
+
+/**
+ * Tails one state stream on `reply`. Without `after`: `event: window` with the open window, then
+ * every entry. With `after` (a seq at most the head): the entries after it, then every entry.
+ * The caller has checked that the stream exists, is a state stream and that `after` is valid.
+ */
+export async function tailStream(hub: LiveHub, store: StreamStore, reply: FastifyReply, name: string, after?: number): Promise<void> {
+  const connection = hub.openSse(reply, 'heartbeat')
+  const info = store.get(name)
+  // Called in the same turn as the last read of initial data: nothing can fall in between.
+  const follow = (from: number): void => {
+    let seen = from
+    const unsubscribe = hub.subscribe(name, {
+      append(batch: LiveBatch) {
+        if (batch.lastSeq <= seen) return
+        if (batch.firstSeq > seen + 1) {
+          // Cannot happen while commits notify in order; never skip silently if it ever does.
+          connection.fail(ErrorCode.SLOW_READER, `entries after ${seen} were missed; resume from the last id`)
+          return
+        }
+        const chunk = batch.single(seen)
+        seen = batch.lastSeq
+        connection.send(chunk)
+      },
+      deleted() {
+        connection.fail(ErrorCode.STREAM_DELETED, `stream "${name}" was deleted`)
+      },
+    })
+    connection.onEnd(unsubscribe)
+  }
+  try {
+    if (after !== undefined) return await catchUp(store, connection, info, after, follow)
+    const window = store.history.window(name, { now: true })
+    // The window runs to the head, read in this same turn: its last seq is the head's.
+    const head = store.get(name).headSeq
+    connection.sendInitial(windowEvent(window.body, head))
+    follow(head)
+  } catch (error) {
+    failInternal(connection, error)
+  }
+}
+
+/** The response is already streaming: a failure can only be reported in-band. */
+function failInternal(connection: SseConnection, error: unknown): void {
+  const code = (error as { code?: unknown }).code
+  if (code === ErrorCode.STREAM_NOT_FOUND) connection.fail(ErrorCode.STREAM_DELETED, (error as Error).message)
+  else if (code === ErrorCode.SHUTTING_DOWN) connection.fail(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
+  else connection.fail(ErrorCode.INTERNAL, 'internal error')
+}
+
+/**
+ * Sends the entries (and bounds) of `info` after `after`, page by page; once at the head calls
+ * `follow` with the last seq sent, in the turn of the last read. Stops if the connection ends.
+ */
+async function catchUp(
+  store: StreamStore,
+  connection: SseConnection,
+  info: StreamInfo,
+  after: number,
+  follow: (seen: number) => void,
+): Promise<void> {
+  let seen = after
+  for (;;) {
+    if (!connection.open) return
+    const current = store.find(info.name)
+    if (current === undefined || current.id !== info.id) {
+      connection.fail(ErrorCode.STREAM_DELETED, `stream "${info.name}" was deleted`)
+      return
+    }
+    const page = store.entriesAfter(current, seen, CATCH_UP_PAGE)
+    const last = page[page.length - 1]
+    if (last !== undefined) {
+      connection.sendInitial(entryEvents(page, store.snapshotsBetween(current, seen, last.seq)))
+      seen = last.seq
+    }
+    if (page.length < CATCH_UP_PAGE) return follow(seen)
+    // Let the socket take this page before reading the next: memory stays one page deep.
+    if (!(await connection.writable())) return
+  }
+}
+
+/**
+ * Tails several state streams on one `reply`, in gpos order. Without `afterGpos`: one
+ * `event: window` per stream (id: the gpos they were read at). With it: every entry of those
+ * streams after that gpos, merged in gpos order. Then every entry, and clock ticks.
+ */
+export async function tailStreams(
+  hub: LiveHub,
+  store: StreamStore,
+  reply: FastifyReply,
+  names: readonly string[],
+  afterGpos?: number,
+): Promise<void> {
+  const connection = hub.openSse(reply, 'clock')
+  const infos = names.map((name) => store.get(name))
+  // Called in the same turn as the last read of initial data: nothing can fall in between.
+  const follow = (from: number): void => {
+    let seen = from
+    for (const info of infos) {
+      const unsubscribe = hub.subscribe(info.name, {
+        append(batch: LiveBatch) {
+          if (batch.lastGpos <= seen) return
+          const chunk = batch.multi(seen)
+          seen = batch.lastGpos
+          connection.send(chunk)
+        },
+        deleted() {
+          connection.fail(ErrorCode.STREAM_DELETED, `stream "${info.name}" was deleted`)
+        },
+      })
+      connection.onEnd(unsubscribe)
+    }
+  }
+  try {
+    if (afterGpos !== undefined) return await catchUpMany(store, connection, infos, afterGpos, follow)
+    const at = store.gpos
+    connection.sendInitial(names.map((name) => windowEvent(store.history.window(name, { now: true }).body, at)).join(''))
+    follow(at)
+  } catch (error) {
+    failInternal(connection, error)
+  }
+}
+
+/**
+ * Sends the entries of `infos` after `afterGpos` merged in gpos order, page by page; once at the
+ * head calls `follow` with the gpos everything up to has been sent, in the turn of the last read.
+ */
+async function catchUpMany(
+  store: StreamStore,
+  connection: SseConnection,
+  infos: readonly StreamInfo[],
+  afterGpos: number,
+  follow: (seen: number) => void,
+): Promise<void> {
+  let seen = afterGpos
+  for (;;) {
+    if (!connection.open) return
+    const currents: StreamInfo[] = []
+    for (const info of infos) {
+      const current = store.find(info.name)
+      if (current === undefined || current.id !== info.id) {
+        connection.fail(ErrorCode.STREAM_DELETED, `stream "${info.name}" was deleted`)
+        return
+      }
+      currents.push(current)
+    }
+    const pages = currents.map((info) => store.entriesAfterGpos(info, seen, CATCH_UP_PAGE))
+    // A full page may have more after it: the merge is complete only up to the lowest last gpos
+    // of the full pages.
+    let limit = Number.POSITIVE_INFINITY
+    for (const page of pages) {
+      const last = page[page.length - 1]
+      if (page.length === CATCH_UP_PAGE && last !== undefined) limit = Math.min(limit, last.gpos)
+    }
+    const merged: Array<{ info: StreamInfo; entry: StoredEntry; closes: boolean }> = []
+    pages.forEach((page, i) => {
+      const info = currents[i] as StreamInfo
+      const taken = page.filter((entry) => entry.gpos <= limit)
+      const first = taken[0]
+      const last = taken[taken.length - 1]
+      if (first === undefined || last === undefined) return
+      const closing = new Set(store.snapshotsBetween(info, first.seq - 1, last.seq).map((bound: Bound) => bound.seq))
+      for (const entry of taken) merged.push({ info, entry, closes: closing.has(entry.seq) })
+    })
+    merged.sort((a, b) => a.entry.gpos - b.entry.gpos)
+    if (merged.length > 0) {
+      connection.sendInitial(
+        merged.map(({ info, entry, closes }) => multiEntryEvent(JSON.stringify(info.name), entry, closes)).join(''),
+      )
+    }
+    if (limit === Number.POSITIVE_INFINITY) {
+      // At the head of every stream, in this turn: everything of theirs up to the store's gpos is sent.
+      return follow(Math.max(seen, store.gpos))
+    }
+    seen = limit
+    if (!(await connection.writable())) return
+  }
+}

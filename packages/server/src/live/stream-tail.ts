@@ -1,0 +1,198 @@
+/**
+ * The Durable Streams live modes of `/v1/stream/<name>` (protocol §5.6, §5.7): `live=long-poll`
+ * answers as soon as there is data after the offset (or 204 after the timeout), `live=sse` sends
+ * `data` events, each followed by a `control` event with the next offset and cursor. Both serve
+ * plain and state streams alike; entries render as on catch-up reads (`log-format.ts`).
+ */
+import { CACHE_NO_STORE, ErrorCode, HEADERS, QUERY, StateStreamError, encodeOffset } from '@statestream/common'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { sendError } from '../http-errors.ts'
+import { renderEntries } from '../log-format.ts'
+import { single } from '../params.ts'
+import { readChunk } from '../routes/stream-routes.ts'
+import type { StoredEntry, StreamInfo, StreamStore } from '../stream-store.ts'
+import { liveCursor } from './cursor.ts'
+import { controlEvent } from './live-events.ts'
+import { dataEvent, sseCompatible } from './live-hub.ts'
+import type { LiveBatch, LiveHub } from './live-hub.ts'
+import type { SseConnection } from './sse-writer.ts'
+
+/** Long-poll answers with data may be cached briefly, keyed by offset and cursor (protocol §8.1). */
+const CACHE_LONG_POLL = 'public, max-age=60, stale-while-revalidate=300'
+
+/** Serves a live read of `/v1/stream/<name>`; `after` is the seq the offset names, or `now`. */
+export function streamLiveRead(
+  hub: LiveHub,
+  store: StreamStore,
+  readChunkBytes: number,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  info: StreamInfo,
+  mode: string,
+  after: number | 'now',
+): Promise<FastifyReply> | FastifyReply {
+  if (hub.closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
+  const clientCursor = single(request.query as Record<string, unknown>, QUERY.cursor)
+  const seq = after === 'now' ? info.headSeq : after
+  if (mode === 'sse') {
+    if (!sseCompatible(info)) {
+      throw new StateStreamError(
+        ErrorCode.INVALID_PARAMETER,
+        `live=sse needs a text/* or application/json stream; this one is ${info.contentType}`,
+      )
+    }
+    sse(hub, store, readChunkBytes, reply, info, seq, clientCursor)
+    return reply
+  }
+  return longPoll(hub, store, readChunkBytes, reply, info, seq, clientCursor)
+}
+
+function longPoll(
+  hub: LiveHub,
+  store: StreamStore,
+  readChunkBytes: number,
+  reply: FastifyReply,
+  info: StreamInfo,
+  seq: number,
+  clientCursor: string | undefined,
+): Promise<FastifyReply> | FastifyReply {
+  const cursor = (): string => liveCursor(store.now(), clientCursor)
+  const sendData = (entries: readonly StoredEntry[], body: string | Buffer, head: number): FastifyReply => {
+    const next = encodeOffset(entries[entries.length - 1]?.seq ?? seq)
+    reply
+      .header('content-type', info.contentType)
+      .header(HEADERS.streamNextOffset, next)
+      .header(HEADERS.streamCursor, cursor())
+      .header(HEADERS.etag, `"${info.id}:${encodeOffset(seq)}:${next}"`)
+      .header(HEADERS.cacheControl, CACHE_LONG_POLL)
+    if (Number(next) >= head) reply.header(HEADERS.streamUpToDate, 'true')
+    return reply.send(body)
+  }
+  if (seq < info.headSeq) {
+    // Data is already there: answer like a catch-up read, with a cursor.
+    const entries = readChunk(store, info, seq, readChunkBytes)
+    return sendData(entries, renderEntries(info, entries), info.headSeq)
+  }
+  return new Promise<FastifyReply>((resolve) => {
+    let settled = false
+    // Assigned below, before any of the callbacks that use them can run.
+    let unsubscribe = (): void => {}
+    let untrack = (): void => {}
+    const settle = (respond: () => FastifyReply): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      unsubscribe()
+      untrack()
+      reply.raw.off('close', aborted)
+      resolve(respond())
+    }
+    // Nothing can be sent to a client that left; hijack so Fastify does not try either.
+    const aborted = (): void => settle(() => reply.hijack())
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          reply
+            .code(204)
+            .header(HEADERS.streamNextOffset, encodeOffset(store.find(info.name)?.headSeq ?? seq))
+            .header(HEADERS.streamUpToDate, 'true')
+            .header(HEADERS.streamCursor, cursor())
+            .header(HEADERS.cacheControl, CACHE_NO_STORE)
+            .send(),
+        ),
+      hub.options.longPollTimeoutMs,
+    )
+    unsubscribe = hub.subscribe(info.name, {
+      append(batch: LiveBatch) {
+        if (batch.lastSeq <= seq) return
+        settle(() => {
+          if (batch.firstSeq === seq + 1) {
+            // The usual case: exactly this commit's entries, rendered once for every waiter.
+            return sendData(batch.entries, batch.body(), batch.stream.headSeq)
+          }
+          const current = store.find(info.name) ?? batch.stream
+          const entries = readChunk(store, current, seq, readChunkBytes)
+          return sendData(entries, renderEntries(current, entries), current.headSeq)
+        })
+      },
+      deleted() {
+        settle(() => sendError(reply, new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `stream "${info.name}" was deleted`)))
+      },
+    })
+    untrack = hub.track({
+      shutdown: async () =>
+        settle(() => sendError(reply, new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down'))),
+    })
+    // A client that gives up must release its waiter and timer at once.
+    reply.raw.on('close', aborted)
+  })
+}
+
+function sse(
+  hub: LiveHub,
+  store: StreamStore,
+  readChunkBytes: number,
+  reply: FastifyReply,
+  info: StreamInfo,
+  from: number,
+  clientCursor: string | undefined,
+): void {
+  const connection = hub.openSse(reply, 'keepalive')
+  // One cursor per connection, never going backwards while it lasts.
+  const base = Number(liveCursor(store.now(), clientCursor))
+  const cursor = (): string => String(Math.max(base, Number(liveCursor(store.now()))))
+  const maxAge = setTimeout(() => connection.end(), hub.options.sseMaxMs)
+  connection.onEnd(() => clearTimeout(maxAge))
+
+  follow(hub, store, readChunkBytes, connection, info, from, cursor).catch(() => connection.end())
+}
+
+/** Sends the catch-up in chunks (waiting for the socket between them), then the live batches. */
+async function follow(
+  hub: LiveHub,
+  store: StreamStore,
+  readChunkBytes: number,
+  connection: SseConnection,
+  info: StreamInfo,
+  from: number,
+  cursor: () => string,
+): Promise<void> {
+  let seen = from
+  let first = true
+  for (;;) {
+    if (!connection.open) return
+    const current = store.find(info.name)
+    if (current === undefined || current.id !== info.id) return connection.end()
+    const entries = readChunk(store, current, seen, readChunkBytes)
+    const last = entries[entries.length - 1]
+    if (last !== undefined) seen = last.seq
+    const upToDate = seen >= current.headSeq
+    // Each control event says whether its chunk reached the head; with nothing to catch up, the
+    // first one still tells the reader where the tail is.
+    if (last !== undefined) connection.sendInitial(dataEvent(current, entries))
+    if (last !== undefined || first) connection.sendInitial(controlEvent(encodeOffset(seen), cursor(), upToDate))
+    first = false
+    if (upToDate) break
+    if (!(await connection.writable())) return
+  }
+
+  // Same turn as the last read: no commit can fall in between.
+  const unsubscribe = hub.subscribe(info.name, {
+    append(batch: LiveBatch) {
+      if (batch.lastSeq <= seen) return
+      if (batch.firstSeq > seen + 1) {
+        // Cannot happen while commits notify in order; end rather than skip, the reader resumes.
+        connection.end()
+        return
+      }
+      const data = batch.data(seen)
+      seen = batch.lastSeq
+      if (connection.send(data)) connection.send(controlEvent(encodeOffset(seen), cursor(), seen >= batch.stream.headSeq))
+    },
+    deleted() {
+      // The protocol has no in-band error: end, and the reader's next request gets 404.
+      connection.end()
+    },
+  })
+  connection.onEnd(unsubscribe)
+}

@@ -1,0 +1,92 @@
+/**
+ * `/v1/live/<name>` and `/v1/live?stream=…`: the live tails of state streams over SSE (the event
+ * format is in `live/live-events.ts`). Everything that can be refused is checked before the
+ * response is hijacked, so refusals are ordinary JSON errors with their status.
+ */
+import { ErrorCode, HEADERS, QUERY, ROUTES, StateStreamError, streamNameProblem } from '@statestream/common'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { LiveHub } from '../live/live-hub.ts'
+import { tailStream, tailStreams } from '../live/state-tail.ts'
+import { intParam, streamName } from '../params.ts'
+import type { StreamInfo, StreamStore } from '../stream-store.ts'
+
+/** Options of the live routes. */
+export interface LiveRoutesOptions {
+  store: StreamStore
+  hub: LiveHub
+}
+
+const INTEGER = /^(0|[1-9]\d{0,15})$/
+
+export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOptions): Promise<void> {
+  const { store, hub } = options
+
+  app.get(`${ROUTES.live}*`, async (request, reply) => {
+    const info = stateStream(store, streamName(request.params))
+    const after = resumePoint(request)
+    if (after !== undefined && after > info.headSeq) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after seq ${after}: the stream's head is ${info.headSeq}`)
+    }
+    refuseWhileClosing(hub)
+    await tailStream(hub, store, reply, info.name, after)
+    return reply
+  })
+
+  app.get(ROUTES.liveMulti, async (request, reply) => {
+    const names = streamNames(request.query as Record<string, unknown>, hub.options.maxStreamsPerConnection)
+    for (const name of names) stateStream(store, name)
+    const after = resumePoint(request)
+    if (after !== undefined && after > store.gpos) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after gpos ${after}: the server is at ${store.gpos}`)
+    }
+    refuseWhileClosing(hub)
+    await tailStreams(hub, store, reply, names, after)
+    return reply
+  })
+}
+
+/** The stream, which must exist and be a state stream. */
+function stateStream(store: StreamStore, name: string): StreamInfo {
+  const info = store.get(name)
+  if (info.kind !== 'state') throw new StateStreamError(ErrorCode.NOT_A_STATE_STREAM, `"${name}" is not a state stream`)
+  return info
+}
+
+function refuseWhileClosing(hub: LiveHub): void {
+  if (hub.closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
+}
+
+/**
+ * Where a reader resumes: `Last-Event-ID` (what an EventSource sends on reconnecting, so it wins)
+ * or `?after=`; `undefined` for a fresh start.
+ */
+function resumePoint(request: FastifyRequest): number | undefined {
+  const header = request.headers[HEADERS.lastEventId]
+  const value = Array.isArray(header) ? header[0] : header
+  if (value !== undefined && value.trim() !== '') {
+    const id = value.trim()
+    if (!INTEGER.test(id) || !Number.isSafeInteger(Number(id))) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Last-Event-ID must be a non-negative integer, got "${value}"`)
+    }
+    return Number(id)
+  }
+  return intParam(request.query as Record<string, unknown>, QUERY.after)
+}
+
+/** The `stream` parameters: valid names, duplicates removed, at most `max` of them. */
+function streamNames(query: Record<string, unknown>, max: number): string[] {
+  const raw = query[QUERY.stream]
+  const given = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
+  if (given.length === 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give at least one "stream" parameter')
+  const names = new Set<string>()
+  for (const name of given) {
+    if (typeof name !== 'string') throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"stream" must be a stream name')
+    const problem = streamNameProblem(name)
+    if (problem !== undefined) throw new StateStreamError(ErrorCode.INVALID_STREAM_NAME, problem)
+    names.add(name)
+  }
+  if (names.size > max) {
+    throw new StateStreamError(ErrorCode.TOO_MANY_STREAMS, `at most ${max} streams per live connection, got ${names.size}`)
+  }
+  return [...names]
+}
