@@ -1,0 +1,105 @@
+/**
+ * Appends through the idempotent producer of the Durable Streams protocol. Each request carries
+ * `Producer-Id` (random per producer), `Producer-Epoch` and `Producer-Seq` (one per request, from
+ * 0 in each epoch). The server stores a `(id, epoch, seq)` once and answers a repeat with 204, so a
+ * request whose answer was lost can be sent again safely: it is stored exactly once.
+ *
+ * Requests of one producer are sent one at a time, in order (the protocol requires it). A request
+ * that the server refused is not counted (its seq is reused); one whose fate stayed unknown after
+ * every retry closes the epoch, so the next request starts a new one and cannot be mistaken for it.
+ */
+import { randomUUID } from 'node:crypto'
+import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, StateStreamError } from '@statestream/common'
+import type { Message } from '@statestream/common'
+import { Backoff, sleep } from './backoff.ts'
+import type { BackoffOptions } from './backoff.ts'
+import { isRetryable, retryAfterMs } from './http.ts'
+import type { HttpClient } from './http.ts'
+
+/** What an append stored. */
+export interface AppendResult {
+  /**
+   * Seq of the last entry this append stored. For a retried request the server had already
+   * stored (`duplicate`), the stream's head when it answered, which may be later.
+   */
+  seq: number
+  /** True when the server had stored this request before (a retry whose first answer was lost). */
+  duplicate: boolean
+}
+
+/** Settings of a producer. */
+export interface ProducerOptions {
+  /** Attempts per request before giving up on network failures. Default 6. */
+  attempts?: number
+  /** Backoff between attempts. */
+  backoff?: BackoffOptions
+  /** Producer id; a random UUID by default. */
+  id?: string
+}
+
+/** The sequential, retrying writer of one stream. */
+export class IdempotentProducer {
+  readonly #http: HttpClient
+  readonly #name: string
+  readonly #id: string
+  readonly #attempts: number
+  readonly #backoff: BackoffOptions
+  #epoch = 0
+  #seq = 0
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(http: HttpClient, name: string, options: ProducerOptions = {}) {
+    this.#http = http
+    this.#name = name
+    this.#id = options.id ?? randomUUID()
+    this.#attempts = options.attempts ?? 6
+    this.#backoff = options.backoff ?? {}
+  }
+
+  /** The producer id sent with every request. */
+  get id(): string {
+    return this.#id
+  }
+
+  /** Appends one message or an atomic batch; resolves once stored (exactly once). */
+  append(messages: Message | readonly Message[]): Promise<AppendResult> {
+    const body = JSON.stringify(messages)
+    const run = this.#queue.then(() => this.#send(body))
+    // The next request waits for this one, whatever its outcome.
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  async #send(body: string): Promise<AppendResult> {
+    const backoff = new Backoff(this.#backoff)
+    let lastError: unknown
+    for (let attempt = 0; attempt < this.#attempts; attempt++) {
+      try {
+        const response = await this.#http.json<undefined>(`${ROUTES.stream}${this.#name}`, {
+          method: 'POST',
+          headers: {
+            'content-type': JSON_CONTENT_TYPE,
+            [HEADERS.producerId]: this.#id,
+            [HEADERS.producerEpoch]: String(this.#epoch),
+            [HEADERS.producerSeq]: String(this.#seq),
+          },
+          body,
+        })
+        this.#seq += 1
+        const offset = response.headers[HEADERS.streamNextOffset]
+        return { seq: offset === undefined ? Number.NaN : Number(offset), duplicate: response.status === 204 }
+      } catch (err) {
+        // A refusal (bad mutation, missing stream…) stored nothing: the seq is free for the next request.
+        if (!isRetryable(err)) throw err
+        lastError = err
+        if (attempt + 1 < this.#attempts) await sleep(backoff.next(retryAfterMs(err) ?? 0))
+      }
+    }
+    // The request may or may not be stored; a new epoch keeps the next one from being taken for it.
+    this.#epoch += 1
+    this.#seq = 0
+    throw new StateStreamError(ErrorCode.NETWORK, `append to "${this.#name}" failed after ${this.#attempts} attempts`, {
+      cause: lastError,
+    })
+  }
+}
