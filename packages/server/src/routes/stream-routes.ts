@@ -16,6 +16,7 @@ import {
   encodeOffset,
 } from '@statestream/common'
 import type { SnapshotPolicy } from '@statestream/common'
+import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
 import { single, streamName } from '../params.ts'
@@ -78,7 +79,8 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
       policy,
       ...(Buffer.isBuffer(request.body) && { body: request.body }),
     })
-    if (created) reply.code(201).header(HEADERS.location, `${ROUTES.stream}${name}`)
+    // The protocol's Location is the stream's absolute URL.
+    if (created) reply.code(201).header(HEADERS.location, `${request.protocol}://${request.host}${ROUTES.stream}${name}`)
     return reply
       .header('content-type', info.contentType)
       .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
@@ -162,16 +164,23 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
         .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
         .header(HEADERS.streamUpToDate, 'true')
         .header('cache-control', CACHE_NO_STORE)
-        .send(isJsonStream(info) ? '[]' : Buffer.alloc(0))
+        .send(Buffer.from(isJsonStream(info) ? '[]' : ''))
     }
     const entries = readChunk(store, info, offset.seq, options.readChunkBytes)
     const next = offsetAfter(entries, offset.seq)
-    const etag = `"${info.id}:${encodeOffset(offset.seq)}:${next}"`
-    reply.header(HEADERS.streamNextOffset, next).header('etag', etag).header('cache-control', CACHE_CATCH_UP)
+    // A Buffer, so that Fastify sends the stream's own content type (no added charset).
+    const rendered = renderEntries(info, entries)
+    const body = typeof rendered === 'string' ? Buffer.from(rendered) : rendered
+    // The range and a digest of its bytes: stream ids are reused after a delete, so ids and
+    // offsets alone would let a re-created stream's reads match the old ones' tags.
+    const digest = createHash('sha256').update(body).digest('base64url').slice(0, 22)
     const upToDate = Number(next) >= info.headSeq
+    // Up-to-dateness is part of the answer a 304 stands for (a chunk may later stop being the tail).
+    const etag = `"${encodeOffset(offset.seq)}:${next}:${digest}${upToDate ? ':u' : ''}"`
+    reply.header(HEADERS.streamNextOffset, next).header('etag', etag).header('cache-control', CACHE_CATCH_UP)
     if (upToDate) reply.header(HEADERS.streamUpToDate, 'true')
     if (request.headers['if-none-match'] === etag) return reply.code(304).send()
-    return reply.send(renderEntries(info, entries))
+    return reply.send(body)
   })
 }
 
