@@ -358,7 +358,12 @@ describe('HEAD and DELETE', () => {
       ['GET', '/v1/window/s?at=now'],
       ['GET', '/v1/windows/s'],
     ] as const) {
-      const res = await app.inject({ method, url, headers: { 'content-type': 'application/json' }, payload: method === 'POST' ? '{"merge":{}}' : undefined })
+      const res = await app.inject({
+        method,
+        url,
+        headers: { 'content-type': 'application/json' },
+        ...(method === 'POST' && { payload: '{"merge":{}}' }),
+      })
       expectError(res, 'STREAM_NOT_FOUND')
     }
     expect((await app.inject({ method: 'HEAD', url: '/v1/stream/s' })).statusCode).toBe(404)
