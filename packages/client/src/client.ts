@@ -27,6 +27,8 @@ export interface StateStreamClientOptions {
   backoff?: BackoffOptions
   /** Attempts per append before it fails on network errors. Default 6. */
   appendAttempts?: number
+  /** Attempts per window fetch before it fails on network errors. Default 6. */
+  fetchAttempts?: number
   /** Memory budget of each stream's committed windows, bytes. Default 64 MiB. */
   maxWindowBytes?: number
   /** Window fetches one `history()` runs at once. Default 4. */
@@ -65,6 +67,7 @@ export class StateStreamClient {
         },
         ...(this.#options.maxWindowBytes !== undefined && { maxWindowBytes: this.#options.maxWindowBytes }),
         historyConcurrency: this.#options.historyConcurrency ?? 4,
+        fetchAttempts: this.#options.fetchAttempts ?? 6,
         track: (end) => this.#track(end),
       })
       this.#streams.set(name, stream)

@@ -159,6 +159,11 @@ export class LiveTail<S = Json> {
       case LIVE_EVENTS.window: {
         const data = JSON.parse(event.data) as WindowData
         this.#store.liveWindow(data, event.data.length)
+        const first = data.entries[0]
+        const last = data.entries[data.entries.length - 1]
+        if (first !== undefined && last !== undefined) {
+          this.#http.trace({ type: 'entries', stream: this.#name, source: 'live', count: data.entries.length, first: first.seq, last: last.seq })
+        }
         if (data.start !== null) {
           let head: Snapshot = { seq: data.start.seq, ts: data.start.ts, state: data.start.state }
           for (const entry of data.entries) head = { seq: entry.seq, ts: entry.ts, state: apply(head.state, entry.m) }
@@ -179,6 +184,7 @@ export class LiveTail<S = Json> {
         }
         this.#feed(() => this.#store.liveEntry({ seq: entry.seq, ts: entry.ts, m: entry.m }, event.data.length))
         this.#head = { seq: entry.seq, ts: entry.ts, state: apply(head.state, entry.m) }
+        this.#http.trace({ type: 'entries', stream: this.#name, source: 'live', count: 1, first: entry.seq, last: entry.seq })
         this.#emit(this.#head, entry)
         return
       }

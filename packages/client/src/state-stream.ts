@@ -13,7 +13,9 @@ import {
 } from '@statestream/common'
 import type { Bound, Json, Message, Snapshot, SnapshotPolicy, WindowBounds, WindowData } from '@statestream/common'
 import { BehaviorSubject, Observable, ReplaySubject, share } from 'rxjs'
-import type { HttpClient } from './http.ts'
+import { Backoff, sleep } from './backoff.ts'
+import { isRetryable, retryAfterMs } from './http.ts'
+import type { HttpClient, JsonResponse } from './http.ts'
 import { LiveStatus, LiveTail } from './live-tail.ts'
 import type { LiveOptions, LiveState } from './live-tail.ts'
 import { IdempotentProducer } from './producer.ts'
@@ -29,6 +31,8 @@ export interface StateStreamOptions {
   maxWindowBytes?: number
   /** Window fetches a `history` runs at once. */
   historyConcurrency: number
+  /** Attempts per window fetch before a network failure is reported. */
+  fetchAttempts: number
   /** Called with every subscriber of `live$`, so the client can end them on `close()`. */
   track: (end: () => void) => () => void
 }
@@ -213,10 +217,21 @@ export class StateStream<S = Json> {
     return response.body.windows.map((bounds) => ({ start: bounds.start, end: bounds.end }))
   }
 
+  /** One window GET; retried on network failures (it is a read, so always safe to repeat). */
   async #fetchWindow(point: Point, after: number | undefined): Promise<{ data: WindowData; size: number }> {
     const query = 'at' in point ? `${QUERY.at}=${point.at}` : `${QUERY.seq}=${point.seq}`
     const suffix = after === undefined ? '' : `&${QUERY.after}=${after}`
-    const response = await this.#http.json<WindowData>(`${ROUTES.window}${this.name}?${query}${suffix}`)
+    const path = `${ROUTES.window}${this.name}?${query}${suffix}`
+    const backoff = new Backoff(this.#options.live.backoff)
+    let response: JsonResponse<WindowData> | undefined
+    for (let attempt = 1; response === undefined; attempt++) {
+      try {
+        response = await this.#http.json<WindowData>(path)
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= this.#options.fetchAttempts) throw err
+        await sleep(backoff.next(retryAfterMs(err) ?? 0))
+      }
+    }
     const data = response.body
     if (data.entries.length > 0) {
       const first = data.entries[0]?.seq ?? 0

@@ -1,0 +1,45 @@
+/**
+ * Waiting on observables without depending on rxjs here: the first value that matches, or every
+ * value until completion. Event-driven, so no test sleeps for an outcome.
+ */
+
+/** Anything with rxjs's `subscribe` shape. */
+interface Subscribable<T> {
+  subscribe(observer: { next: (value: T) => void; error: (err: unknown) => void; complete: () => void }): { unsubscribe(): void }
+}
+
+/** The first value matching `predicate` (any value by default). */
+export function first<T>(source: Subscribable<T>, predicate: (value: T) => boolean = () => true): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let done = false
+    let subscription: { unsubscribe(): void } | undefined
+    subscription = source.subscribe({
+      next: (value) => {
+        if (done || !predicate(value)) return
+        done = true
+        resolve(value)
+        subscription?.unsubscribe()
+      },
+      error: reject,
+      complete: () => {
+        if (!done) reject(new Error('completed without a matching value'))
+      },
+    })
+    if (done) subscription.unsubscribe()
+  })
+}
+
+/** Every value until the source completes. */
+export function collect<T>(source: Subscribable<T>): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const values: T[] = []
+    source.subscribe({ next: (value) => values.push(value), error: reject, complete: () => resolve(values) })
+  })
+}
+
+/** The error the source fails with. */
+export function failure(source: Subscribable<unknown>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    source.subscribe({ next: () => undefined, error: resolve, complete: () => reject(new Error('completed without an error')) })
+  })
+}
