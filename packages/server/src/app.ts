@@ -24,6 +24,10 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     // Live responses are long-lived: close them (and idle keep-alives) when the app closes.
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Malformed URLs (bad percent-encoding, over-long names) get our wire error, not Fastify's.
+    frameworkErrors: (error, _request, reply) => {
+      sendError(reply, error)
+    },
   })
   installErrorHandler(app)
   app.setNotFoundHandler((request, reply) =>

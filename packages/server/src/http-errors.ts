@@ -25,6 +25,9 @@ export function toStateStreamError(error: unknown): StateStreamError {
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new StateStreamError(ErrorCode.PAYLOAD_TOO_LARGE, 'the request body is larger than the server accepts')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      // The only path parameters are stream names.
+      return new StateStreamError(ErrorCode.INVALID_STREAM_NAME, 'the stream name is far longer than a stream name may be')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
