@@ -3,9 +3,12 @@
  * value until completion. Event-driven, so no test sleeps for an outcome.
  */
 
-/** Anything with rxjs's `subscribe` shape. */
+/**
+ * Anything with rxjs's `subscribe` shape. Written as the three-callback signature, the last of
+ * `Observable.subscribe`'s overloads, which is the one TypeScript infers `T` from.
+ */
 interface Subscribable<T> {
-  subscribe(observer: { next: (value: T) => void; error: (err: unknown) => void; complete: () => void }): { unsubscribe(): void }
+  subscribe(next: (value: T) => void, error: (err: unknown) => void, complete: () => void): { unsubscribe(): void }
 }
 
 /** The first value matching `predicate` (any value by default). */
@@ -13,18 +16,18 @@ export function first<T>(source: Subscribable<T>, predicate: (value: T) => boole
   return new Promise((resolve, reject) => {
     let done = false
     let subscription: { unsubscribe(): void } | undefined
-    subscription = source.subscribe({
-      next: (value) => {
+    subscription = source.subscribe(
+      (value) => {
         if (done || !predicate(value)) return
         done = true
         resolve(value)
         subscription?.unsubscribe()
       },
-      error: reject,
-      complete: () => {
+      reject,
+      () => {
         if (!done) reject(new Error('completed without a matching value'))
       },
-    })
+    )
     if (done) subscription.unsubscribe()
   })
 }
@@ -33,13 +36,13 @@ export function first<T>(source: Subscribable<T>, predicate: (value: T) => boole
 export function collect<T>(source: Subscribable<T>): Promise<T[]> {
   return new Promise((resolve, reject) => {
     const values: T[] = []
-    source.subscribe({ next: (value) => values.push(value), error: reject, complete: () => resolve(values) })
+    source.subscribe((value) => values.push(value), reject, () => resolve(values))
   })
 }
 
 /** The error the source fails with. */
 export function failure(source: Subscribable<unknown>): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    source.subscribe({ next: () => undefined, error: resolve, complete: () => reject(new Error('completed without an error')) })
+    source.subscribe(() => undefined, resolve, () => reject(new Error('completed without an error')))
   })
 }

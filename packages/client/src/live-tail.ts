@@ -16,7 +16,7 @@ import type { Bound, Entry, Json, Snapshot, WindowData } from '@statestream/comm
 import type { BehaviorSubject } from 'rxjs'
 import { Backoff, sleep } from './backoff.ts'
 import type { BackoffOptions } from './backoff.ts'
-import { isRetryable, retryAfterMs } from './http.ts'
+import { isRetryable, retryAfterMs, toNetworkError } from './http.ts'
 import type { HttpClient } from './http.ts'
 import { readSse } from './sse-reader.ts'
 import type { SseEvent } from './sse-reader.ts'
@@ -72,6 +72,12 @@ export function isFatal(err: unknown): boolean {
   return typeof code === 'string' && (FATAL.has(code) || !isRetryable(err))
 }
 
+/** True when `err` says the stream no longer exists. */
+export function isGone(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return code === ErrorCode.STREAM_DELETED || code === ErrorCode.STREAM_NOT_FOUND
+}
+
 /** Where a tail sends what it learns. */
 export interface TailSink<S> {
   next(value: LiveState<S>): void
@@ -122,11 +128,14 @@ export class LiveTail<S = Json> {
       try {
         await this.#connect(signal)
       } catch (err) {
-        failure = err
+        // Socket errors arrive raw from the body stream: every failure is judged by its code.
+        failure = toNetworkError(err)
       }
       this.#untail()
       if (signal.aborted) return
       if (failure !== undefined && isFatal(failure)) {
+        // What is held of a deleted stream must not mix with a stream later made under its name.
+        if (isGone(failure)) this.#store.clear()
         this.#setStatus(LiveStatus.closed)
         this.#sink.error(failure)
         return

@@ -12,7 +12,7 @@ import { Backoff, sleep } from './backoff.ts'
 import type { HttpClient } from './http.ts'
 import { LiveStatus, isFatal } from './live-tail.ts'
 import type { LiveOptions, LiveState } from './live-tail.ts'
-import { retryAfterMs } from './http.ts'
+import { retryAfterMs, toNetworkError } from './http.ts'
 import { readSse } from './sse-reader.ts'
 import type { SseEvent } from './sse-reader.ts'
 import type { WindowStore } from './window-store.ts'
@@ -136,7 +136,8 @@ class MultiConnection<S> {
         if (this.#lastId !== undefined) this.#tail()
         await readSse(response.body, (event) => this.#handle(event), this.#options.watchdogMs)
       } catch (err) {
-        failure = err
+        // Socket errors arrive raw from the body stream: every failure is judged by its code.
+        failure = toNetworkError(err)
       }
       this.#untail()
       if (signal.aborted) return
