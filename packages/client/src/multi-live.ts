@@ -162,6 +162,11 @@ class MultiConnection<S> {
         const data = JSON.parse(event.data) as WindowData
         const gpos = Number(event.id ?? 0)
         this.#stores(data.stream).liveWindow(data, event.data.length)
+        const first = data.entries[0]
+        const last = data.entries[data.entries.length - 1]
+        if (first !== undefined && last !== undefined) {
+          this.#http.trace({ type: 'entries', stream: data.stream, source: 'live', count: data.entries.length, first: first.seq, last: last.seq })
+        }
         if (data.start !== null) {
           let head: Snapshot = { seq: data.start.seq, ts: data.start.ts, state: data.start.state }
           for (const entry of data.entries) head = { seq: entry.seq, ts: entry.ts, state: apply(head.state, entry.m) }
@@ -183,6 +188,7 @@ class MultiConnection<S> {
         if (entry.seq <= head.seq) return this.#remember(event.id)
         if (entry.seq !== head.seq + 1) throw new StateStreamError(ErrorCode.NETWORK, `entry ${entry.seq} of "${entry.stream}" skips entries`)
         const plain: Entry = { seq: entry.seq, ts: entry.ts, m: entry.m }
+        this.#http.trace({ type: 'entries', stream: entry.stream, source: 'live', count: 1, first: entry.seq, last: entry.seq })
         try {
           this.#stores(entry.stream).liveEntry(plain, event.data.length)
         } catch {
