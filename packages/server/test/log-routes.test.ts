@@ -384,3 +384,23 @@ test('GET /health answers ok', async ({ app }) => {
   expect(res.statusCode).toBe(200)
   expect(res.json()).toEqual({ status: 'ok' })
 })
+
+test('every response carries the browser security headers, errors included', async ({ app }) => {
+  const responses = [
+    await put(app, 't', { 'content-type': 'text/plain' }),
+    await send(app, 't', 'text/plain', 'x'),
+    await read(app, 't'),
+    await app.inject({ method: 'HEAD', url: '/v1/stream/t' }),
+    await read(app, 'missing'),
+    await send(app, 't', 'application/json', '1'),
+    await createState(app, 's'),
+    await app.inject({ url: '/v1/state/s' }),
+    await app.inject({ url: '/v1/window/s?at=now' }),
+    await app.inject({ url: '/v1/window/s?at=garbage' }),
+    await app.inject({ method: 'DELETE', url: '/v1/stream/t' }),
+  ]
+  for (const res of responses) {
+    expect(res.headers['x-content-type-options'], res.raw.req.url).toBe('nosniff')
+    expect(res.headers['cross-origin-resource-policy'], res.raw.req.url).toBe('cross-origin')
+  }
+})

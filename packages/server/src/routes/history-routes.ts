@@ -5,6 +5,7 @@
 import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, ROUTES, StateStreamError, parseJson } from '@statestream/common'
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { installSecurityHeaders } from '../http-errors.ts'
 import { intParam, pointParam, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
 
@@ -12,6 +13,7 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 
 export async function historyRoutes(app: FastifyInstance, options: { store: StreamStore }): Promise<void> {
   const { store } = options
+  installSecurityHeaders(app)
 
   app.get(`${ROUTES.window}*`, async (request, reply) => {
     const name = streamName(request.params)

@@ -18,6 +18,7 @@ import {
 import type { SnapshotPolicy } from '@statestream/common'
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { installSecurityHeaders } from '../http-errors.ts'
 import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
 import { single, streamName } from '../params.ts'
 import type { Producer, StreamInfo, StreamStore } from '../stream-store.ts'
@@ -39,6 +40,7 @@ const CACHE_CATCH_UP = 'public, max-age=60, stale-while-revalidate=300'
 
 export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOptions): Promise<void> {
   const { store } = options
+  installSecurityHeaders(app)
   const route = `${ROUTES.stream}*`
 
   app.put(route, async (request, reply) => {
