@@ -189,3 +189,21 @@ export function stateAtTs(content: WindowContent, ts: number): Snapshot<Json> {
 export function stateAtSeq(content: WindowContent, seq: number): Snapshot<Json> {
   return replay(content.start, content.entries, entriesUpToSeq(content.entries, seq))
 }
+
+/** True when the held data of `model` answers the state at `point`. */
+export function coversPoint(model: WindowModel, point: Point): boolean {
+  return 'at' in point ? coversTs(model, point.at) : coversSeq(model, point.seq)
+}
+
+/** True when `point` lies in the window's known range, though not all of it is held. */
+export function spans(model: WindowModel, point: Point): boolean {
+  if (model.state === 'pending' || model.state === 'committed') return false
+  if ('seq' in point) return spansSeq(model, point.seq)
+  return point.at >= model.start.ts && (model.end === null || point.at < model.end.ts)
+}
+
+/** True when `point` lies in a known extent `[start, end)`. */
+export function inSpan(span: { start: Bound; end: Bound | null }, point: Point): boolean {
+  if ('seq' in point) return point.seq >= span.start.seq && (span.end === null || point.seq < span.end.seq)
+  return point.at >= span.start.ts && (span.end === null || point.at < span.end.ts)
+}

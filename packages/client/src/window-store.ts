@@ -14,9 +14,11 @@ import { replay } from '@statestream/common'
 import type { Bound, Entry, Json, Snapshot, WindowData } from '@statestream/common'
 import {
   WindowConflict,
-  coversSeq,
+  coversPoint,
   coversTs,
+  inSpan,
   lastSeqOf,
+  spans,
   spansSeq,
   stateAtSeq,
   stateAtTs,
@@ -507,27 +509,10 @@ export class WindowStore {
   }
 }
 
-function coversPoint(model: WindowModel, point: Point): boolean {
-  return 'at' in point ? coversTs(model, point.at) : coversSeq(model, point.seq)
-}
-
-/** True when `point` lies in the window's known range, though not all of it is held. */
-function spans(model: WindowModel, point: Point): boolean {
-  if (model.state === 'pending' || model.state === 'committed') return false
-  if ('seq' in point) return spansSeq(model, point.seq)
-  return point.at >= model.start.ts && (model.end === null || point.at < model.end.ts)
-}
-
-/** Might the pending `slot` be fetching the window of `point` (whose extent may be known)? */
 function samePoint(slot: Slot, point: Point): boolean {
   if (slot.model.state !== 'pending') return false
   const other = slot.model.point
   return 'at' in point ? 'at' in other && other.at === point.at : 'seq' in other && other.seq === point.seq
-}
-
-function inSpan(span: { start: Bound; end: Bound | null }, point: Point): boolean {
-  if ('seq' in point) return point.seq >= span.start.seq && (span.end === null || point.seq < span.end.seq)
-  return point.at >= span.start.ts && (span.end === null || point.at < span.end.ts)
 }
 
 function viewOf(model: Exclude<WindowModel, { state: 'pending' }>): Window {
