@@ -209,15 +209,15 @@ export class LiveHub {
   }
 
   /**
-   * Opens an SSE response on `reply`, tracked for shutdown and ticked with `ticks`. Its
-   * subscriptions are released when it ends, however it ends.
+   * Opens an SSE response on `reply`, tracked for shutdown. `errorEvents`: whether its format has
+   * `event: error` (ours do, the Durable Streams one does not). Everything it holds is released
+   * when it ends, however it ends.
    */
-  openSse(reply: FastifyReply, ticks: TickKind): SseConnection {
+  openSse(reply: FastifyReply, errorEvents: boolean): SseConnection {
     const connection = new SseConnection(reply, {
       maxBufferedBytes: this.#options.maxBufferedBytes,
       closeGraceMs: CLOSE_GRACE_MS,
-      // Durable Streams readers know no `event: error`; ours do.
-      errorEvents: ticks !== 'keepalive',
+      errorEvents,
     })
     const untrack = this.track({
       shutdown: () => {
@@ -225,13 +225,19 @@ export class LiveHub {
         return connection.done
       },
     })
-    this.#ticks[ticks].add(connection)
-    this.#startTimers()
-    connection.onEnd(() => {
-      untrack()
-      this.#ticks[ticks].delete(connection)
-    })
+    connection.onEnd(untrack)
     return connection
+  }
+
+  /**
+   * Sends `connection` the periodic `kind` ticks until it ends. A clock claims that everything up
+   * to its gpos has been sent, so a tail starts its clock only once it is following live commits.
+   */
+  tick(connection: SseConnection, kind: TickKind): void {
+    if (!connection.open) return
+    this.#ticks[kind].add(connection)
+    this.#startTimers()
+    connection.onEnd(() => this.#ticks[kind].delete(connection))
   }
 
   /** Ends every live response (`SHUTTING_DOWN`) and stops the timers; resolves when they are closed. */
@@ -249,18 +255,22 @@ export class LiveHub {
   #startTimers(): void {
     if (this.#timers.length > 0 || this.#closing) return
     const { heartbeatMs, clockMs } = this.#options
+    const renderHeartbeat = (): Chunk => heartbeatEvent(this.#store.now())
+    // Every commit up to the store's gpos has been dispatched (commits notify synchronously).
+    const renderClock = (): Chunk => clockEvent(this.#store.gpos, this.#store.now())
+    const keepalive = (): Chunk => SSE_KEEPALIVE
     const heartbeat = setInterval(() => {
       if (this.#ticks.heartbeat.size > 0) {
-        const chunk = Buffer.from(heartbeatEvent(this.#store.now()))
-        for (const connection of this.#ticks.heartbeat) connection.tick(chunk)
+        // Rendered once per tick for every reader.
+        const chunk = Buffer.from(renderHeartbeat())
+        for (const connection of this.#ticks.heartbeat) connection.tick(chunk, renderHeartbeat)
       }
-      for (const connection of this.#ticks.keepalive) connection.tick(SSE_KEEPALIVE)
+      for (const connection of this.#ticks.keepalive) connection.tick(SSE_KEEPALIVE, keepalive)
     }, heartbeatMs)
     const clock = setInterval(() => {
       if (this.#ticks.clock.size === 0) return
-      // Every commit up to this gpos has been dispatched: commits notify synchronously.
-      const chunk: Chunk = Buffer.from(clockEvent(this.#store.gpos, this.#store.now()))
-      for (const connection of this.#ticks.clock) connection.tick(chunk)
+      const chunk = Buffer.from(renderClock())
+      for (const connection of this.#ticks.clock) connection.tick(chunk, renderClock)
     }, clockMs)
     // Live readers keep their own sockets open; the timers alone must not keep a process alive.
     heartbeat.unref()

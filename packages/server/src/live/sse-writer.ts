@@ -8,8 +8,8 @@
  * window, a catch-up page) is granted on top of the budget until the socket drains once, so a
  * large first answer does not count as falling behind.
  *
- * Ticks (heartbeats, clocks) are different: they carry no data, so a backed-up reader gets only
- * the newest one once the socket drains, and a tick never pushes a reader over its budget.
+ * Ticks (heartbeats, clocks) are different: they carry no data, so a backed-up reader gets one
+ * tick, rendered afresh, once its socket drains, and a tick never pushes a reader over its budget.
  */
 import type { ServerResponse } from 'node:http'
 import { ErrorCode } from '@statestream/common'
@@ -51,8 +51,8 @@ export class SseConnection {
   readonly #cleanups: Array<() => void> = []
   /** Bytes of initial data not yet held against the budget (until the next drain). */
   #allowance = 0
-  /** The newest tick that could not be written because the socket was backed up. */
-  #pendingTick: Chunk | undefined
+  /** Renders the tick owed to a reader whose socket was backed up when ticks went out. */
+  #pendingTick: (() => Chunk) | undefined
   #ended = false
   #released = false
   #graceTimer: NodeJS.Timeout | undefined
@@ -70,7 +70,8 @@ export class SseConnection {
       this.#allowance = 0
       const tick = this.#pendingTick
       this.#pendingTick = undefined
-      if (tick !== undefined && !this.#ended) res.write(tick)
+      // Rendered now, not when it was missed: a clock must not claim less than was sent since.
+      if (tick !== undefined && !this.#ended) res.write(tick())
     })
     // 'close' comes both after our own end and when the client goes away: release either way.
     res.on('close', () => {
@@ -121,10 +122,13 @@ export class SseConnection {
     return true
   }
 
-  /** Writes a tick now, or keeps it (replacing an older one) until the socket drains. */
-  tick(chunk: Chunk): void {
+  /**
+   * Writes a tick now; if the socket is backed up, owes the reader one tick (`render`ed when it
+   * drains) instead — ticks coalesce and never wait in line or count against the budget.
+   */
+  tick(chunk: Chunk, render: () => Chunk): void {
     if (this.#ended) return
-    if (this.#res.writableNeedDrain) this.#pendingTick = chunk
+    if (this.#res.writableNeedDrain) this.#pendingTick = render
     else this.#res.write(chunk)
   }
 

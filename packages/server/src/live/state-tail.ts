@@ -24,7 +24,8 @@ const CATCH_UP_PAGE = 500
  * The caller has checked that the stream exists, is a state stream and that `after` is valid.
  */
 export async function tailStream(hub: LiveHub, store: StreamStore, reply: FastifyReply, name: string, after?: number): Promise<void> {
-  const connection = hub.openSse(reply, 'heartbeat')
+  const connection = hub.openSse(reply, true)
+  hub.tick(connection, 'heartbeat')
   const info = store.get(name)
   // Called in the same turn as the last read of initial data: nothing can fall in between.
   const follow = (from: number): void => {
@@ -110,11 +111,13 @@ export async function tailStreams(
   names: readonly string[],
   afterGpos?: number,
 ): Promise<void> {
-  const connection = hub.openSse(reply, 'clock')
+  const connection = hub.openSse(reply, true)
   const infos = names.map((name) => store.get(name))
   // Called in the same turn as the last read of initial data: nothing can fall in between.
   const follow = (from: number): void => {
     let seen = from
+    // Only now is everything up to the store's gpos sent: the clock may start.
+    hub.tick(connection, 'clock')
     for (const info of infos) {
       const unsubscribe = hub.subscribe(info.name, {
         append(batch: LiveBatch) {

@@ -137,7 +137,8 @@ function sse(
   from: number,
   clientCursor: string | undefined,
 ): void {
-  const connection = hub.openSse(reply, 'keepalive')
+  const connection = hub.openSse(reply, false)
+  hub.tick(connection, 'keepalive')
   // One cursor per connection, never going backwards while it lasts.
   const base = Number(liveCursor(store.now(), clientCursor))
   const cursor = (): string => String(Math.max(base, Number(liveCursor(store.now()))))
