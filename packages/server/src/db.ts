@@ -62,6 +62,10 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('gpos', 0);
   `,
+  // 2: the last read or write of each stream, from which a Stream-TTL (sliding) expiry counts.
+  `
+  ALTER TABLE streams ADD COLUMN touched_ts INTEGER;
+  `,
 ]
 
 /** Opens (creating if needed) and migrates the database at `file` (`:memory:` for tests). */

@@ -52,6 +52,8 @@ export interface StreamInfo {
   totalBytes: number
   ttlSeconds: number | null
   expiresAt: number | null
+  /** Last read or write (ms): a `Stream-TTL` stream expires `ttlSeconds` after it (a sliding window). */
+  touchedTs: number
   policy: SnapshotPolicy
   lastStreamSeq: string | null
 }
@@ -128,6 +130,7 @@ interface StreamRow {
   head_ts: number
   total_bytes: number
   last_stream_seq: string | null
+  touched_ts: number | null
 }
 
 /** Media type without parameters, lower-cased: `Application/JSON; charset=utf-8` → `application/json`. */
@@ -163,8 +166,9 @@ export class StreamStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)`,
       ),
       updateHead: db.prepare(
-        'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ? WHERE id = ?',
+        'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ?, touched_ts = ? WHERE id = ?',
       ),
+      touch: db.prepare('UPDATE streams SET touched_ts = ? WHERE id = ?'),
       insertEntry: db.prepare('INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES (?, ?, ?, ?, ?)'),
       insertSnapshot: db.prepare(
         'INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)',
@@ -237,6 +241,19 @@ export class StreamStore {
     return this.#find(name)
   }
 
+  /**
+   * Records a read of a `Stream-TTL` stream: its sliding expiry starts again from now (Durable
+   * Streams §5.1; a write does this by itself). Does nothing for other streams.
+   */
+  touch(name: string): void {
+    const record = this.#find(name)
+    if (record === undefined || record.ttlSeconds === null || this.#closed) return
+    const now = this.#now()
+    record.touchedTs = now
+    // Persisted in the next group commit; a lost touch only shortens the stream's life by one read.
+    this.#write(() => ({ result: this.#stmt.touch.run(now, record.id) })).catch(() => {})
+  }
+
   /** Creates a stream, or confirms one with the same configuration exists (`created: false`). */
   create(request: CreateStream): Promise<{ created: boolean; info: StreamInfo }> {
     return this.#write<{ created: boolean; info: StreamInfo }>(() => {
@@ -278,6 +295,7 @@ export class StreamStore {
         totalBytes: 0,
         ttlSeconds: request.ttlSeconds ?? null,
         expiresAt: request.expiresAt ?? null,
+        touchedTs: now,
         policy,
         lastStreamSeq: null,
         lastSnapshot: { seq: 0, ts: now, cumBytes: 0 },
@@ -486,6 +504,7 @@ export class StreamStore {
       totalBytes: row.total_bytes,
       ttlSeconds: row.ttl_seconds,
       expiresAt: row.expires_at,
+      touchedTs: row.touched_ts ?? row.created_ts,
       policy: { entries: row.snap_entries, bytes: row.snap_bytes, ms: row.snap_ms },
       lastStreamSeq: row.last_stream_seq,
       lastSnapshot: last
@@ -595,7 +614,7 @@ export class StreamStore {
       })
     }
     const lastStreamSeq = streamSeq ?? record.lastStreamSeq
-    this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, record.id)
+    this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, now, record.id)
     return {
       headSeq: seq,
       headTs: ts,
@@ -605,6 +624,7 @@ export class StreamStore {
         record.totalBytes = total
         record.lastSnapshot = lastSnapshot
         record.lastStreamSeq = lastStreamSeq
+        record.touchedTs = now
         if (state !== undefined) record.state = state
         this.#gpos = gpos
       },
@@ -632,5 +652,5 @@ function sameConfig(info: StreamInfo, request: CreateStream): boolean {
 
 function isExpired(info: StreamInfo, now: number): boolean {
   if (info.expiresAt !== null && now >= info.expiresAt) return true
-  return info.ttlSeconds !== null && now >= info.createdTs + info.ttlSeconds * 1000
+  return info.ttlSeconds !== null && now >= info.touchedTs + info.ttlSeconds * 1000
 }

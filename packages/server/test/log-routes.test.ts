@@ -404,3 +404,63 @@ test('every response carries the browser security headers, errors included', asy
     expect(res.headers['cross-origin-resource-policy'], res.raw.req.url).toBe('cross-origin')
   }
 })
+
+describe('expiry', () => {
+  const T = 1_700_000_000_000
+
+  test('Stream-TTL is a sliding window: each read or write restarts it, HEAD does not', async ({ app, clock }) => {
+    clock.set(T)
+    await put(app, 'r', { 'content-type': 'text/plain', 'stream-ttl': '10' }, 'x')
+    await put(app, 'w', { 'content-type': 'text/plain', 'stream-ttl': '10' }, 'x')
+    clock.set(T + 9_000)
+    expect((await read(app, 'r')).statusCode).toBe(200)
+    expect((await send(app, 'w', 'text/plain', 'y')).statusCode).toBe(204)
+    clock.set(T + 18_999)
+    for (const name of ['r', 'w']) {
+      const head = await app.inject({ method: 'HEAD', url: `/v1/stream/${name}` })
+      expect(head.statusCode).toBe(200)
+      // HEAD reports the window, not the time left.
+      expect(head.headers['stream-ttl']).toBe('10')
+    }
+    clock.set(T + 19_000)
+    for (const name of ['r', 'w']) {
+      expect((await app.inject({ method: 'HEAD', url: `/v1/stream/${name}` })).statusCode).toBe(404)
+      expectError(await read(app, name), 'STREAM_NOT_FOUND')
+    }
+    // The name is free again.
+    expect((await put(app, 'r', { 'content-type': 'application/json' })).statusCode).toBe(201)
+  })
+
+  test('a read through the history routes restarts a state stream’s TTL too', async ({ app, clock }) => {
+    clock.set(T)
+    await put(app, 's', { ...stateHeaders(), 'stream-ttl': '10' })
+    clock.set(T + 9_000)
+    expect((await app.inject({ url: '/v1/state/s' })).statusCode).toBe(200)
+    clock.set(T + 18_000)
+    expect((await app.inject({ url: '/v1/window/s?at=now' })).statusCode).toBe(200)
+    clock.set(T + 27_000)
+    expect((await app.inject({ method: 'HEAD', url: '/v1/stream/s' })).statusCode).toBe(200)
+  })
+
+  test('the sliding window survives a restart', async ({ makeApp, clock, tmp }) => {
+    const file = `${tmp}/ttl.db`
+    clock.set(T)
+    const first = await makeApp({ file })
+    await put(first, 't', { 'content-type': 'text/plain', 'stream-ttl': '10' }, 'x')
+    clock.set(T + 9_000)
+    await read(first, 't')
+    await first.close()
+    clock.set(T + 15_000)
+    const second = await makeApp({ file })
+    expect((await read(second, 't')).body).toBe('x')
+  })
+
+  test('Stream-Expires-At is absolute: reads do not extend it', async ({ app, clock }) => {
+    clock.set(T)
+    await put(app, 'e', { 'content-type': 'text/plain', 'stream-expires-at': new Date(T + 5_000).toISOString() }, 'x')
+    clock.set(T + 4_999)
+    expect((await read(app, 'e')).statusCode).toBe(200)
+    clock.set(T + 5_000)
+    expectError(await read(app, 'e'), 'STREAM_NOT_FOUND')
+  })
+})

@@ -17,6 +17,7 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.window}*`, async (request, reply) => {
     const name = streamName(request.params)
+    store.touch(name) // a read restarts a Stream-TTL expiry
     const query = request.query as Record<string, unknown>
     const point = pointParam(query)
     if (point === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" (a ts or "now") or "seq"')
@@ -34,6 +35,7 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.windows}*`, async (request, reply) => {
     const name = streamName(request.params)
+    store.touch(name)
     const query = request.query as Record<string, unknown>
     const from = intParam(query, 'from') ?? 0
     const to = intParam(query, 'to') ?? Number.MAX_SAFE_INTEGER
@@ -47,6 +49,7 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.state}*`, async (request, reply) => {
     const name = streamName(request.params)
+    store.touch(name)
     const point = pointParam(request.query as Record<string, unknown>) ?? { now: true as const }
     const answer = 'now' in point ? store.headState(name) : store.history.state(name, point)
     return reply.header('content-type', JSON_TYPE).header('cache-control', CACHE_NO_STORE).send(JSON.stringify(answer))

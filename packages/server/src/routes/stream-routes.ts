@@ -122,10 +122,8 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
       .header('content-type', info.contentType)
       .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
       .header('cache-control', CACHE_NO_STORE)
-    if (info.ttlSeconds !== null) {
-      const left = Math.max(0, Math.ceil((info.createdTs + info.ttlSeconds * 1000 - store.now()) / 1000))
-      reply.header(HEADERS.streamTtl, String(left))
-    }
+    // The TTL window itself (it slides with every read and write), not the time left.
+    if (info.ttlSeconds !== null) reply.header(HEADERS.streamTtl, String(info.ttlSeconds))
     if (info.expiresAt !== null) reply.header(HEADERS.streamExpiresAt, new Date(info.expiresAt).toISOString())
     if (info.kind === 'state') {
       reply
@@ -144,6 +142,8 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
 
   app.get(route, { exposeHeadRoute: false }, async (request, reply) => {
     const info = store.get(streamName(request.params))
+    // Every read, live ones included, restarts a Stream-TTL stream's expiry (HEAD does not).
+    store.touch(info.name)
     const query = request.query as Record<string, unknown>
     const offsetText = single(query, 'offset')
     const live = single(query, 'live')
