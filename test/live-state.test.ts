@@ -156,6 +156,22 @@ describe('GET /v1/live/<name>', () => {
     reader.close()
   })
 
+  test('a window larger than the reader budget is not mistaken for a slow reader', async ({ serve }) => {
+    const { url } = await serve({ maxBufferedBytes: 16 * 1024 })
+    const name = await createStateStream(url, 'big/window')
+    // A 12 MB state: more than socket buffers absorb, so the window is still queued server-side.
+    for (const key of ['a', 'b', 'c', 'd']) await append(url, name, JSON.stringify({ merge: { [key]: key.repeat(3 * 1024 * 1024) } }))
+    const reader = await SseReader.open(`${url}/v1/live/${name}`, { paused: true })
+    // Entries committed while the window is on its way: they count against the budget, it does not.
+    for (let i = 1; i <= 5; i++) await append(url, name, JSON.stringify({ merge: { i } }))
+    reader.resume()
+    const model = new StateModel()
+    await model.follow(reader, 9)
+    expect(model.windows).toBe(1)
+    expect(reader.done).toBe(false)
+    reader.close()
+  })
+
   test('heartbeats arrive on an idle connection', async ({ serve }) => {
     const { url } = await serve({ heartbeatMs: 100 })
     const name = await createStateStream(url, 'beat')

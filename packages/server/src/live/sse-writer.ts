@@ -114,6 +114,8 @@ export class SseConnection {
    */
   send(chunk: Chunk, size = sizeOf(chunk)): boolean {
     if (this.#ended) return false
+    // Below the high-water mark the initial data is as good as sent: its allowance is spent.
+    if (!this.#res.writableNeedDrain) this.#allowance = 0
     if (this.#res.writableLength + size > this.#options.maxBufferedBytes + this.#allowance) {
       this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
       return false
