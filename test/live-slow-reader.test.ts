@@ -83,3 +83,45 @@ test('a reader that never reads is cut with SLOW_READER; the others get everythi
   resumed.close()
   for (const { reader } of fast) reader.close()
 })
+
+test('multiplexed: a stalled reader is cut, while another keeps its entries and its clock ticks', async ({ serve }) => {
+  const { url } = await serve({ maxBufferedBytes: 64 * 1024, clockMs: 100 })
+  const name = await createStateStream(url, 'slow/multi', 50)
+  const stalled = await SseReader.open(`${url}/v1/live?stream=${name}`, { paused: true })
+  const reader = await SseReader.open(`${url}/v1/live?stream=${name}`)
+  expect((await reader.next()).event).toBe('window')
+
+  const total = 300
+  let lastGpos = 0
+  let clocks = 0
+  const writing = (async () => {
+    for (let i = 1; i <= total; i++) await append(url, name, JSON.stringify({ merge: { i, blob: PAYLOAD } }))
+  })()
+  // Follow as a client would: entries in order, clock ticks never behind what was received.
+  for (let seq = 0; seq < total; ) {
+    const event = await reader.next()
+    const data = JSON.parse(event.data) as { seq: number; gpos: number }
+    if (event.event === 'entry') {
+      expect(data.seq).toBe(seq + 1)
+      seq = data.seq
+      lastGpos = data.gpos
+    } else if (event.event === 'clock') {
+      expect(data.gpos).toBeGreaterThanOrEqual(lastGpos)
+      clocks += 1
+    } else if (event.event !== 'bound') {
+      throw new Error(`unexpected ${event.event}: ${event.data}`)
+    }
+  }
+  await writing
+  // Ticks kept coming while the writer was busy and the stalled reader backed up (and after).
+  expect(clocks).toBeGreaterThanOrEqual(1)
+  await reader.waitFor((event) => event.event === 'clock')
+
+  stalled.resume()
+  await stalled.waitEnd(60_000)
+  const entries = stalled.events.filter((event) => event.event === 'entry')
+  expect(entries.length).toBeLessThan(total)
+  const error = stalled.events.find((event) => event.event === 'error')
+  if (error !== undefined) expect(JSON.parse(error.data).error.code).toBe('SLOW_READER')
+  reader.close()
+})
