@@ -17,15 +17,24 @@ import type { StoredEntry } from '../stream-store.ts'
 
 const LINE_BREAK = /\r\n|\r|\n/
 
-/** One event: `event:`, optional `id:`, and `data:` lines (one per line of `data`). */
-export function sseEvent(event: string, data: string, id?: number | string): string {
+/**
+ * One event: `event:`, optional `id:`, and `data:` lines (one per line of `data`). `dataPrefix`
+ * is `data: ` on our routes and `data:` on the Durable Streams ones, as its reference server
+ * writes them (SSE parsers accept both).
+ */
+export function sseEvent(event: string, data: string, id?: number | string, dataPrefix = 'data: '): string {
   const head = id === undefined ? `event: ${event}\n` : `event: ${event}\nid: ${id}\n`
   // JSON from the store has no raw line breaks; text streams may, and SSE needs one `data:` per line.
-  if (!data.includes('\n') && !data.includes('\r')) return `${head}data: ${data}\n\n`
+  if (!data.includes('\n') && !data.includes('\r')) return `${head}${dataPrefix}${data}\n\n`
   return `${head}${data
     .split(LINE_BREAK)
-    .map((line) => `data: ${line}\n`)
+    .map((line) => `${dataPrefix}${line}\n`)
     .join('')}\n`
+}
+
+/** A Durable Streams SSE event (`data`, `control`). */
+export function streamEvent(event: 'data' | 'control', data: string): string {
+  return sseEvent(event, data, undefined, 'data:')
 }
 
 /** A comment line: ignored by every SSE parser, it keeps idle connections open through proxies. */
@@ -78,5 +87,5 @@ export function errorEvent(code: ErrorCode, message: string): string {
 /** Durable Streams `event: control` after each `event: data` (protocol §5.7). */
 export function controlEvent(nextOffset: string, cursor: string, upToDate: boolean): string {
   const flag = upToDate ? ',"upToDate":true' : ''
-  return sseEvent('control', `{"streamNextOffset":"${nextOffset}","streamCursor":"${cursor}"${flag}}`)
+  return streamEvent('control', `{"streamNextOffset":"${nextOffset}","streamCursor":"${cursor}"${flag}}`)
 }

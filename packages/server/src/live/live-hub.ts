@@ -14,7 +14,7 @@ import { ErrorCode } from '@statestream/common'
 import { isJsonStream, renderEntries } from '../log-format.ts'
 import { mediaType } from '../stream-store.ts'
 import type { StoreEvent, StoredEntry, StreamInfo, StreamStore } from '../stream-store.ts'
-import { clockEvent, entryEvent, heartbeatEvent, multiEntryEvent, sseEvent, SSE_KEEPALIVE } from './live-events.ts'
+import { clockEvent, entryEvent, heartbeatEvent, multiEntryEvent, streamEvent, SSE_KEEPALIVE } from './live-events.ts'
 import { SseConnection } from './sse-writer.ts'
 import type { Chunk } from './sse-writer.ts'
 import type { FastifyReply } from 'fastify'
@@ -131,7 +131,7 @@ export class LiveBatch {
 /** `event: data` of the Durable Streams SSE mode: a JSON array, or the text of a text/* stream. */
 export function dataEvent(info: StreamInfo, entries: readonly StoredEntry[]): Buffer {
   const body = renderEntries(info, entries)
-  return Buffer.from(sseEvent('data', typeof body === 'string' ? body : body.toString('utf8')))
+  return Buffer.from(streamEvent('data', typeof body === 'string' ? body : body.toString('utf8')))
 }
 
 /** What the hub tells a subscriber of one stream. */

@@ -33,8 +33,9 @@ export interface SseConnectionOptions {
 export type Chunk = string | Buffer
 
 const SSE_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-store',
+  // SSE is always UTF-8 (no charset parameter: some readers compare the type exactly).
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-store',
   connection: 'keep-alive',
   // Tell nginx-style proxies not to buffer the stream.
   'x-accel-buffering': 'no',
