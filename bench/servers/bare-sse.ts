@@ -1,0 +1,39 @@
+/**
+ * The floor of live latency and per-connection memory: a bare Node `http` server with no storage.
+ * `GET /sse` opens an event stream; `POST /append` sends its body to every open stream as one
+ * `data:` event and answers 204. Nothing is parsed, stored or validated.
+ */
+import { createServer } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import { memory, serve } from '../lib/proc.ts'
+
+const readers = new Set<ServerResponse>()
+const server = createServer((request, response) => {
+  if (request.method === 'GET' && request.url === '/sse') {
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    response.write(': open\n\n')
+    readers.add(response)
+    request.on('close', () => readers.delete(response))
+    return
+  }
+  if (request.method === 'POST' && request.url === '/append') {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      const event = `data: ${Buffer.concat(chunks).toString('utf8')}\n\n`
+      for (const reader of readers) reader.write(event)
+      response.writeHead(204).end()
+    })
+    return
+  }
+  response.writeHead(404).end()
+})
+server.keepAliveTimeout = 60_000
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+const address = server.address()
+const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+
+serve({
+  ready: () => ({ url, pid: process.pid }),
+  memory: () => memory(),
+})

@@ -1,0 +1,158 @@
+/**
+ * Workload 1, Append: 100-byte JSON merge mutations.
+ * - single-message POSTs over 32 keep-alive connections: statestream (a state stream: every
+ *   message validated and applied) vs the Durable Streams reference server (the same bytes on a
+ *   JSON stream);
+ * - batched POSTs of 100 messages (a JSON array): entries/s, against the raw better-sqlite3
+ *   ceiling of the same rows in batches of 100, and the reference server for scale.
+ * Rounds alternate between the servers so that noise from other work on the machine falls on both.
+ */
+import { join } from 'node:path'
+import type { Child } from '../lib/proc.ts'
+import { start } from '../lib/proc.ts'
+import { batchBody, call, mutations, pool, postLoad } from '../lib/load.ts'
+import { sqliteCeiling } from '../lib/sqlite-ceiling.ts'
+import { fmt, median } from '../lib/stats.ts'
+import type { Context, Row } from '../lib/types.ts'
+
+const CONNECTIONS = 32
+const BATCH = 100
+const STATE_HEADERS = { 'content-type': 'application/json', 'stream-kind': 'state' }
+const JSON_HEADERS = { 'content-type': 'application/json' }
+
+interface Target {
+  name: string
+  url: string
+  child: Child
+}
+
+export async function appendWorkload(ctx: Context): Promise<Row[]> {
+  const rounds = ctx.quick ? 2 : 5
+  const seconds = ctx.quick ? 1 : 3
+  const warmup = ctx.quick ? 0.3 : 1.5
+  const singles = mutations(256)
+  const batches = Array.from({ length: 16 }, (_, i) => batchBody(BATCH, i * BATCH))
+
+  const ss = await start<{ url: string }>('statestream', 'servers/statestream.ts', { file: join(ctx.tmp, 'append.db') }, { nodeArgs: ctx.serverNodeArgs })
+  const ssFull = await start<{ url: string }>('statestream-full', 'servers/statestream.ts', {
+    file: join(ctx.tmp, 'append-full.db'),
+    durability: 'full',
+  })
+  const ds = await start<{ url: string }>('durable-streams', 'servers/durable.ts', { dataDir: join(ctx.tmp, 'append-ds') })
+  const targets: Target[] = [
+    { name: 'statestream', url: ss.ready.url, child: ss.child },
+    { name: 'durable', url: ds.ready.url, child: ds.child },
+    { name: 'statestream-full', url: ssFull.ready.url, child: ssFull.child },
+  ]
+  const figures: Record<string, { single: number[]; batch: number[] }> = {}
+  const errors: string[] = []
+  try {
+    for (const target of targets) {
+      figures[target.name] = { single: [], batch: [] }
+      const p = pool(target.url, 1)
+      const headers = target.name === 'durable' ? JSON_HEADERS : STATE_HEADERS
+      await call(p, 'PUT', '/v1/stream/bench/single', { headers })
+      await call(p, 'PUT', '/v1/stream/bench/batch', { headers })
+      await p.close()
+    }
+    const measure = async (target: Target, kind: 'single' | 'batch', secs: number): Promise<number> => {
+      const p = pool(target.url, CONNECTIONS)
+      try {
+        const result = await postLoad(p, `/v1/stream/bench/${kind}`, kind === 'single' ? singles : batches, CONNECTIONS, secs)
+        if (result.errors > 0) errors.push(`${target.name} ${kind}: ${result.errors} errors (${result.firstError})`)
+        return result.rate * (kind === 'batch' ? BATCH : 1)
+      } finally {
+        await p.close()
+      }
+    }
+    ctx.log(`append: warm-up`)
+    for (const target of targets) {
+      await measure(target, 'single', warmup)
+      await measure(target, 'batch', warmup)
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const kind of ['single', 'batch'] as const) {
+        for (const target of targets) {
+          const rate = await measure(target, kind, seconds)
+          figures[target.name]?.[kind].push(rate)
+          ctx.log(`append: round ${round + 1}/${rounds} ${target.name} ${kind}: ${fmt(rate)} entries/s`)
+        }
+      }
+    }
+  } finally {
+    await Promise.all(targets.map((target) => target.child.stop()))
+  }
+  const ceiling: number[] = []
+  sqliteCeiling(join(ctx.tmp, 'ceiling.db'), BATCH, warmup)
+  for (let round = 0; round < rounds; round++) {
+    ceiling.push(sqliteCeiling(join(ctx.tmp, 'ceiling.db'), BATCH, seconds))
+    ctx.log(`append: round ${round + 1}/${rounds} raw SQLite ceiling: ${fmt(ceiling[ceiling.length - 1] ?? 0)} rows/s`)
+  }
+
+  const get = (name: string, kind: 'single' | 'batch'): number[] => figures[name]?.[kind] ?? []
+  const ssSingle = median(get('statestream', 'single'))
+  const dsSingle = median(get('durable', 'single'))
+  const ssBatch = median(get('statestream', 'batch'))
+  const dsBatch = median(get('durable', 'batch'))
+  const fullSingle = median(get('statestream-full', 'single'))
+  const fullBatch = median(get('statestream-full', 'batch'))
+  const rawCeiling = median(ceiling)
+  const note = errors.length > 0 ? `errors: ${errors.join('; ')}` : undefined
+  const peerName = 'Durable Streams ref. server (JSON stream, file-backed)'
+  return [
+    {
+      workload: '1 Append',
+      metric: `single-message POSTs of 100 B, ${CONNECTIONS} keep-alive connections`,
+      unit: 'appends/s',
+      statestream: ssSingle,
+      peer: peerName,
+      peerValue: dsSingle,
+      ratio: ssSingle / dsSingle,
+      ratioMeaning: 'statestream / peer',
+      target: '≥ 1.5×',
+      met: ssSingle / dsSingle >= 1.5,
+      rounds: { statestream: get('statestream', 'single'), peer: get('durable', 'single') },
+      ...(note !== undefined && { note }),
+    },
+    {
+      workload: '1 Append',
+      metric: `batched POSTs of ${BATCH} × 100 B, ${CONNECTIONS} connections`,
+      unit: 'entries/s',
+      statestream: ssBatch,
+      peer: 'raw better-sqlite3 inserts, same rows, 100 per transaction',
+      peerValue: rawCeiling,
+      ratio: ssBatch / rawCeiling,
+      ratioMeaning: 'fraction of the ceiling',
+      target: '≥ 150,000 entries/s',
+      met: ssBatch >= 150_000,
+      rounds: { statestream: get('statestream', 'batch'), peer: ceiling },
+    },
+    {
+      workload: '1 Append',
+      metric: `batched POSTs of ${BATCH} × 100 B (for scale)`,
+      unit: 'entries/s',
+      statestream: ssBatch,
+      peer: peerName,
+      peerValue: dsBatch,
+      ratio: ssBatch / dsBatch,
+      ratioMeaning: 'statestream / peer',
+      target: '—',
+      met: null,
+      rounds: { statestream: get('statestream', 'batch'), peer: get('durable', 'batch') },
+    },
+    {
+      workload: '1 Append',
+      metric: 'single-message POSTs, statestream with --durability full (fsync per commit, as the peer)',
+      unit: 'appends/s',
+      statestream: fullSingle,
+      peer: peerName,
+      peerValue: dsSingle,
+      ratio: fullSingle / dsSingle,
+      ratioMeaning: 'statestream / peer',
+      target: '— (same durability as the peer)',
+      met: null,
+      rounds: { statestream: get('statestream-full', 'single'), peer: get('durable', 'single') },
+      note: `batched with full durability: ${fmt(fullBatch)} entries/s`,
+    },
+  ]
+}

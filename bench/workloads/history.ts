@@ -1,0 +1,156 @@
+/**
+ * Workload 3, History: a client materialises a whole state stream — every state, every entry
+ * applied with `common`'s `apply` — from its windows, with `@statestream/client`'s `history()`
+ * (a window listing, then window fetches a few at once). The peer is the Durable Streams
+ * reference server holding the same messages on a JSON stream, read by catch-up
+ * (`GET ?offset=-1`, following `Stream-Next-Offset` until `Stream-Up-To-Date`) and applied the same
+ * way, so both clients end with every state.
+ */
+import { join } from 'node:path'
+import { apply } from '@statestream/common'
+import type { Json, Mutation } from '@statestream/common'
+import { StateStreamClient } from '@statestream/client'
+import { start } from '../lib/proc.ts'
+import { batchBody, call, pool } from '../lib/load.ts'
+import { fmt, median } from '../lib/stats.ts'
+import type { Context, Row } from '../lib/types.ts'
+
+const STREAM = 'bench/history'
+/** Messages per request while building, and requests in flight. */
+const BUILD_BATCH = 1000
+const BUILD_IN_FLIGHT = 4
+
+/** Appends `entries` 100-byte mutations to `url`'s stream, in batches. */
+async function build(url: string, entries: number, headers: Record<string, string>): Promise<number> {
+  const p = pool(url, BUILD_IN_FLIGHT)
+  const started = performance.now()
+  try {
+    await call(p, 'PUT', `/v1/stream/${STREAM}`, { headers })
+    let next = 0
+    const sender = async (): Promise<void> => {
+      while (next < entries) {
+        const from = next
+        next += BUILD_BATCH
+        await call(p, 'POST', `/v1/stream/${STREAM}`, {
+          headers: { 'content-type': 'application/json' },
+          body: batchBody(Math.min(BUILD_BATCH, entries - from), from),
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: BUILD_IN_FLIGHT }, sender))
+  } finally {
+    await p.close()
+  }
+  return (performance.now() - started) / 1000
+}
+
+/** statestream: every state of the stream through the client's `history()`. Returns entries/s. */
+async function viaClient(url: string, entries: number): Promise<number> {
+  const client = new StateStreamClient({ baseUrl: url, maxWindowBytes: 16 * 1024 * 1024 })
+  const started = performance.now()
+  try {
+    const stream = client.stream(STREAM)
+    let applied = 0
+    let last = 0
+    await new Promise<void>((resolve, reject) => {
+      stream.history({ from: 0, to: Number.MAX_SAFE_INTEGER }).subscribe({
+        next: (step) => {
+          if (step.entry !== undefined) applied++
+          last = step.seq
+        },
+        error: reject,
+        complete: resolve,
+      })
+    })
+    if (applied !== entries || last !== entries) throw new Error(`history gave ${applied} entries up to seq ${last}, expected ${entries}`)
+    return entries / ((performance.now() - started) / 1000)
+  } finally {
+    await client.close()
+  }
+}
+
+/** The reference server: catch-up reads from the start, every message applied. Returns entries/s. */
+async function viaCatchUp(url: string, entries: number): Promise<number> {
+  const p = pool(url, 1)
+  const started = performance.now()
+  try {
+    let state: Json = {}
+    let applied = 0
+    let offset = '-1'
+    for (let requests = 0; requests < 100_000; requests++) {
+      const response = await call(p, 'GET', `/v1/stream/${STREAM}?offset=${offset}`)
+      const messages = JSON.parse(response.text) as Mutation[]
+      for (const message of messages) {
+        state = apply(state, message)
+        applied++
+      }
+      offset = String(response.headers['stream-next-offset'])
+      if (response.headers['stream-up-to-date'] === 'true') break
+    }
+    if (applied !== entries) throw new Error(`catch-up gave ${applied} messages, expected ${entries}`)
+    return entries / ((performance.now() - started) / 1000)
+  } finally {
+    await p.close()
+  }
+}
+
+/**
+ * The client's ceiling: the same messages parsed from one JSON text and applied, no I/O at all.
+ * Returns entries/s.
+ */
+function applyCeiling(entries: number): number {
+  const text = batchBody(entries)
+  const started = performance.now()
+  let state: Json = {}
+  for (const message of JSON.parse(text) as Mutation[]) state = apply(state, message)
+  return entries / ((performance.now() - started) / 1000)
+}
+
+export async function historyWorkload(ctx: Context): Promise<Row[]> {
+  const entries = ctx.quick ? 50_000 : 1_000_000
+  const rounds = ctx.quick ? 2 : 3
+  const ss = await start<{ url: string }>('statestream', 'servers/statestream.ts', { file: join(ctx.tmp, 'history.db') }, { nodeArgs: ctx.serverNodeArgs })
+  const ds = await start<{ url: string }>('durable-streams', 'servers/durable.ts', { dataDir: join(ctx.tmp, 'history-ds') })
+  const ssRates: number[] = []
+  const dsRates: number[] = []
+  let buildNote = ''
+  try {
+    ctx.log(`history: building ${fmt(entries)} entries on each server`)
+    const ssBuild = await build(ss.ready.url, entries, { 'content-type': 'application/json', 'stream-kind': 'state' })
+    const dsBuild = await build(ds.ready.url, entries, { 'content-type': 'application/json' })
+    buildNote = `built with batched POSTs of ${BUILD_BATCH}: statestream ${fmt(ssBuild, 1)} s, peer ${fmt(dsBuild, 1)} s.`
+    ctx.log(`history: built in ${fmt(ssBuild, 1)} s (statestream), ${fmt(dsBuild, 1)} s (peer); warm-up`)
+    await viaClient(ss.ready.url, entries)
+    await viaCatchUp(ds.ready.url, entries)
+    for (let round = 0; round < rounds; round++) {
+      ssRates.push(await viaClient(ss.ready.url, entries))
+      dsRates.push(await viaCatchUp(ds.ready.url, entries))
+      ctx.log(`history: round ${round + 1}/${rounds}: statestream ${fmt(ssRates.at(-1) ?? 0)} entries/s, peer ${fmt(dsRates.at(-1) ?? 0)} entries/s`)
+    }
+  } finally {
+    await Promise.all([ss.child.stop(), ds.child.stop()])
+  }
+  const ceiling: number[] = []
+  for (let round = 0; round < rounds; round++) ceiling.push(applyCeiling(Math.min(entries, 200_000)))
+  const s = median(ssRates)
+  const d = median(dsRates)
+  return [
+    {
+      workload: '3 History',
+      metric: `client materialises every state of a ${fmt(entries)}-entry stream from its windows`,
+      unit: 'entries/s',
+      statestream: s,
+      peer: 'Durable Streams ref. server, catch-up read of the same messages, each applied',
+      peerValue: d,
+      ratio: s / d,
+      ratioMeaning: 'statestream / peer',
+      target: '≥ 300,000 entries/s',
+      met: s >= 300_000,
+      rounds: { statestream: ssRates, peer: dsRates },
+      note:
+        `${ctx.quick ? 'QUICK: 50k entries, not 1M. ' : ''}${buildNote} ` +
+        `Client-side ceiling, JSON.parse + apply of the same messages with no I/O: ${fmt(median(ceiling))} entries/s ` +
+        `(statestream reaches ${fmt((s / median(ceiling)) * 100, 0)}% of it).`,
+    },
+  ]
+}
