@@ -4,16 +4,18 @@
  *   npx tsx bench/live-latency.ts [--quick]
  *
  * One writer appends at a fixed 50 appends/s while 1, 100 and 1000 SSE readers tail the stream.
- * The server runs in its own process (this file, forked with `--serve`); the writer and the
- * readers share this process, so one clock stamps each append (in the mutation itself) and its
- * receipt. Reported per reader count: p50/p99/max of append→receipt over every (entry, reader)
+ * Three processes (this file, forked with `--serve` and `--write`): the server, the writer, and
+ * the readers, so that neither the readers' work nor the server's delays the writer's sends. Each
+ * append carries its send time (wall clock at sub-ms resolution, `performance.timeOrigin +
+ * performance.now()`, comparable across processes of one machine); a reader subtracts it from its
+ * own clock on receipt. Reported per reader count: p50/p99/max of append→receipt over every (entry, reader)
  * pair, entries lost (must be 0), and the CPU each process used meanwhile (share of one core).
  * Writes `bench/results/live-latency.json`.
  */
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
@@ -26,8 +28,35 @@ const now = (): number => performance.timeOrigin + performance.now()
 
 if (process.argv.includes('--serve')) {
   await serve()
+} else if (process.argv.includes('--write')) {
+  await write(process.argv[process.argv.indexOf('--write') + 1] ?? '', Number(process.argv[process.argv.indexOf('--write') + 2]))
 } else {
   await main()
+}
+
+/** The writer process: `appends` appends at a fixed rate, each stamped with its send time. */
+async function write(url: string, appends: number): Promise<void> {
+  const agent = new Agent({ connections: 8, keepAliveTimeout: 60_000 })
+  const start = now()
+  const pending: Array<Promise<void>> = []
+  for (let i = 0; i < appends; i++) {
+    const due = start + (i * 1000) / RATE_PER_SECOND
+    const wait = due - now()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    // Not waiting on the response: the rate holds even when an append is slow.
+    pending.push(
+      request(`${url}/v1/stream/${STREAM}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ merge: { sent: now(), i } }),
+        dispatcher: agent,
+      }).then((response) => response.body.dump()),
+    )
+  }
+  await Promise.all(pending)
+  await agent.close()
+  process.send?.({ done: now() - start })
+  process.disconnect?.()
 }
 
 /** The server process: a statestream app on an ephemeral port, in memory; reports its URL. */
@@ -71,7 +100,7 @@ interface LevelResult {
   lost: number
   /** CPU used while the writer ran, as a share of one core: the server process. */
   serverCpu: number
-  /** The same for this process (writer and readers). */
+  /** The same for this process (the readers). */
   clientCpu: number
 }
 
@@ -113,7 +142,8 @@ async function main(): Promise<void> {
           benchmark: 'live-latency',
           date: new Date().toISOString(),
           quick,
-          machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+          // The 1-minute load average at the end: on a shared machine, latency tracks it.
+          machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg1m: round(loadavg()[0] ?? 0) },
           writer: { appendsPerSecond: RATE_PER_SECOND, seconds },
           unit: 'ms, append sent → entry event parsed by the reader',
           results,
@@ -179,26 +209,16 @@ async function runLevel(url: string, agent: Agent, server: ChildProcess, count: 
   await head.body.dump()
   firstSeq = Number(head.headers['stream-next-offset'])
 
-  // The writer: fixed rate, each append stamped with its send time; not waiting on responses.
+  // The writer, in its own process; CPU is measured over its run.
   const serverCpuBefore = await serverCpu(server)
   const clientCpuBefore = process.cpuUsage()
   const start = now()
-  const pending: Array<Promise<void>> = []
-  for (let i = 0; i < appends; i++) {
-    const due = start + (i * 1000) / RATE_PER_SECOND
-    const wait = due - now()
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-    const body = JSON.stringify({ merge: { sent: now(), i } })
-    pending.push(
-      request(`${url}/v1/stream/${STREAM}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        dispatcher: agent,
-      }).then((response) => response.body.dump()),
-    )
-  }
-  await Promise.all(pending)
+  const writer = fork(fileURLToPath(import.meta.url), ['--write', url, String(appends)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  await new Promise<void>((resolve, reject) => {
+    writer.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the writer exited (${code})`))))
+  })
   const lastSeq = firstSeq + appends
   const elapsed = now() - start
   const serverShare = ((await serverCpu(server)) - serverCpuBefore) / elapsed
@@ -234,13 +254,15 @@ function round(value: number): number {
 }
 
 function printTable(results: LevelResult[]): void {
-  const header = ['readers', 'appends', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'lost', 'server cpu', 'client cpu']
+  const header = ['readers', 'appends', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'lost', 'server cpu', 'readers cpu']
   const rows = results.map((r) =>
     [r.readers, r.appends, r.samples, r.p50, r.p99, r.max, r.mean, r.lost, r.serverCpu, r.clientCpu].map(String),
   )
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)))
   const line = (cells: string[]): string => `| ${cells.map((cell, i) => cell.padStart(widths[i] ?? 0)).join(' | ')} |`
-  process.stdout.write(`\nlive latency, one writer at ${RATE_PER_SECOND} appends/s, readers on /v1/live/<name>\n`)
+  process.stdout.write(
+    `\nlive latency, one writer at ${RATE_PER_SECOND} appends/s, readers on /v1/live/<name> (load average ${loadavg()[0]?.toFixed(2)} on ${cpus().length} cores)\n`,
+  )
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`)
   for (const row of rows) process.stdout.write(`${line(row)}\n`)
 }
