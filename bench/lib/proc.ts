@@ -5,6 +5,7 @@
  * Every child is also killed when the run ends, however it ends.
  */
 import { fork } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -155,4 +156,15 @@ export function memory(): NodeJS.MemoryUsage {
     gc()
   }
   return process.memoryUsage()
+}
+
+/** CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`; NaN without /proc. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
 }

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path'
 import type { Child } from '../lib/proc.ts'
-import { start } from '../lib/proc.ts'
+import { cpuSeconds, start } from '../lib/proc.ts'
 import { batchBody, call, mutations, pool, postLoad } from '../lib/load.ts'
 import { sqliteCeiling } from '../lib/sqlite-ceiling.ts'
 import { fmt, median } from '../lib/stats.ts'
@@ -45,6 +45,8 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
     { name: 'statestream-full', url: ssFull.ready.url, child: ssFull.child },
   ]
   const figures: Record<string, { single: number[]; batch: number[] }> = {}
+  /** Per target and kind: the server's and the load generator's CPU use (cores) over the rounds. */
+  const busy: Record<string, { server: number[]; loader: number[] }> = {}
   const errors: string[] = []
   try {
     for (const target of targets) {
@@ -57,8 +59,14 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
     }
     const measure = async (target: Target, kind: 'single' | 'batch', secs: number): Promise<number> => {
       const p = pool(target.url, CONNECTIONS)
+      const serverBefore = cpuSeconds(target.child.pid)
+      const loaderBefore = process.cpuUsage()
       try {
         const result = await postLoad(p, `/v1/stream/bench/${kind}`, kind === 'single' ? singles : batches, CONNECTIONS, secs)
+        const loader = process.cpuUsage(loaderBefore)
+        const use = (busy[`${target.name} ${kind}`] ??= { server: [], loader: [] })
+        use.server.push((cpuSeconds(target.child.pid) - serverBefore) / result.seconds)
+        use.loader.push((loader.user + loader.system) / 1e6 / result.seconds)
         if (result.errors > 0) errors.push(`${target.name} ${kind}: ${result.errors} errors (${result.firstError})`)
         return result.rate * (kind === 'batch' ? BATCH : 1)
       } finally {
@@ -97,7 +105,11 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
   const fullSingle = median(get('statestream-full', 'single'))
   const fullBatch = median(get('statestream-full', 'batch'))
   const rawCeiling = median(ceiling)
-  const note = errors.length > 0 ? `errors: ${errors.join('; ')}` : undefined
+  const cores = (key: string): string => {
+    const use = busy[key]
+    return use ? `server ${fmt(median(use.server), 2)} cores, load generator ${fmt(median(use.loader), 2)} cores` : 'n/a'
+  }
+  const errorNote = errors.length > 0 ? ` Errors: ${errors.join('; ')}.` : ''
   const peerName = 'Durable Streams ref. server (JSON stream, file-backed)'
   return [
     {
@@ -112,7 +124,7 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
       target: '≥ 1.5×',
       met: ssSingle / dsSingle >= 1.5,
       rounds: { statestream: get('statestream', 'single'), peer: get('durable', 'single') },
-      ...(note !== undefined && { note }),
+      note: `CPU while measured: statestream ${cores('statestream single')}; peer ${cores('durable single')}.${errorNote}`,
     },
     {
       workload: '1 Append',
@@ -126,6 +138,7 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
       target: '≥ 150,000 entries/s',
       met: ssBatch >= 150_000,
       rounds: { statestream: get('statestream', 'batch'), peer: ceiling },
+      note: `CPU while measured: statestream ${cores('statestream batch')}.`,
     },
     {
       workload: '1 Append',

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { apply } from '@statestream/common'
 import type { Json, Mutation } from '@statestream/common'
 import { StateStreamClient } from '@statestream/client'
-import { start } from '../lib/proc.ts'
+import { cpuSeconds, start } from '../lib/proc.ts'
 import { batchBody, call, pool } from '../lib/load.ts'
 import { fmt, median } from '../lib/stats.ts'
 import type { Context, Row } from '../lib/types.ts'
@@ -114,6 +114,8 @@ export async function historyWorkload(ctx: Context): Promise<Row[]> {
   const ssRates: number[] = []
   const dsRates: number[] = []
   let buildNote = ''
+  const serverCores: number[] = []
+  const clientCores: number[] = []
   try {
     ctx.log(`history: building ${fmt(entries)} entries on each server`)
     const ssBuild = await build(ss.ready.url, entries, { 'content-type': 'application/json', 'stream-kind': 'state' })
@@ -123,7 +125,14 @@ export async function historyWorkload(ctx: Context): Promise<Row[]> {
     await viaClient(ss.ready.url, entries)
     await viaCatchUp(ds.ready.url, entries)
     for (let round = 0; round < rounds; round++) {
+      const serverBefore = cpuSeconds(ss.child.pid)
+      const clientBefore = process.cpuUsage()
+      const wallBefore = performance.now()
       ssRates.push(await viaClient(ss.ready.url, entries))
+      const wall = (performance.now() - wallBefore) / 1000
+      const client = process.cpuUsage(clientBefore)
+      serverCores.push((cpuSeconds(ss.child.pid) - serverBefore) / wall)
+      clientCores.push((client.user + client.system) / 1e6 / wall)
       dsRates.push(await viaCatchUp(ds.ready.url, entries))
       ctx.log(`history: round ${round + 1}/${rounds}: statestream ${fmt(ssRates.at(-1) ?? 0)} entries/s, peer ${fmt(dsRates.at(-1) ?? 0)} entries/s`)
     }
@@ -150,7 +159,8 @@ export async function historyWorkload(ctx: Context): Promise<Row[]> {
       note:
         `${ctx.quick ? 'QUICK: 50k entries, not 1M. ' : ''}${buildNote} ` +
         `Client-side ceiling, JSON.parse + apply of the same messages with no I/O: ${fmt(median(ceiling))} entries/s ` +
-        `(statestream reaches ${fmt((s / median(ceiling)) * 100, 0)}% of it).`,
+        `(statestream reaches ${fmt((s / median(ceiling)) * 100, 0)}% of it). CPU while measured: server ${fmt(median(serverCores), 2)} cores, ` +
+        `client ${fmt(median(clientCores), 2)} cores.`,
     },
   ]
 }
