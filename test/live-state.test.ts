@@ -97,6 +97,29 @@ describe('GET /v1/live/<name>', () => {
     resumed.close()
   })
 
+  test('a resume exactly at a window bound gets that bound again first, so a cut between entry and bound loses nothing', async ({ serve }) => {
+    const { url } = await serve()
+    const name = await createStateStream(url, 'resume/bound', 5)
+    for (let i = 1; i <= 7; i++) await append(url, name, JSON.stringify({ merge: { i } }))
+
+    // Entry 5 closed the first window; a reader whose connection died right after entry 5 resumes from 5.
+    const resumed = await SseReader.open(`${url}/v1/live/${name}`, { headers: { 'last-event-id': '5' } })
+    const first = await resumed.waitFor((event) => event.event !== 'heartbeat')
+    expect(first.event).toBe('bound')
+    expect(JSON.parse(first.data).seq).toBe(5)
+    const second = await resumed.waitFor((event) => event.event !== 'heartbeat')
+    expect(second.event).toBe('entry')
+    expect(JSON.parse(second.data).seq).toBe(6)
+    resumed.close()
+
+    // A resume point that is no bound sends entries only.
+    const plain = await SseReader.open(`${url}/v1/live/${name}?after=4`)
+    const next = await plain.waitFor((event) => event.event !== 'heartbeat')
+    expect(next.event).toBe('entry')
+    expect(JSON.parse(next.data).seq).toBe(5)
+    plain.close()
+  })
+
   test('?after=<seq> resumes too, and an idle resume still gets its 200 at once', async ({ serve }) => {
     const { url } = await serve()
     const name = await createStateStream(url, 'after/q')

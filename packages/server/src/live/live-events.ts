@@ -48,8 +48,12 @@ export function windowEvent(body: string, id: number): string {
 /** `event: entry` (and its `bound` when a snapshot closed the window at it) of `/v1/live/<name>`. */
 export function entryEvent(entry: StoredEntry, closes: boolean): string {
   const text = sseEvent(LIVE_EVENTS.entry, `{"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string}}`, entry.seq)
-  if (!closes) return text
-  return text + sseEvent(LIVE_EVENTS.bound, `{"seq":${entry.seq},"ts":${entry.ts}}`, entry.seq)
+  return closes ? text + boundEvent(entry) : text
+}
+
+/** `event: bound` of `/v1/live/<name>`: the open window closed at `bound`. */
+export function boundEvent(bound: Bound): string {
+  return sseEvent(LIVE_EVENTS.bound, `{"seq":${bound.seq},"ts":${bound.ts}}`, bound.seq)
 }
 
 /** `event: entry` (and its `bound`) of the multiplexed `/v1/live?stream=…`; `stream` is JSON-quoted. */

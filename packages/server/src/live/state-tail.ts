@@ -11,7 +11,7 @@ import { ErrorCode } from '@statestream/common'
 import type { Bound } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
 import type { StoredEntry, StreamInfo, StreamStore } from '../stream-store.ts'
-import { entryEvents, multiEntryEvent, windowEvent } from './live-events.ts'
+import { boundEvent, entryEvents, multiEntryEvent, windowEvent } from './live-events.ts'
 import type { LiveBatch, LiveHub } from './live-hub.ts'
 import type { SseConnection } from './sse-writer.ts'
 
@@ -80,6 +80,10 @@ async function catchUp(
   follow: (seen: number) => void,
 ): Promise<void> {
   let seen = after
+  // A reader cut between an entry and its bound resumes after that entry: send the bound again
+  // (readers take a bound they already hold as a no-op), so a window never stays open by mistake.
+  const closedAtResume = after > 0 ? store.snapshotsBetween(info, after - 1, after)[0] : undefined
+  if (closedAtResume !== undefined) connection.sendInitial(boundEvent(closedAtResume))
   for (;;) {
     if (!connection.open) return
     const current = store.find(info.name)
