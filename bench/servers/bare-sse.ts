@@ -10,7 +10,9 @@ import { memory, serve } from '../lib/proc.ts'
 const readers = new Set<ServerResponse>()
 const server = createServer((request, response) => {
   if (request.method === 'GET' && request.url === '/sse') {
-    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    // `connection: close` spares the chunked framing (the body ends when the socket does): each
+    // event is then one plain write of bytes rendered once, the least a server can do per reader.
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'close' })
     response.write(': open\n\n')
     readers.add(response)
     request.on('close', () => readers.delete(response))
@@ -20,7 +22,7 @@ const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
-      const event = `data: ${Buffer.concat(chunks).toString('utf8')}\n\n`
+      const event = Buffer.concat([Buffer.from('data: '), ...chunks, Buffer.from('\n\n')])
       for (const reader of readers) reader.write(event)
       response.writeHead(204).end()
     })

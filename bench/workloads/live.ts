@@ -80,8 +80,8 @@ async function write(system: System, seconds: number, waitMs = WAIT_MS): Promise
 export async function liveWorkload(ctx: Context): Promise<Row[]> {
   const counts = [1, 100, 1000]
   const rounds = ctx.quick ? 2 : 3
-  const seconds = ctx.quick ? 1.5 : 6
-  const waitMs = ctx.quick ? 2000 : WAIT_MS
+  const seconds = ctx.quick ? 1 : 6
+  const waitMs = ctx.quick ? 1000 : WAIT_MS
   const specs = [
     { name: 'statestream', script: 'servers/statestream.ts', args: { file: join(ctx.tmp, 'live.db') }, nodeArgs: ctx.serverNodeArgs },
     { name: 'durable', script: 'servers/durable.ts', args: { dataDir: join(ctx.tmp, 'live-ds') }, nodeArgs: [] },
