@@ -20,6 +20,18 @@ import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
 import { openDatabase } from './db.ts'
 import type { Durability } from './db.ts'
 import { HistoryReader } from './history-reader.ts'
+import { mediaType } from './stream-types.ts'
+import type {
+  AppendRequest,
+  AppendResult,
+  CreateStream,
+  Producer,
+  StoreEvent,
+  StoredEntry,
+  StreamInfo,
+  StreamRecord,
+  StreamRow,
+} from './stream-types.ts'
 import { WriteQueue } from './write-queue.ts'
 import type { JobOutcome } from './write-queue.ts'
 
@@ -37,106 +49,18 @@ export interface StreamStoreOptions {
   cacheSize?: number
 }
 
-/** `plain`: bytes or JSON messages, uninterpreted. `state`: every message is a mutation. */
-export type StreamKind = 'plain' | 'state'
 
-/** A stream's metadata, as `HEAD` reports it. */
-export interface StreamInfo {
-  id: number
-  name: string
-  contentType: string
-  kind: StreamKind
-  createdTs: number
-  headSeq: number
-  headTs: number
-  totalBytes: number
-  ttlSeconds: number | null
-  expiresAt: number | null
-  /** Last read or write (ms): a `Stream-TTL` stream expires `ttlSeconds` after it (a sliding window). */
-  touchedTs: number
-  policy: SnapshotPolicy
-  lastStreamSeq: string | null
-}
-
-/** The stream-specific part of a create request. */
-export interface CreateStream {
-  name: string
-  contentType: string
-  kind: StreamKind
-  ttlSeconds?: number
-  expiresAt?: number
-  policy?: Partial<SnapshotPolicy>
-  /** First content (bytes, or a JSON message / array of messages for JSON streams). */
-  body?: Buffer
-}
-
-/** An idempotent producer's headers. */
-export interface Producer {
-  id: string
-  epoch: number
-  seq: number
-}
-
-/** An append request. */
-export interface AppendRequest {
-  name: string
-  /** The request's media type; must match the stream's. */
-  contentType: string
-  body: Buffer
-  streamSeq?: string
-  producer?: Producer
-}
-
-/** The outcome of an append. */
-export interface AppendResult {
-  /** `duplicate`: an idempotent producer's retry of a request already stored. */
-  status: 'appended' | 'duplicate'
-  headSeq: number
-  headTs: number
-  producer?: { epoch: number; seq: number }
-}
-
-/** One stored entry as the store hands it to readers: `data` is the stored text or bytes. */
-export interface StoredEntry {
-  seq: number
-  ts: number
-  gpos: number
-  data: string | Buffer
-}
-
-/** What readers are told after each commit. */
-export type StoreEvent =
-  | { type: 'append'; stream: StreamInfo; entries: StoredEntry[]; snapshots: Bound[] }
-  | { type: 'delete'; stream: StreamInfo }
-
-interface StreamRecord extends StreamInfo {
-  lastSnapshot: { seq: number; ts: number; cumBytes: number }
-  /** Head state of a state stream, loaded on first use. */
-  state?: Json
-}
-
-interface StreamRow {
-  id: number
-  name: string
-  content_type: string
-  kind: StreamKind
-  created_ts: number
-  ttl_seconds: number | null
-  expires_at: number | null
-  snap_entries: number
-  snap_bytes: number
-  snap_ms: number
-  head_seq: number
-  head_ts: number
-  total_bytes: number
-  last_stream_seq: string | null
-  touched_ts: number | null
-}
-
-/** Media type without parameters, lower-cased: `Application/JSON; charset=utf-8` → `application/json`. */
-export function mediaType(contentType: string): string {
-  return (contentType.split(';')[0] ?? '').trim().toLowerCase()
-}
+export { mediaType } from './stream-types.ts'
+export type {
+  AppendRequest,
+  AppendResult,
+  CreateStream,
+  Producer,
+  StoreEvent,
+  StoredEntry,
+  StreamInfo,
+  StreamKind,
+} from './stream-types.ts'
 
 export class StreamStore {
   readonly #db: Database.Database
