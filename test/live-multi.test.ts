@@ -1,6 +1,7 @@
 /**
  * The multiplexed `/v1/live?stream=a&stream=b…`: several state streams on one connection, entries
- * in global-position order (`id:` = gpos), clock ticks while the streams are idle, resume by gpos.
+ * in global-position order (`id:` = gpos), clock ticks while the streams are idle, resume by gpos,
+ * and per-stream resume points (`stream=<name>@<seq>`) that send a held stream no window.
  */
 import { apply } from '@statestream/common'
 import type { Json, Mutation } from '@statestream/common'
@@ -22,9 +23,15 @@ class MultiModel {
   readonly states = new Map<string, { seq: number; state: Json }>()
   readonly bounds: Array<{ stream: string; seq: number }> = []
   readonly windows: string[] = []
+  /** Bounds sent again at a resume point (`<name>@<seq>` at a snapshot). */
+  readonly resumeBounds: Array<{ stream: string; seq: number }> = []
   gpos = -1
   clocks = 0
   #previous: MultiEntry | undefined
+  /** The gpos this connection's windows were read at. */
+  #windowsAt: number | undefined
+  /** Streams with an entry or a window on this connection so far. */
+  readonly #touched = new Set<string>()
 
   constructor(resume?: { gpos: number; states: Map<string, { seq: number; state: Json }> }) {
     if (resume !== undefined) {
@@ -47,9 +54,13 @@ class MultiModel {
         }
         this.states.set(window.stream, { seq, state })
         this.windows.push(window.stream)
-        // Every window of one connection is read at the same gpos, and that is its id.
-        if (this.gpos === -1) this.gpos = Number(event.id)
-        expect(event.id).toBe(String(this.gpos))
+        this.#touched.add(window.stream)
+        // Every window of one connection is read at the same gpos, and that is its id: after any
+        // catch-up entries sent before the windows.
+        this.#windowsAt ??= Number(event.id)
+        expect(event.id).toBe(String(this.#windowsAt))
+        expect(this.#windowsAt).toBeGreaterThanOrEqual(this.gpos)
+        this.gpos = this.#windowsAt
         break
       }
       case 'entry': {
@@ -62,10 +73,17 @@ class MultiModel {
         this.states.set(entry.stream, { seq: entry.seq, state: apply(held.state, entry.m) })
         this.gpos = entry.gpos
         this.#previous = entry
+        this.#touched.add(entry.stream)
         break
       }
       case 'bound': {
         const bound = data as { stream: string; seq: number }
+        if (!this.#touched.has(bound.stream) && this.#previous?.stream !== bound.stream) {
+          // Before anything else of its stream: the bound at the point the reader resumed from.
+          expect(bound.seq, `${bound.stream}: a resume bound at the held seq`).toBe(this.seqOf(bound.stream))
+          this.resumeBounds.push(bound)
+          break
+        }
         expect(this.#previous?.stream).toBe(bound.stream)
         expect(this.#previous?.seq).toBe(bound.seq)
         this.bounds.push(bound)
@@ -98,6 +116,18 @@ const liveUrl = (url: string, streams: string[], extra = ''): string =>
 
 async function headSeq(url: string, name: string): Promise<number> {
   return (await getJson<{ seq: number }>(url, `/v1/state/${name}`)).body.seq
+}
+
+/** What a reader holding `name` up to entry `seq` knows of it. */
+async function heldAt(url: string, name: string, seq: number): Promise<[string, { seq: number; state: Json }]> {
+  const { body } = await getJson<{ seq: number; state: Json }>(url, `/v1/state/${name}?seq=${seq}`)
+  return [name, { seq: body.seq, state: body.state }]
+}
+
+/** `[stream, seq]` of an entry or bound event. */
+const streamSeq = (event: SseEvent): [string, number] => {
+  const data = JSON.parse(event.data) as { stream: string; seq: number }
+  return [data.stream, data.seq]
 }
 
 describe('GET /v1/live?stream=…', () => {
@@ -215,6 +245,106 @@ describe('GET /v1/live?stream=…', () => {
     await reader.waitEnd()
   })
 
+  test('<name>@<seq>: no window for a held stream, only its entries after seq, merged in gpos order; others get windows; then live', async ({ serve }) => {
+    const { url } = await serve({ clockMs: 60_000 })
+    const streams = ['h/a', 'h/b', 'h/c']
+    for (const name of streams) await createStateStream(url, name)
+    for (let i = 1; i <= 4; i++) for (const name of streams) await append(url, name, JSON.stringify({ merge: { [name]: i } }))
+    // The reader holds h/a up to entry 1 and h/b up to entry 2 (as a client's held open windows would).
+    const model = new MultiModel({ gpos: -1, states: new Map([await heldAt(url, 'h/a', 1), await heldAt(url, 'h/b', 2)]) })
+
+    const reader = await SseReader.open(liveUrl(url, ['h/a@1', 'h/b@2', 'h/c']))
+    expect(reader.status).toBe(200)
+    const initial: SseEvent[] = []
+    for (let i = 0; i < 7; i++) {
+      const event = await reader.next()
+      model.apply(event)
+      initial.push(event)
+    }
+    expect(initial.map((event) => event.event)).toEqual(['entry', 'entry', 'entry', 'entry', 'entry', 'window', 'clock'])
+    // Only what the reader lacked, the two streams interleaved as they were written.
+    expect(initial.slice(0, 5).map(streamSeq)).toEqual([['h/a', 2], ['h/a', 3], ['h/b', 3], ['h/a', 4], ['h/b', 4]])
+    expect(model.windows).toEqual(['h/c'])
+    // The initial data ends with a clock at the gpos it was read at: what the held states are current at.
+    const at = Number(initial[5]?.id)
+    expect(JSON.parse(initial[6]?.data ?? '{}')).toEqual({ gpos: at, ts: expect.any(Number) })
+    expect(at).toBe(12)
+
+    await append(url, 'h/b', JSON.stringify({ merge: { live: true } }))
+    await model.follow(reader, { 'h/b': 5 })
+    for (const name of streams) {
+      expect(model.states.get(name)).toEqual({ seq: await headSeq(url, name), state: (await getJson<{ state: Json }>(url, `/v1/state/${name}`)).body.state })
+    }
+    reader.close()
+  })
+
+  test('<name>@<seq> at a snapshot sends that bound again first; one before it gets the bound after its entry', async ({ serve }) => {
+    const { url } = await serve({ clockMs: 60_000 })
+    for (const name of ['s/a', 's/b']) {
+      await createStateStream(url, name, 3)
+      for (let i = 1; i <= 4; i++) await append(url, name, JSON.stringify({ merge: { i } }))
+    }
+    const model = new MultiModel({ gpos: -1, states: new Map([await heldAt(url, 's/a', 3), await heldAt(url, 's/b', 2)]) })
+    const reader = await SseReader.open(liveUrl(url, ['s/a@3', 's/b@2']))
+    const initial: SseEvent[] = []
+    for (let i = 0; i < 6; i++) {
+      const event = await reader.next()
+      model.apply(event)
+      initial.push(event)
+    }
+    expect(initial.map((event) => [event.event, ...(event.event === 'clock' ? [] : streamSeq(event))])).toEqual([
+      ['bound', 's/a', 3],
+      ['entry', 's/a', 4],
+      ['entry', 's/b', 3],
+      ['bound', 's/b', 3],
+      ['entry', 's/b', 4],
+      ['clock'],
+    ])
+    expect(model.resumeBounds.map((bound) => [bound.stream, bound.seq])).toEqual([['s/a', 3]])
+    // Ids never go back: the resume bound carries the gpos of the entry it closed at.
+    const ids = initial.slice(0, 5).map((event) => Number(event.id))
+    expect(ids).toEqual([...ids].sort((x, y) => x - y))
+    expect(ids[0]).toBe(3)
+    expect(model.windows).toEqual([])
+    reader.close()
+  })
+
+  test('<name>@<seq> more than 1000 entries behind gets the open window instead; 1000 behind gets the entries', async ({ serve }) => {
+    const { url } = await serve({ clockMs: 60_000 })
+    for (const name of ['p/over', 'p/edge']) {
+      await createStateStream(url, name)
+      await append(url, name, JSON.stringify(Array.from({ length: 1001 }, (_, i) => ({ merge: { [name]: i } }))))
+    }
+    const model = new MultiModel({ gpos: -1, states: new Map([await heldAt(url, 'p/over', 0), await heldAt(url, 'p/edge', 1)]) })
+    const reader = await SseReader.open(liveUrl(url, ['p/over@0', 'p/edge@1']))
+    await model.follow(reader, { 'p/over': 1001, 'p/edge': 1001 })
+    const initial = reader.events.filter((event) => event.event !== 'bound')
+    expect(model.windows).toEqual(['p/over'])
+    expect(initial.filter((event) => event.event === 'entry').map((event) => streamSeq(event)[0])).toEqual(Array(1000).fill('p/edge'))
+    for (const name of ['p/over', 'p/edge']) {
+      expect(model.states.get(name)?.state).toEqual((await getJson<{ state: Json }>(url, `/v1/state/${name}`)).body.state)
+    }
+    reader.close()
+  })
+
+  test('Last-Event-ID wins over <name>@<seq>: the points are ignored, even one beyond the head', async ({ serve }) => {
+    const { url } = await serve({ clockMs: 60_000 })
+    for (const name of ['l/a', 'l/b']) await createStateStream(url, name)
+    for (let i = 1; i <= 2; i++) for (const name of ['l/a', 'l/b']) await append(url, name, JSON.stringify({ merge: { i } }))
+    const reader = await SseReader.open(liveUrl(url, ['l/a@99', 'l/b@1']), { headers: { 'last-event-id': '1' } })
+    expect(reader.status).toBe(200)
+    const events = [await reader.next(), await reader.next(), await reader.next()]
+    // Everything after gpos 1, l/b's entry 1 included although the point said it was held.
+    expect(events.map((event) => [event.event, ...streamSeq(event)])).toEqual([
+      ['entry', 'l/b', 1],
+      ['entry', 'l/a', 2],
+      ['entry', 'l/b', 2],
+    ])
+    await sleep(100)
+    expect(reader.pending).toEqual([])
+    reader.close()
+  })
+
   test.for([
     ['more streams than allowed', '?stream=a&stream=b&stream=c&stream=d', {}, 400, 'TOO_MANY_STREAMS'],
     ['no stream', '', {}, 400, 'INVALID_PARAMETER'],
@@ -222,6 +352,15 @@ describe('GET /v1/live?stream=…', () => {
     ['an unknown stream', '?stream=a&stream=nope', {}, 404, 'STREAM_NOT_FOUND'],
     ['a plain stream', '?stream=a&stream=plain', {}, 409, 'NOT_A_STATE_STREAM'],
     ['a Last-Event-ID beyond the server gpos', '?stream=a', { 'last-event-id': '1000' }, 400, 'INVALID_PARAMETER'],
+    ['a resume point beyond the head', '?stream=a&stream=b@1', {}, 400, 'INVALID_PARAMETER'],
+    ['a resume point that is not a seq', '?stream=a@x', {}, 400, 'INVALID_PARAMETER'],
+    ['a negative resume point', '?stream=a@-1', {}, 400, 'INVALID_PARAMETER'],
+    ['a fractional resume point', '?stream=a@0.5', {}, 400, 'INVALID_PARAMETER'],
+    ['an empty resume point', '?stream=a@', {}, 400, 'INVALID_PARAMETER'],
+    ['two resume points', '?stream=a@0@0', {}, 400, 'INVALID_PARAMETER'],
+    ['one stream with and without a resume point', '?stream=a&stream=a@0', {}, 400, 'INVALID_PARAMETER'],
+    ['a resume point on an invalid name', '?stream=bad%20name@0', {}, 400, 'INVALID_STREAM_NAME'],
+    ['a resume point on an unknown stream', '?stream=nope@0', {}, 404, 'STREAM_NOT_FOUND'],
   ] as const)('refuses %s with a JSON error', async ([, query, headers, status, code], { serve }) => {
     const { url } = await serve({ maxStreamsPerConnection: 3 })
     for (const name of ['a', 'b', 'c', 'd']) await createStateStream(url, name)

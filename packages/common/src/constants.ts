@@ -85,6 +85,19 @@ export const LIVE_EVENTS = {
   deleted: 'deleted',
 } as const
 
+/**
+ * Separates a stream name from a resume point in a `stream` parameter of the multiplexed
+ * `/v1/live`: `stream=<name>@<seq>` means "this reader holds <name> up to entry <seq>". Stream
+ * names cannot contain it, so the split is unambiguous.
+ */
+export const STREAM_RESUME_SEPARATOR = '@'
+
+/**
+ * Most entries a multiplexed `<name>@<seq>` resume sends as catch-up; a reader further behind gets
+ * the stream's open window instead, so opening a connection stays one bounded read per stream.
+ */
+export const LIVE_RESUME_MAX_ENTRIES = 1000
+
 /** Limits of stream names (§1 of the design). */
 export const STREAM_NAME_MAX_BYTES = 512
 

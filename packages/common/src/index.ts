@@ -9,12 +9,14 @@ export {
   JSON_CONTENT_TYPE,
   LIVE_EVENTS,
   LIVE_MODE,
+  LIVE_RESUME_MAX_ENTRIES,
   OFFSET_NOW,
   OFFSET_START,
   QUERY,
   ROUTES,
   STATE_KIND,
   STREAM_NAME_MAX_BYTES,
+  STREAM_RESUME_SEPARATOR,
 } from './constants.ts'
 export { ERROR_STATUS, ErrorCode, StateStreamError, isErrorBody } from './errors.ts'
 export type { ErrorBody } from './errors.ts'

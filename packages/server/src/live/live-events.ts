@@ -63,8 +63,12 @@ export function multiEntryEvent(stream: string, entry: StoredEntry, closes: bool
     `{"stream":${stream},"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string},"gpos":${entry.gpos}}`,
     entry.gpos,
   )
-  if (!closes) return text
-  return text + sseEvent(LIVE_EVENTS.bound, `{"stream":${stream},"seq":${entry.seq},"ts":${entry.ts}}`, entry.gpos)
+  return closes ? text + multiBoundEvent(stream, entry, entry.gpos) : text
+}
+
+/** `event: bound` of the multiplexed `/v1/live?stream=…`: `stream`'s open window closed at `bound` (the entry at `gpos`). */
+export function multiBoundEvent(stream: string, bound: Bound, gpos: number): string {
+  return sseEvent(LIVE_EVENTS.bound, `{"stream":${stream},"seq":${bound.seq},"ts":${bound.ts}}`, gpos)
 }
 
 /** The entry events of `entries`, each followed by its bound when `bounds` has its seq. */

@@ -7,11 +7,11 @@
  * them. A long catch-up is read in pages, waiting for the socket between pages (backpressure); the
  * final page is the one that reaches the head, and the subscription follows it in its turn.
  */
-import { ErrorCode } from '@statestream/common'
+import { ErrorCode, LIVE_RESUME_MAX_ENTRIES } from '@statestream/common'
 import type { Bound } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
 import type { StoredEntry, StreamInfo, StreamStore } from '../stream-store.ts'
-import { boundEvent, entryEvents, multiEntryEvent, windowEvent } from './live-events.ts'
+import { boundEvent, clockEvent, entryEvents, multiBoundEvent, multiEntryEvent, windowEvent } from './live-events.ts'
 import type { LiveBatch, LiveHub } from './live-hub.ts'
 import type { SseConnection } from './sse-writer.ts'
 
@@ -104,9 +104,11 @@ async function catchUp(
 }
 
 /**
- * Tails several state streams on one `reply`, in gpos order. Without `afterGpos`: one
- * `event: window` per stream (id: the gpos they were read at). With it: every entry of those
- * streams after that gpos, merged in gpos order. Then every entry, and clock ticks.
+ * Tails several state streams on one `reply`, in gpos order. With `afterGpos` (the whole
+ * connection resumes): every entry of those streams after that gpos, merged in gpos order.
+ * Without: the catch-up of each stream in `held` (a reader holding it up to a seq: see
+ * `openMany`), then one `event: window` per other stream (id: the gpos they were read at). Then
+ * every entry, and clock ticks.
  */
 export async function tailStreams(
   hub: LiveHub,
@@ -114,6 +116,7 @@ export async function tailStreams(
   reply: FastifyReply,
   names: readonly string[],
   afterGpos?: number,
+  held: ReadonlyMap<string, number> = new Map(),
 ): Promise<void> {
   const connection = hub.openSse(reply, true)
   const infos = names.map((name) => store.get(name))
@@ -140,11 +143,52 @@ export async function tailStreams(
   try {
     if (afterGpos !== undefined) return await catchUpMany(store, connection, infos, afterGpos, follow)
     const at = store.gpos
-    connection.sendInitial(names.map((name) => windowEvent(store.history.window(name, { now: true }).body, at)).join(''))
+    connection.sendInitial(openMany(store, infos, held, at))
     follow(at)
   } catch (error) {
     failInternal(connection, error)
   }
+}
+
+/**
+ * The initial data of a multiplexed connection that does not resume by gpos, read in one
+ * synchronous turn at gpos `at`. A stream in `held` (the reader holds it up to that seq) gets no
+ * window: its entries after the seq (the bound at the seq first when a snapshot is exactly there,
+ * as a single-stream resume does), all such streams merged in gpos order; one further than
+ * `LIVE_RESUME_MAX_ENTRIES` behind gets its open window, which the reader's store joins to what it
+ * holds. Then the windows of the other streams (id: `at`). When any stream was held, a clock tick
+ * at `at` closes the initial data: the reader learns the gpos its held states are current at,
+ * which no window told it.
+ */
+function openMany(store: StreamStore, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number): string {
+  const caughtUp: Array<{ gpos: number; text: string }> = []
+  const windows: StreamInfo[] = []
+  for (const info of infos) {
+    const after = held.get(info.name)
+    // One over the limit tells "more than the limit" without reading the rest.
+    const entries = after === undefined ? [] : store.entriesAfter(info, after, LIVE_RESUME_MAX_ENTRIES + 1)
+    if (after === undefined || entries.length > LIVE_RESUME_MAX_ENTRIES) {
+      windows.push(info)
+      continue
+    }
+    const name = JSON.stringify(info.name)
+    // A reader cut between an entry and its bound holds the entry but may not know the bound.
+    const closedAtResume = after > 0 ? store.snapshotsBetween(info, after - 1, after)[0] : undefined
+    const atResume = closedAtResume === undefined ? undefined : store.entriesAfter(info, after - 1, 1)[0]
+    if (closedAtResume !== undefined && atResume !== undefined) {
+      caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume, atResume.gpos) })
+    }
+    const last = entries[entries.length - 1]
+    if (last === undefined) continue
+    const closing = new Set(store.snapshotsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
+    for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq)) })
+  }
+  // Each stream's items are already in gpos order, and gposes are unique across streams.
+  caughtUp.sort((a, b) => a.gpos - b.gpos)
+  let text = caughtUp.map((item) => item.text).join('')
+  text += windows.map((info) => windowEvent(store.history.window(info.name, { now: true }).body, at)).join('')
+  if (held.size > 0) text += clockEvent(at, store.now())
+  return text
 }
 
 /**

@@ -3,7 +3,7 @@
  * format is in `live/live-events.ts`). Everything that can be refused is checked before the
  * response is hijacked, so refusals are ordinary JSON errors with their status.
  */
-import { ErrorCode, HEADERS, QUERY, ROUTES, StateStreamError, streamNameProblem } from '@statestream/common'
+import { ErrorCode, HEADERS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError, streamNameProblem } from '@statestream/common'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LiveHub } from '../live/live-hub.ts'
 import { tailStream, tailStreams } from '../live/state-tail.ts'
@@ -33,14 +33,23 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
   })
 
   app.get(ROUTES.liveMulti, async (request, reply) => {
-    const names = streamNames(request.query as Record<string, unknown>, hub.options.maxStreamsPerConnection)
-    for (const name of names) stateStream(store, name)
+    const { names, held } = streamParams(request.query as Record<string, unknown>, hub.options.maxStreamsPerConnection)
+    const infos = names.map((name) => stateStream(store, name))
     const after = resumePoint(request)
     if (after !== undefined && after > store.gpos) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after gpos ${after}: the server is at ${store.gpos}`)
     }
+    // A whole-connection resume by gpos wins; the per-stream points are then not used.
+    if (after === undefined) {
+      for (const info of infos) {
+        const seq = held.get(info.name)
+        if (seq !== undefined && seq > info.headSeq) {
+          throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume "${info.name}" after seq ${seq}: its head is ${info.headSeq}`)
+        }
+      }
+    }
     refuseWhileClosing(hub)
-    await tailStreams(hub, store, reply, names, after)
+    await tailStreams(hub, store, reply, names, after, held)
     return reply
   })
 }
@@ -73,20 +82,36 @@ function resumePoint(request: FastifyRequest): number | undefined {
   return intParam(request.query as Record<string, unknown>, QUERY.after)
 }
 
-/** The `stream` parameters: valid names, duplicates removed, at most `max` of them. */
-function streamNames(query: Record<string, unknown>, max: number): string[] {
+/**
+ * The `stream` parameters: valid names, duplicates removed, at most `max` of them; and the resume
+ * points given as `<name>@<seq>` (the reader holds that stream up to entry `seq`).
+ */
+function streamParams(query: Record<string, unknown>, max: number): { names: string[]; held: Map<string, number> } {
   const raw = query[QUERY.stream]
   const given = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
   if (given.length === 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give at least one "stream" parameter')
   const names = new Set<string>()
-  for (const name of given) {
-    if (typeof name !== 'string') throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"stream" must be a stream name')
+  const held = new Map<string, number>()
+  for (const value of given) {
+    if (typeof value !== 'string') throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"stream" must be a stream name')
+    const split = value.indexOf(STREAM_RESUME_SEPARATOR)
+    const name = split === -1 ? value : value.slice(0, split)
     const problem = streamNameProblem(name)
     if (problem !== undefined) throw new StateStreamError(ErrorCode.INVALID_STREAM_NAME, problem)
+    const point = split === -1 ? undefined : value.slice(split + 1)
+    if (point !== undefined && (!INTEGER.test(point) || !Number.isSafeInteger(Number(point)))) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `the resume point of "${name}" must be a non-negative integer seq, got "${point}"`)
+    }
+    const seq = point === undefined ? undefined : Number(point)
+    // Two different points for one stream cannot both say what the reader holds.
+    if (names.has(name) && held.get(name) !== seq) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"${name}" is given with different resume points`)
+    }
+    if (seq !== undefined) held.set(name, seq)
     names.add(name)
   }
   if (names.size > max) {
     throw new StateStreamError(ErrorCode.TOO_MANY_STREAMS, `at most ${max} streams per live connection, got ${names.size}`)
   }
-  return [...names]
+  return { names: [...names], held }
 }
