@@ -34,16 +34,19 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
   const batches = Array.from({ length: 16 }, (_, i) => batchBody(BATCH, i * BATCH))
 
   const ss = await start<{ url: string }>('statestream', 'servers/statestream.ts', { file: join(ctx.tmp, 'append.db') }, { nodeArgs: ctx.serverNodeArgs })
-  const ssFull = await start<{ url: string }>('statestream-full', 'servers/statestream.ts', {
-    file: join(ctx.tmp, 'append-full.db'),
-    durability: 'full',
-  })
   const ds = await start<{ url: string }>('durable-streams', 'servers/durable.ts', { dataDir: join(ctx.tmp, 'append-ds') })
   const targets: Target[] = [
     { name: 'statestream', url: ss.ready.url, child: ss.child },
     { name: 'durable', url: ds.ready.url, child: ds.child },
-    { name: 'statestream-full', url: ssFull.ready.url, child: ssFull.child },
   ]
+  // The same-durability comparison is for full runs; --quick keeps to the targets.
+  if (!ctx.quick) {
+    const ssFull = await start<{ url: string }>('statestream-full', 'servers/statestream.ts', {
+      file: join(ctx.tmp, 'append-full.db'),
+      durability: 'full',
+    })
+    targets.push({ name: 'statestream-full', url: ssFull.ready.url, child: ssFull.child })
+  }
   const figures: Record<string, { single: number[]; batch: number[] }> = {}
   /** Per target and kind: the server's and the load generator's CPU use (cores) over the rounds. */
   const busy: Record<string, { server: number[]; loader: number[] }> = {}
@@ -114,7 +117,7 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
   return [
     {
       workload: '1 Append',
-      metric: `single-message POSTs of 100 B, ${CONNECTIONS} keep-alive connections`,
+      metric: `single-message POSTs of 100 B, ${CONNECTIONS} keep-alive connections${ctx.quick ? ` (QUICK: ${rounds} rounds of ${seconds} s)` : ''}`,
       unit: 'appends/s',
       statestream: ssSingle,
       peer: peerName,
@@ -153,19 +156,23 @@ export async function appendWorkload(ctx: Context): Promise<Row[]> {
       met: null,
       rounds: { statestream: get('statestream', 'batch'), peer: get('durable', 'batch') },
     },
-    {
-      workload: '1 Append',
-      metric: 'single-message POSTs, statestream with --durability full (fsync per commit, as the peer)',
-      unit: 'appends/s',
-      statestream: fullSingle,
-      peer: peerName,
-      peerValue: dsSingle,
-      ratio: fullSingle / dsSingle,
-      ratioMeaning: 'statestream / peer',
-      target: '— (same durability as the peer)',
-      met: null,
-      rounds: { statestream: get('statestream-full', 'single'), peer: get('durable', 'single') },
-      note: `batched with full durability: ${fmt(fullBatch)} entries/s`,
-    },
+    ...(ctx.quick
+      ? []
+      : [
+          {
+            workload: '1 Append',
+            metric: 'single-message POSTs, statestream with --durability full (fsync per commit, as the peer)',
+            unit: 'appends/s',
+            statestream: fullSingle,
+            peer: peerName,
+            peerValue: dsSingle,
+            ratio: fullSingle / dsSingle,
+            ratioMeaning: 'statestream / peer',
+            target: '— (same durability as the peer)',
+            met: null,
+            rounds: { statestream: get('statestream-full', 'single'), peer: get('durable', 'single') },
+            note: `batched with full durability: ${fmt(fullBatch)} entries/s`,
+          },
+        ]),
   ]
 }

@@ -79,7 +79,7 @@ async function write(system: System, seconds: number, waitMs = WAIT_MS): Promise
 
 export async function liveWorkload(ctx: Context): Promise<Row[]> {
   const counts = [1, 100, 1000]
-  const rounds = ctx.quick ? 2 : 3
+  const rounds = ctx.quick ? 1 : 3
   const seconds = ctx.quick ? 1 : 6
   const waitMs = ctx.quick ? 1000 : WAIT_MS
   const specs = [
@@ -186,7 +186,7 @@ export async function liveWorkload(ctx: Context): Promise<Row[]> {
         target: isTarget ? '≥ 5× lower' : '—',
         met: isTarget && Number.isFinite(sv) ? dv / sv >= 5 : null,
         rounds: { statestream: s?.[q] ?? [], peer: d?.[q] ?? [] },
-        note: `${unavailable}bare Node http SSE floor ${fmt(bv, 2)} ms (statestream / floor ${fmt(sv / bv, 1)}×).${shortNote}`,
+        note: `${ctx.quick ? `QUICK: ${rounds} round of ${seconds} s. ` : ''}${unavailable}bare Node http SSE floor ${fmt(bv, 2)} ms (statestream / floor ${fmt(sv / bv, 1)}×).${shortNote}`,
       })
     }
   }
