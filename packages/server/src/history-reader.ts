@@ -55,6 +55,13 @@ export class HistoryReader {
       entries: db.prepare<[number, number, number], { seq: number; ts: number; data: string }>(
         'SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
       ),
+      // Rows as arrays, fetched in one call: a window body is built from thousands of rows, and
+      // `.raw().all()` is about twice as fast as iterating row objects (bench/README.md).
+      entryRows: db
+        .prepare<[number, number, number], [number, number, string]>(
+          'SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
+        )
+        .raw(true),
       entriesUpTo: db.prepare<[number, number, number, number], { seq: number; ts: number; data: string }>(
         'SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? AND ts <= ? ORDER BY seq',
       ),
@@ -85,8 +92,8 @@ export class HistoryReader {
     }
     const from = Math.max(start.seq, after ?? start.seq)
     const parts: string[] = []
-    for (const row of this.#stmt.entries.iterate(info.id, from, upper)) {
-      parts.push(`{"seq":${row.seq},"ts":${row.ts},"m":${row.data}}`)
+    for (const [seq, ts, data] of this.#stmt.entryRows.all(info.id, from, upper)) {
+      parts.push(`{"seq":${seq},"ts":${ts},"m":${data}}`)
     }
     const state = this.#stmt.state.get(info.id, start.seq)?.state ?? '{}'
     const body =
