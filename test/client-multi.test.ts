@@ -1,11 +1,38 @@
 /**
  * Many sources: `client.live([...])` on one multiplexed connection with the gpos clock, resumed by
- * Last-Event-ID across a cut; `client.statesAt` lining streams up at one time.
+ * Last-Event-ID across a cut, never re-sent what the client's stores hold; `client.statesAt`
+ * lining streams up at one time.
  */
 import type { MultiLiveState } from '@statestream/client'
 import { expect } from 'vitest'
 import { clientTest as test, merge, testClock } from './support/count-requests.ts'
 import { first } from './support/observe.ts'
+import type { TcpProxy } from './support/tcp-proxy.ts'
+
+/**
+ * From now on, what the server sends through `net` on multiplexed events (those whose data names
+ * its stream): per event, its stream and the entry seqs it carries (a window's entries, or one).
+ */
+function tapMultiplexed(net: TcpProxy): () => Array<{ event: string; stream: string; seqs: number[] }> {
+  const bytes = new Map<number, string>()
+  net.cutWhen(({ connection, chunk }) => {
+    bytes.set(connection, (bytes.get(connection) ?? '') + chunk.toString('latin1'))
+    return false
+  })
+  return () => {
+    const events: Array<{ event: string; stream: string; seqs: number[] }> = []
+    for (const text of bytes.values()) {
+      // HTTP chunk framing only ever sits between whole events: each event starts a line.
+      for (const match of text.matchAll(/^event: (\w+)\n(?:id: [^\n]*\n)?data: ([^\n]*)\n/gm)) {
+        const data = JSON.parse(match[2] as string) as { stream?: string; seq?: number; entries?: Array<{ seq: number }> }
+        if (data.stream === undefined) continue
+        const seqs = match[1] === 'window' ? (data.entries ?? []).map((entry) => entry.seq) : match[1] === 'entry' ? [data.seq as number] : []
+        events.push({ event: match[1] as string, stream: data.stream, seqs })
+      }
+    }
+    return events
+  }
+}
 
 test('several streams on one connection: current states, then entries in gpos order, across a cut', async ({ serve, connect, proxy }) => {
   const server = await serve({ heartbeatMs: 100, clockMs: 100 })
@@ -38,6 +65,100 @@ test('several streams on one connection: current states, then entries in gpos or
   const before = server.served.requests.length
   expect(await client.stream('m/a').stateAt(Number.MAX_SAFE_INTEGER - 1)).toBeDefined()
   expect(server.served.requests.length).toBe(before + 1) // not tailed any more: one `after=` check
+})
+
+test('live([a, b]) with a\'s open window held: a is asked for as a@<seq>, no entry it held is sent, through cuts', async ({ serve, connect, proxy }) => {
+  const server = await serve({ heartbeatMs: 100, clockMs: 100 })
+  const net = await proxy(server.url)
+  const writer = connect(server.url).client
+  for (const name of ['h/a', 'h/b']) await writer.stream(name).create({ messages: [{ set: { name } }] })
+  for (let n = 1; n <= 5; n++) await writer.stream('h/a').append(merge({ n }))
+  const { client } = connect(net.url, { backoff: { initialMs: 5, maxMs: 50 } })
+  // The client tails h/a up to seq 6 and stops: its store holds h/a's open window. Two more
+  // entries come while nobody tails.
+  const a = client.stream('h/a')
+  await first(a.live$, (s) => s.seq === 6)
+  for (let n = 6; n <= 7; n++) await writer.stream('h/a').append(merge({ n }))
+
+  const sent = tapMultiplexed(net)
+  // The first connection dies before anything arrives: it starts over from the held data again.
+  net.cutNextResponse()
+  type S = { name: string; n?: number }
+  const live = client.live<S>(['h/a', 'h/b'])
+  const seen: Array<MultiLiveState<S>> = []
+  const subscription = live.states$.subscribe((s) => seen.push(s))
+  await first(live.states$, (s) => s.stream === 'h/a' && s.seq === 8)
+  await first(live.clock$)
+  for (let n = 8; n <= 13; n++) {
+    await writer.stream(n % 2 === 0 ? 'h/a' : 'h/b').append(merge({ n }))
+    if (n === 10) net.cut()
+  }
+  await first(live.states$, (s) => s.stream === 'h/a' && s.seq === 11)
+  await first(live.states$, (s) => s.stream === 'h/b' && s.seq === 4)
+
+  const lives = server.served.requests.filter((line) => line.startsWith('GET /v1/live?'))
+  // Opened (twice: the first was cut) naming what a holds; after the cut, resumed by gpos.
+  expect(lives.slice(0, 2)).toEqual(['GET /v1/live?stream=h/a@6&stream=h/b', 'GET /v1/live?stream=h/a@6&stream=h/b'])
+  expect(lives.slice(2)).toContain('GET /v1/live?stream=h/a&stream=h/b')
+  // What the server sent of h/a: no window, and none of the entries the client held.
+  const ofA = sent().filter((event) => event.stream === 'h/a')
+  expect(ofA.filter((event) => event.event === 'window')).toEqual([])
+  expect(ofA.flatMap((event) => event.seqs).filter((seq) => seq <= 6)).toEqual([])
+  expect(ofA.flatMap((event) => event.seqs)).toEqual(expect.arrayContaining([7, 8, 9, 10, 11]))
+  expect(sent().filter((event) => event.event === 'window').map((event) => event.stream)).toEqual(['h/b'])
+  expect(server.served.count('/v1/window/')).toBe(0)
+
+  // Each stream's current state first, then every entry once, gpos never decreasing.
+  const of = (name: string): Array<[number, boolean]> => seen.filter((s) => s.stream === name).map((s) => [s.seq, s.entry !== undefined])
+  expect(of('h/a')).toEqual([[6, false], [7, true], [8, true], [9, true], [10, true], [11, true]])
+  expect(of('h/b')).toEqual([[1, false], [2, true], [3, true], [4, true]])
+  expect(seen.map((s) => s.gpos)).toEqual([...seen.map((s) => s.gpos)].sort((x, y) => x - y))
+  expect(seen.filter((s) => s.entry !== undefined).map((s) => s.state.n)).toEqual([6, 7, 8, 9, 10, 11, 12, 13])
+  // The entries landed in the held windows: while tailed, the present costs no request.
+  const now = Number.MAX_SAFE_INTEGER - 1
+  const expected = [await writer.stream('h/a').stateAt(now), await writer.stream('h/b').stateAt(now)]
+  const before = server.served.requests.length
+  expect([await client.stream('h/a').stateAt(now), await client.stream('h/b').stateAt(now)]).toEqual(expected)
+  expect(expected[0]).toEqual({ name: 'h/a', n: 12 })
+  expect(server.served.requests.length).toBe(before)
+  subscription.unsubscribe()
+})
+
+test('a connection cut inside its initial data starts over from each stream\'s own head, not by gpos', async ({ serve, connect, proxy }) => {
+  const server = await serve({ heartbeatMs: 100, clockMs: 100 })
+  const net = await proxy(server.url)
+  const writer = connect(server.url).client
+  for (const name of ['c/a', 'c/b']) await writer.stream(name).create({ messages: [{ set: { name } }] })
+  const { client } = connect(net.url, { backoff: { initialMs: 5, maxMs: 50 } })
+  await first(client.stream('c/a').live$, (s) => s.seq === 1)
+  // c/a falls 600 entries behind what the client holds: a catch-up of well over 100 kB.
+  const pad = 'x'.repeat(200)
+  await writer.stream('c/a').append(Array.from({ length: 600 }, (_, i) => merge({ i, pad })))
+  // Cut the connection once, after some of c/a's catch-up and before c/b's window.
+  let cut = false
+  net.cutWhen(({ bytesFromServer }) => {
+    if (cut || bytesFromServer < 32_768) return false
+    cut = true
+    return true
+  })
+  type S = { name: string; i?: number }
+  const live = client.live<S>(['c/a', 'c/b'])
+  const seen: Array<MultiLiveState<S>> = []
+  const subscription = live.states$.subscribe((s) => seen.push(s))
+  await first(live.states$, (s) => s.stream === 'c/b')
+  await first(live.states$, (s) => s.stream === 'c/a' && s.seq === 601)
+  await first(live.clock$)
+  subscription.unsubscribe()
+  expect(cut).toBe(true)
+  const lives = server.served.requests.filter((line) => line.startsWith('GET /v1/live?'))
+  expect(lives[0]).toBe('GET /v1/live?stream=c/a@1&stream=c/b')
+  // Whatever of c/a arrived before the cut is not asked for again; c/b still needs its window.
+  const resumedAt = Number(/^GET \/v1\/live\?stream=c\/a@(\d+)&stream=c\/b$/.exec(lives[1] ?? '')?.[1])
+  expect(resumedAt).toBeGreaterThan(1)
+  const ofA = seen.filter((s) => s.stream === 'c/a').map((s) => s.seq)
+  expect(ofA).toEqual(Array.from({ length: 601 }, (_, i) => i + 1))
+  expect(seen.filter((s) => s.stream === 'c/b').map((s) => s.seq)).toEqual([1])
+  expect(seen.at(-1)?.state).toEqual({ name: 'c/b' })
 })
 
 test('statesAt lines several streams up at one time, from held windows when it can', async ({ serve, connect }) => {

@@ -4,8 +4,19 @@
  * position (`gpos`); a dropped connection resumes with `Last-Event-ID` = the last gpos received,
  * so nothing is re-sent and nothing is missed. Each stream's windows land in that stream's store,
  * so `client.stream(a).stateAt(…)` answers from what this connection brought.
+ *
+ * Never refetch: a stream whose store already holds its open window (a `live$` tail, a
+ * `window({ at })`, an earlier `live([…])`) is asked for as `a@<last held seq>`, so the server sends
+ * only its entries after that seq, not the window again. The same holds when a connection has to
+ * start over without a gpos (it dropped before its initial data was complete): every stream is
+ * asked for from the head this connection already applied.
+ *
+ *             start           initial data complete (last window, or the clock)
+ *     closed ──────► connecting ─────────────────────────► live ── drop ──► reconnecting
+ *                        ▲                                                       │
+ *                        └── complete before? Last-Event-ID : <name>@<seq> ──────┘
  */
-import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, StateStreamError, apply } from '@statestream/common'
+import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError, apply } from '@statestream/common'
 import type { Bound, Entry, Json, Mutation, Snapshot, WindowData } from '@statestream/common'
 import { BehaviorSubject, Observable, defer, filter, map, share, startWith } from 'rxjs'
 import { Backoff, sleep } from './backoff.ts'
@@ -37,8 +48,9 @@ export class MultiLive<S = Json> {
   /** The streams tailed, in the order given. */
   readonly streams: readonly string[]
   /**
-   * Every change of every stream: first each stream's current state, then each entry in gpos
-   * order. Shared: one connection however many subscribers (of this and of `clock$`).
+   * Every change of every stream, gpos never decreasing: each stream's first value is its current
+   * state (no `entry`), then comes each of its entries. Shared: one connection however many
+   * subscribers (of this and of `clock$`).
    */
   readonly states$: Observable<MultiLiveState<S>>
   /** The server-wide clock: how far the whole server has advanced. */
@@ -91,6 +103,17 @@ class MultiConnection<S> {
   readonly #heads = new Map<string, Snapshot>()
   readonly #current: Map<string, MultiLiveState<S>>
   readonly #tailed = new Set<string>()
+  /** Streams whose head came from held data and has not been emitted yet. */
+  readonly #unannounced = new Set<string>()
+  /** Streams of the current connection whose window has not arrived. */
+  #awaiting = new Set<string>()
+  /** Whether the current connection named held streams (`<name>@<seq>`): its initial data then ends with a clock. */
+  #pointed = false
+  /**
+   * Whether every stream has all entries up to `#lastId` and none after it, so a gpos resume
+   * re-sends nothing: true once a connection's initial data was complete.
+   */
+  #complete = false
   #lastId: string | undefined
 
   constructor(
@@ -129,11 +152,21 @@ class MultiConnection<S> {
     while (!signal.aborted) {
       let failure: unknown
       try {
-        const query = this.#streams.map((name) => `${QUERY.stream}=${name}`).join('&')
+        const byGpos = this.#lastId !== undefined && this.#complete
+        const held = byGpos ? new Map<string, number>() : this.#heldSeqs()
+        const query = this.#streams
+          .map((name) => {
+            const seq = held.get(name)
+            return `${QUERY.stream}=${seq === undefined ? name : `${name}${STREAM_RESUME_SEPARATOR}${seq}`}`
+          })
+          .join('&')
         const headers: Record<string, string> = { accept: 'text/event-stream' }
-        if (this.#lastId !== undefined) headers[HEADERS.lastEventId] = this.#lastId
+        if (byGpos) headers[HEADERS.lastEventId] = this.#lastId as string
+        this.#awaiting = new Set(byGpos ? [] : this.#streams.filter((name) => !held.has(name)))
+        this.#pointed = held.size > 0
         const response = await this.#http.stream(`${ROUTES.liveMulti}?${query}`, { signal, headers })
-        if (this.#lastId !== undefined) this.#tail()
+        // Nothing to wait for before following: every stream resumes from what is held.
+        if (this.#awaiting.size === 0) this.#tail()
         await readSse(response.body, (event) => this.#handle(event), this.#options.watchdogMs)
       } catch (err) {
         // Socket errors arrive raw from the body stream: every failure is judged by its code.
@@ -161,6 +194,7 @@ class MultiConnection<S> {
       case LIVE_EVENTS.window: {
         const data = JSON.parse(event.data) as WindowData
         const gpos = Number(event.id ?? 0)
+        this.#awaiting.delete(data.stream)
         this.#stores(data.stream).liveWindow(data, event.data.length)
         const first = data.entries[0]
         const last = data.entries[data.entries.length - 1]
@@ -171,22 +205,35 @@ class MultiConnection<S> {
           let head: Snapshot = { seq: data.start.seq, ts: data.start.ts, state: data.start.state }
           for (const entry of data.entries) head = { seq: entry.seq, ts: entry.ts, state: apply(head.state, entry.m) }
           const known = this.#heads.get(data.stream)
-          if (known === undefined || known.seq < head.seq) {
+          if (known === undefined || known.seq < head.seq || this.#unannounced.has(data.stream)) {
+            this.#unannounced.delete(data.stream)
             this.#heads.set(data.stream, head)
             this.#emitState(data.stream, head, gpos, undefined)
           }
         }
         this.#remember(event.id)
-        // The connection is live once every stream's window has arrived.
-        if (this.#heads.size === this.#streams.length) this.#tail()
+        // Windows come after every catch-up entry: the held states are current at their gpos.
+        this.#announce(gpos)
+        // The connection is live once every stream's window has arrived. Without held streams
+        // that is all its initial data; with them, the clock that follows says so.
+        if (this.#awaiting.size === 0) {
+          if (!this.#pointed) this.#complete = true
+          this.#tail()
+        }
         return
       }
       case LIVE_EVENTS.entry: {
         const entry = JSON.parse(event.data) as { stream: string; seq: number; ts: number; m: Mutation; gpos: number }
         const head = this.#heads.get(entry.stream)
-        if (head === undefined) throw new StateStreamError(ErrorCode.NETWORK, `an entry of "${entry.stream}" came before its window`)
+        if (head === undefined || entry.seq > head.seq + 1) {
+          // Start over from each stream's own head, not from a gpos that does not fit them all.
+          this.#complete = false
+          const problem = head === undefined ? 'came before its window' : `skips entries after ${head.seq}`
+          throw new StateStreamError(ErrorCode.NETWORK, `entry ${entry.seq} of "${entry.stream}" ${problem}`)
+        }
         if (entry.seq <= head.seq) return this.#remember(event.id)
-        if (entry.seq !== head.seq + 1) throw new StateStreamError(ErrorCode.NETWORK, `entry ${entry.seq} of "${entry.stream}" skips entries`)
+        // Its first entry on this connection: the held state was current just before it.
+        if (this.#unannounced.delete(entry.stream)) this.#emitState(entry.stream, head, entry.gpos - 1, undefined)
         const plain: Entry = { seq: entry.seq, ts: entry.ts, m: entry.m }
         this.#http.trace({ type: 'entries', stream: entry.stream, source: 'live', count: 1, first: entry.seq, last: entry.seq })
         try {
@@ -211,6 +258,10 @@ class MultiConnection<S> {
       }
       case LIVE_EVENTS.clock: {
         const tick = JSON.parse(event.data) as ClockTick
+        // A clock comes only after the initial data: every held stream is at its head.
+        this.#announce(tick.gpos)
+        this.#complete = true
+        this.#tail()
         this.#sink.next({ type: 'clock', value: { gpos: tick.gpos, ts: tick.ts } })
         return
       }
@@ -221,6 +272,40 @@ class MultiConnection<S> {
       default:
         return
     }
+  }
+
+  /**
+   * The seq each stream is asked for from (`<name>@<seq>`), for a connection that does not resume
+   * by gpos: the head this connection applied, or else the store's held open window (which a
+   * `live$` or a fetch may have brought further since the last try). Streams without either get
+   * their window.
+   */
+  #heldSeqs(): Map<string, number> {
+    const held = new Map<string, number>()
+    for (const name of this.#streams) {
+      if (!this.#heads.has(name) || this.#unannounced.has(name)) {
+        const point = this.#stores(name).resumePoint()
+        if (point === undefined) {
+          this.#heads.delete(name)
+          this.#unannounced.delete(name)
+        } else {
+          this.#heads.set(name, point)
+          this.#unannounced.add(name)
+        }
+      }
+      const head = this.#heads.get(name)
+      if (head !== undefined) held.set(name, head.seq)
+    }
+    return held
+  }
+
+  /** Emits the held states not emitted yet as current at `gpos`: no entry of theirs came before it. */
+  #announce(gpos: number): void {
+    for (const name of this.#unannounced) {
+      const head = this.#heads.get(name)
+      if (head !== undefined) this.#emitState(name, head, gpos, undefined)
+    }
+    this.#unannounced.clear()
   }
 
   #remember(id: string | undefined): void {
