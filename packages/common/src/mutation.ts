@@ -48,22 +48,78 @@ export function apply(state: Json, mutation: Mutation): Json {
   return result
 }
 
+/**
+ * The state after every mutation of `mutations`, in order. Only the final state is returned, so
+ * the containers created along the way are never seen by anyone else: each is copied once and
+ * then updated in place, instead of being copied again by every later mutation. `state` itself,
+ * and everything the final state shares with it, is never changed. Throws like `apply`.
+ */
+export function applySequence(state: Json, mutations: Iterable<Mutation>): Json {
+  const outer = owned
+  owned = new WeakSet()
+  try {
+    let result = state
+    for (const mutation of mutations) result = apply(result, mutation)
+    return result
+  } finally {
+    owned = outer
+  }
+}
+
+/**
+ * Containers created by the running `applySequence`, which it may update in place. `undefined`
+ * outside one: then every change copies, and no input is ever changed.
+ */
+let owned: WeakSet<object> | undefined
+
+/** A copy of `node` to change, or `node` itself when the running sequence created it. */
+function writableObject(node: JsonObject): JsonObject {
+  if (owned?.has(node)) return node
+  const copy = { ...node }
+  owned?.add(copy)
+  return copy
+}
+
+function writableArray(node: Json[]): Json[] {
+  if (owned?.has(node)) return node
+  const copy = node.slice()
+  owned?.add(copy)
+  return copy
+}
+
+/** A new empty object, owned by the running sequence. */
+function freshObject(): JsonObject {
+  const object: JsonObject = {}
+  owned?.add(object)
+  return object
+}
+
+/**
+ * A value about to stand in a second place of the document (a `copy`) must never be changed in
+ * place again, or the change would show in both places: forget every container in it.
+ */
+function disown(value: Json): void {
+  if (owned === undefined || typeof value !== 'object' || value === null) return
+  if (!owned.delete(value)) return
+  for (const child of Array.isArray(value) ? value : Object.values(value)) disown(child)
+}
+
 /** RFC 7386 JSON Merge Patch, sharing every member the patch does not touch. */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isJsonObject(patch)) return patch
   const base: JsonObject = isJsonObject(target) ? target : {}
-  let result: JsonObject | undefined = isJsonObject(target) ? undefined : {}
+  let result: JsonObject | undefined = isJsonObject(target) ? undefined : freshObject()
   for (const key of Object.keys(patch)) {
     const value = patch[key] as Json
     if (value === null) {
       if (!Object.hasOwn(base, key)) continue
-      result ??= { ...base }
+      result ??= writableObject(base)
       delete result[key]
     } else {
       const current = Object.hasOwn(base, key) ? (base[key] as Json) : undefined
       const next = mergePatch(current === undefined ? null : current, value)
       if (current === next) continue
-      result ??= { ...base }
+      result ??= writableObject(base)
       setOwn(result, key, next)
     }
   }
@@ -114,12 +170,12 @@ function applyOp(doc: Json, op: PatchOp, index: number): Json {
       return updateParent(doc, tokens, op, index, (parent, key) => {
         if (Array.isArray(parent)) {
           const i = arrayIndex(parent, key, false, op, index)
-          const copy = parent.slice()
+          const copy = writableArray(parent)
           copy[i] = op.value
           return copy
         }
         if (!Object.hasOwn(parent, key)) fail(index, op, `no member "${key}" to replace`)
-        const copy = { ...parent }
+        const copy = writableObject(parent)
         setOwn(copy, key, op.value)
         return copy
       })
@@ -146,6 +202,7 @@ function applyOp(doc: Json, op: PatchOp, index: number): Json {
     case 'copy': {
       const value = valueAt(doc, parsePointer(op.from))
       if (value === undefined) fail(index, op, `"from" path "${op.from}" does not exist`)
+      disown(value)
       return tokens.length === 0 ? value : addAt(doc, tokens, value, op, index)
     }
   }
@@ -155,11 +212,11 @@ function addAt(doc: Json, tokens: string[], value: Json, op: PatchOp, index: num
   return updateParent(doc, tokens, op, index, (parent, key) => {
     if (Array.isArray(parent)) {
       const i = key === '-' ? parent.length : arrayIndex(parent, key, true, op, index)
-      const copy = parent.slice()
+      const copy = writableArray(parent)
       copy.splice(i, 0, value)
       return copy
     }
-    const copy = { ...parent }
+    const copy = writableObject(parent)
     setOwn(copy, key, value)
     return copy
   })
@@ -169,12 +226,12 @@ function removeAt(doc: Json, tokens: string[], op: PatchOp, index: number): Json
   return updateParent(doc, tokens, op, index, (parent, key) => {
     if (Array.isArray(parent)) {
       const i = arrayIndex(parent, key, false, op, index)
-      const copy = parent.slice()
+      const copy = writableArray(parent)
       copy.splice(i, 1)
       return copy
     }
     if (!Object.hasOwn(parent, key)) fail(index, op, `no member "${key}" to remove`)
-    const copy = { ...parent }
+    const copy = writableObject(parent)
     delete copy[key]
     return copy
   })
@@ -199,12 +256,12 @@ function updateParent(
     if (depth === tokens.length - 1) return change(node, key)
     if (Array.isArray(node)) {
       const i = arrayIndex(node, key, false, op, index)
-      const copy = node.slice()
+      const copy = writableArray(node)
       copy[i] = walk(node[i] as Json, depth + 1)
       return copy
     }
     if (!Object.hasOwn(node, key)) fail(index, op, `the path does not exist (no member "${key}")`)
-    const copy = { ...node }
+    const copy = writableObject(node)
     setOwn(copy, key, walk(node[key] as Json, depth + 1))
     return copy
   }

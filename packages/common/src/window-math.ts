@@ -5,7 +5,7 @@
  * - the window for seq n starts at the last snapshot with `seq ≤ n`.
  * Snapshots are listed in log order, so both searches are binary searches over bounds.
  */
-import { apply } from './mutation.ts'
+import { applySequence } from './mutation.ts'
 import type { Bound, Entry, Json } from './types.ts'
 
 /**
@@ -52,12 +52,10 @@ export function replay(
   entries: readonly Entry[],
   count: number = entries.length,
 ): { seq: number; ts: number; state: Json } {
-  let { seq, ts, state } = start
-  for (let i = 0; i < count; i++) {
-    const entry = entries[i] as Entry
-    state = apply(state, entry.m)
-    seq = entry.seq
-    ts = entry.ts
-  }
-  return { seq, ts, state }
+  const last = count > 0 ? entries[count - 1] : undefined
+  if (last === undefined) return { seq: start.seq, ts: start.ts, state: start.state }
+  const mutations = (function* () {
+    for (let i = 0; i < count; i++) yield (entries[i] as Entry).m
+  })()
+  return { seq: last.seq, ts: last.ts, state: applySequence(start.state, mutations) }
 }
