@@ -10,6 +10,7 @@ import {
   ErrorCode,
   StateStreamError,
   apply,
+  applySequence,
   diff,
   mutationOf,
   parseJson,
@@ -442,10 +443,11 @@ export class StreamStore {
     if (record.state !== undefined) return record.state
     const { seq } = record.lastSnapshot
     const row = this.#stmt.snapshotState.get(record.id, seq)
-    let state = row ? (JSON.parse(row.state) as Json) : {}
-    for (const entry of this.#stmt.entriesAfter.iterate(record.id, seq, Number.MAX_SAFE_INTEGER)) {
-      state = apply(state, JSON.parse(entry.data as string) as Mutation)
-    }
+    const snapshot = row ? (JSON.parse(row.state) as Json) : {}
+    const entries = this.#stmt.entriesAfter.iterate(record.id, seq, Number.MAX_SAFE_INTEGER)
+    const state = applySequence(snapshot, (function* () {
+      for (const entry of entries) yield JSON.parse(entry.data as string) as Mutation
+    })())
     record.state = state
     return state
   }
