@@ -22,7 +22,6 @@ export function sqliteCeiling(file: string, batch: number, seconds: number): num
         data      BLOB    NOT NULL,
         PRIMARY KEY (stream_id, seq)
       ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS entries_by_gpos ON entries (stream_id, gpos);
     `)
     const last = (db.prepare('SELECT max(seq) AS seq FROM entries').get() as { seq: number | null }).seq ?? 0
     const insert = db.prepare('INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES (?, ?, ?, ?, ?)')

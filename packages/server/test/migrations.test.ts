@@ -19,6 +19,7 @@ test('a schema-1 database (before streams.touched_ts) is migrated and keeps its 
   // Roll the file back to schema 1, as the first release wrote it.
   const db = new Database(file)
   db.exec('ALTER TABLE streams DROP COLUMN touched_ts')
+  db.exec('CREATE INDEX entries_by_gpos ON entries (stream_id, gpos)')
   db.pragma('user_version = 1')
   db.close()
 
@@ -36,7 +37,9 @@ test('a schema-1 database (before streams.touched_ts) is migrated and keeps its 
     await second.close()
   }
   const check = new Database(file, { readonly: true })
-  expect(check.pragma('user_version', { simple: true })).toBe(2)
+  expect(check.pragma('user_version', { simple: true })).toBe(3)
+  // Migration 3 dropped the gpos index that schema 1 had.
+  expect(check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'entries_by_gpos'").get()).toBeUndefined()
   check.close()
 })
 
