@@ -22,7 +22,7 @@ export { ERROR_STATUS, ErrorCode, StateStreamError, isErrorBody } from './errors
 export type { ErrorBody } from './errors.ts'
 export { escapePointerToken, parsePointer } from './json-pointer.ts'
 export { mutationOf, parseJson, splitMessages, validateMessage } from './messages.ts'
-export { apply, applySequence, diff, isJsonObject, jsonEqual, mergePatch } from './mutation.ts'
+export { apply, applySequence, diff, inSequence, isJsonObject, jsonEqual, mergePatch } from './mutation.ts'
 export { decodeOffset, encodeOffset } from './offset.ts'
 export type { ParsedOffset } from './offset.ts'
 export { assertStreamName, streamNameProblem } from './stream-name.ts'

@@ -55,12 +55,24 @@ export function apply(state: Json, mutation: Mutation): Json {
  * and everything the final state shares with it, is never changed. Throws like `apply`.
  */
 export function applySequence(state: Json, mutations: Iterable<Mutation>): Json {
-  const outer = owned
-  owned = new WeakSet()
-  try {
+  return inSequence(() => {
     let result = state
     for (const mutation of mutations) result = apply(result, mutation)
     return result
+  })
+}
+
+/**
+ * Runs `run` as one sequence of `apply` calls, as `applySequence` does, for callers that need to
+ * look at each state on the way (validate, serialize a snapshot) before the next mutation. A state
+ * seen inside `run` may change during it: use it at once, keep only the last. Nothing that existed
+ * before `run` is ever changed.
+ */
+export function inSequence<T>(run: () => T): T {
+  const outer = owned
+  owned = new WeakSet()
+  try {
+    return run()
   } finally {
     owned = outer
   }

@@ -11,6 +11,7 @@ import {
   StateStreamError,
   apply,
   applySequence,
+  inSequence,
   diff,
   mutationOf,
   parseJson,
@@ -514,7 +515,9 @@ export class StreamStore {
       if (messages.length === 0 && !creating) {
         throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append of an empty JSON array stores nothing')
       }
-      messages.forEach((value, index) => {
+      // One sequence: the containers a batch creates are updated in place by its later messages;
+      // the head state it started from is never changed, so a refused batch leaves it intact.
+      inSequence(() => messages.forEach((value, index) => {
         if (state === undefined) {
           store(JSON.stringify(value), Math.max(now, ts))
           return
@@ -545,7 +548,7 @@ export class StreamStore {
           lastSnapshot = { seq, ts, cumBytes: total }
           snapshots.push({ seq, ts })
         }
-      })
+      }))
     }
     const lastStreamSeq = streamSeq ?? record.lastStreamSeq
     this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, now, record.id)
