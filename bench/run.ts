@@ -2,7 +2,8 @@
  * `pnpm bench [--quick] [--only append,live,history,time-travel,memory] [--profile]`
  *
  * Runs every workload against statestream and, in the same run, its peers; writes
- * `results/latest.md` and `results/latest.json`. See README.md.
+ * `results/latest.md` and `results/latest.json` after a full run (a quick or partial run writes
+ * `results/last-run.*` instead). See README.md.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
@@ -73,11 +74,15 @@ const seconds = (Date.now() - started) / 1000
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${process.platform}`
 const outDir = values.out ?? join(here, 'results')
 mkdirSync(outDir, { recursive: true })
+// Only a full run of every workload is the record (`latest.*`); a quick or partial run writes
+// `last-run.*`, so trying one workload never replaces the full table.
+const full = !quick && values.only === undefined
+const base = full ? 'latest' : 'last-run'
 writeFileSync(
-  join(outDir, 'latest.json'),
+  join(outDir, `${base}.json`),
   `${JSON.stringify({ date: new Date(started).toISOString(), quick, seconds, machine, workloads: only, rows, failures }, null, 2)}\n`,
 )
-writeFileSync(join(outDir, 'latest.md'), markdown())
+writeFileSync(join(outDir, `${base}.md`), markdown())
 process.stdout.write(markdown())
 process.exit(failures.length > 0 ? 1 : 0)
 
