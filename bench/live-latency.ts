@@ -133,7 +133,8 @@ async function main(): Promise<void> {
       )
     }
     printTable(results)
-    const out = join(here, 'results', 'live-latency.json')
+    // A quick run never replaces the full run's record.
+    const out = join(here, 'results', quick ? 'live-latency.last-run.json' : 'live-latency.json')
     mkdirSync(dirname(out), { recursive: true })
     writeFileSync(
       out,

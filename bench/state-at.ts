@@ -8,7 +8,8 @@
  *   npx tsx bench/state-at.ts [--quick]
  *
  * Prints a table of p50/p99 in µs per size (medians over rounds, after a warm-up) and writes
- * `bench/results/state-at.json`. `--quick` stops at 100k entries with fewer queries.
+ * `bench/results/state-at.json` (`state-at.last-run.json` with `--quick`, which stops at 100k
+ * entries with fewer queries).
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -190,7 +191,8 @@ console.log(
     `window p50 ×${ratio.windowP50.toFixed(2)}, p99 ×${ratio.windowP99.toFixed(2)}`,
 )
 
-const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'state-at.json')
+// A quick run never replaces the full run's record.
+const out = join(dirname(fileURLToPath(import.meta.url)), 'results', quick ? 'state-at.last-run.json' : 'state-at.json')
 mkdirSync(dirname(out), { recursive: true })
 writeFileSync(
   out,
