@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3'
 import { ErrorCode, StateStreamError, applySequence, encodeOffset } from '@statestream/common'
 import type { Bound, Json, Mutation, StateAt } from '@statestream/common'
-import type { StreamInfo } from './stream-store.ts'
+import type { StreamInfo } from './stream-types.ts'
 
 /** Which window: the one covering a time, a seq, or the open one. */
 export type WindowPoint = { at: number } | { seq: number } | { now: true }

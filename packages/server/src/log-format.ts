@@ -5,8 +5,8 @@
  * their bytes, concatenated.
  */
 import { encodeOffset } from '@statestream/common'
-import type { StoredEntry, StreamInfo } from './stream-store.ts'
-import { mediaType } from './stream-store.ts'
+import type { StoredEntry, StreamInfo } from './stream-types.ts'
+import { mediaType } from './stream-types.ts'
 
 /** True when the stream's messages are JSON (a JSON-mode stream). */
 export function isJsonStream(info: StreamInfo): boolean {

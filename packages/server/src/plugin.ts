@@ -14,7 +14,8 @@ import { historyRoutes } from './routes/history-routes.ts'
 import { liveRoutes } from './routes/live-routes.ts'
 import { streamRoutes } from './routes/stream-routes.ts'
 import { StreamStore } from './stream-store.ts'
-import type { StreamInfo, StreamStoreOptions } from './stream-store.ts'
+import type { StreamStoreOptions } from './stream-store.ts'
+import type { StreamInfo } from './stream-types.ts'
 
 /**
  * Options of the `statestream` plugin: the store's (`StreamStoreOptions`), the live routes'

@@ -52,18 +52,6 @@ export interface StreamStoreOptions {
 }
 
 
-export { mediaType } from './stream-types.ts'
-export type {
-  AppendRequest,
-  AppendResult,
-  CreateStream,
-  Producer,
-  StoreEvent,
-  StoredEntry,
-  StreamInfo,
-  StreamKind,
-} from './stream-types.ts'
-
 export class StreamStore {
   readonly #db: Database.Database
   readonly #queue: WriteQueue

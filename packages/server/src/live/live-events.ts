@@ -13,7 +13,7 @@
  */
 import { LIVE_EVENTS } from '@statestream/common'
 import type { Bound, ErrorCode } from '@statestream/common'
-import type { StoredEntry } from '../stream-store.ts'
+import type { StoredEntry } from '../stream-types.ts'
 
 const LINE_BREAK = /\r\n|\r|\n/
 

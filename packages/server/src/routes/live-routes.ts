@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LiveHub } from '../live/live-hub.ts'
 import { tailStream, tailStreams } from '../live/state-tail.ts'
 import { intParam, streamName } from '../params.ts'
-import type { StreamInfo, StreamStore } from '../stream-store.ts'
+import type { StreamStore } from '../stream-store.ts'
+import type { StreamInfo } from '../stream-types.ts'
 
 /** Options of the live routes. */
 export interface LiveRoutesOptions {

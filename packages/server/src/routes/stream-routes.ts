@@ -21,8 +21,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { installSecurityHeaders } from '../http-errors.ts'
 import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
 import { single, streamName } from '../params.ts'
-import type { Producer, StreamInfo, StreamStore } from '../stream-store.ts'
-import { mediaType } from '../stream-store.ts'
+import type { StreamStore } from '../stream-store.ts'
+import type { Producer, StreamInfo } from '../stream-types.ts'
+import { mediaType } from '../stream-types.ts'
 
 /** Options of the log routes. */
 export interface StreamRoutesOptions {
