@@ -74,6 +74,8 @@ interface Slot {
   used: number
   /** Readers pinning it (a `history` that will read it). */
   readers: number
+  /** Id of the held window whose entries replayed gave this one's start state, if one did. */
+  derivedFrom?: number
 }
 
 type Held = Slot & { model: Exclude<WindowModel, { state: 'pending' }> }
@@ -352,7 +354,7 @@ export class WindowStore {
     const existing = this.#held.find((held) => held.model.start.seq === end.seq)
     if (existing !== undefined) return existing
     const start = replay(ended.model.start, ended.model.entries)
-    return this.#insert({ state: this.#tailers > 0 ? 'live' : 'pulling', start, entries: [], end: null }, 0)
+    return this.#insert({ state: this.#tailers > 0 ? 'live' : 'pulling', start, entries: [], end: null }, 0, true)
   }
 
   /** Closes `slot` at `bound`; entries after it move to a new open window starting there. */
@@ -372,7 +374,7 @@ export class WindowStore {
         wasLive && model.end === null
           ? { state: 'live', start, entries: rest, end: null }
           : { state: 'pulling', start, entries: rest, end: model.end }
-      this.#insert(next, restBytes)
+      this.#insert(next, restBytes, true)
     }
   }
 
@@ -449,13 +451,55 @@ export class WindowStore {
     return slot
   }
 
-  #insert(model: Exclude<WindowModel, { state: 'pending' }>, bytes: number): Held {
+  /** Inserts a held window in order; `derived` when its start was already replayed from the one before. */
+  #insert(model: Exclude<WindowModel, { state: 'pending' }>, bytes: number, derived = false): Held {
     const slot: Held = { id: this.#nextId++, model, fetching: undefined, span: undefined, bytes, used: ++this.#clock, readers: 0 }
     const at = this.#held.findIndex((held) => held.model.start.seq > model.start.seq)
     if (at === -1) this.#held.push(slot)
     else this.#held.splice(at, 0, slot)
+    this.#share(at === -1 ? this.#held.length - 1 : at, !derived)
     this.#report(slot)
     return slot
+  }
+
+  /**
+   * Makes the start state of the window at `index` share structure with its neighbours'. A start
+   * state as the server sent it is a full parsed copy (100 windows of a 1 MB state would take
+   * 100 MB); the same state replayed from the committed window before it shares every subtree that
+   * window's entries left alone.
+   * - After a committed window: replay it (one window replay), unless already derived from it.
+   * - Else before a held window: keep the fresh state but take every equal subtree from the next
+   *   window's start (one walk of the state), which leaves the windows after that one untouched.
+   * - A committed window whose start now follows the run before it passes it on down the run of
+   *   held windows after it, re-deriving each (so two runs joined by a gap filled become one; the
+   *   next window fetched in order costs one replay, a gap filled costs the run after it).
+   * `fromPrevious: false` when the start was just replayed from the window before (a split).
+   */
+  #share(index: number, fromPrevious = true): void {
+    const slot = this.#held[index]
+    if (slot === undefined) return
+    const previous = this.#held[index - 1]
+    const next = this.#held[index + 1]
+    let changed = false
+    if (previous !== undefined && endsAt(previous, slot)) {
+      if (!fromPrevious) slot.derivedFrom = previous.id
+      else if (slot.derivedFrom !== previous.id) {
+        rederive(previous, slot)
+        changed = true
+      }
+    } else if (next !== undefined && endsAt(slot, next)) {
+      slot.model = { ...slot.model, start: { ...slot.model.start, state: adopt(slot.model.start.state, next.model.start.state) } }
+      return
+    }
+    // Pass the start on down the run after it, until a window already derived from the one before.
+    let from = slot
+    for (let i = index + 1; i < this.#held.length; i++) {
+      const to = this.#held[i] as Held
+      if (!endsAt(from, to) || (!changed && to.derivedFrom === from.id)) break
+      rederive(from, to)
+      changed = true
+      from = to
+    }
   }
 
   #apply(slot: Held, event: WindowEvent): void {
@@ -470,7 +514,10 @@ export class WindowStore {
 
   #set(slot: Held, model: Held['model']): void {
     const changed = slot.model.state !== model.state || slot.model.end !== model.end
+    const committed = model.state === 'committed' && slot.model.state !== 'committed'
     slot.model = model
+    // Now complete, it can give its start to the window after it, and take one from the window before.
+    if (committed) this.#share(this.#held.indexOf(slot))
     if (changed) this.#report(slot)
   }
 
@@ -513,6 +560,58 @@ function samePoint(slot: Slot, point: Point): boolean {
   if (slot.model.state !== 'pending') return false
   const other = slot.model.point
   return 'at' in point ? 'at' in other && other.at === point.at : 'seq' in other && other.seq === point.seq
+}
+
+/**
+ * Replaces the start state of `to` with the end state of committed `from` when `from` ends where
+ * `to` starts: the same state (both are the state after `from`'s last entry), but made by
+ * replaying `from`'s entries onto its start, so it shares every subtree they left untouched.
+ */
+function rederive(from: Held, to: Held): void {
+  const start = to.model.start
+  const state = replay(from.model.start, from.model.entries).state
+  to.model = { ...to.model, start: { seq: start.seq, ts: start.ts, state } }
+  to.derivedFrom = from.id
+}
+
+/** True when `from` is committed and ends where `to` starts: `to`'s start is `from`'s end state. */
+function endsAt(from: Held, to: Held): boolean {
+  return from.model.state === 'committed' && from.model.end.seq === to.model.start.seq
+}
+
+/**
+ * `fresh` (a JSON value) with every subtree equal to the one at the same place in `shared` taken
+ * from `shared`, member order included; `shared` itself when they are equal throughout. Neither is
+ * changed: containers that differ are new.
+ */
+function adopt(fresh: Json, shared: Json): Json {
+  if (fresh === shared || typeof fresh !== 'object' || fresh === null) return fresh === shared ? shared : fresh
+  if (typeof shared !== 'object' || shared === null) return fresh
+  if (Array.isArray(fresh)) {
+    if (!Array.isArray(shared)) return fresh
+    let same = fresh.length === shared.length
+    const out = fresh.map((value, i) => {
+      const taken = i < shared.length ? adopt(value, shared[i] as Json) : value
+      same &&= taken === shared[i]
+      return taken
+    })
+    return same ? shared : out
+  }
+  if (Array.isArray(shared)) return fresh
+  const keys = Object.keys(fresh)
+  const sharedKeys = Object.keys(shared)
+  let same = keys.length === sharedKeys.length
+  const out: { [key: string]: Json } = {}
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string
+    const value = fresh[key] as Json
+    const taken = Object.hasOwn(shared, key) ? adopt(value, shared[key] as Json) : value
+    same &&= sharedKeys[i] === key && taken === shared[key]
+    // A `__proto__` member must stay an own data property (plain assignment would set the prototype).
+    if (key === '__proto__') Object.defineProperty(out, key, { value: taken, writable: true, enumerable: true, configurable: true })
+    else out[key] = taken
+  }
+  return same ? shared : out
 }
 
 function viewOf(model: Exclude<WindowModel, { state: 'pending' }>): Window {

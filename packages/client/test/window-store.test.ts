@@ -70,3 +70,61 @@ test('a held range answers without a listing only when it has no gap', async () 
   await store.stateAt(55)
   expect(store.heldRange(5, 140)?.map((span) => span.start.seq)).toEqual([0, 5, 10])
 })
+
+/**
+ * Eight closed windows of four entries over a state of 8 groups × 8 members; each entry changes one
+ * member of one group. Starts arrive as independent parsed copies, as from the wire.
+ */
+function nested(): { server: FakeHistory; store: WindowStore } {
+  const server = new FakeHistory(0)
+  const members = (g: number): Record<string, string> => Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`k${k}`, `${g}.${k}`]))
+  server.append({ set: Object.fromEntries(Array.from({ length: 8 }, (_, g) => [`g${g}`, members(g)])) }, 10, true)
+  for (let n = 0; n < 32; n++) server.append({ merge: { [`g${(n * 3) % 8}`]: { [`k${n % 8}`]: `changed ${n}` } } }, 10, n % 4 === 3)
+  const store = new WindowStore({
+    fetch: async (q) => {
+      const answer = await server.window(q)
+      return { ...answer, data: structuredClone(answer.data) }
+    },
+  })
+  return { server, store }
+}
+
+type Groups = Record<string, Record<string, string>>
+
+test.for([
+  ['in order', [1, 5, 9, 13, 17, 21, 25, 29]],
+  ['in reverse', [29, 25, 21, 17, 13, 9, 5, 1]],
+  ['scattered', [13, 1, 29, 9, 21, 5, 25, 17]],
+] as const)('consecutive held windows fetched %s share every untouched subtree of their start states', async ([, seqs]) => {
+  const { server, store } = nested()
+  for (const seq of seqs) await store.window({ seq })
+  const held = store.models().filter((model) => model.state === 'committed')
+  expect(held.map((model) => model.start.seq)).toEqual([1, 5, 9, 13, 17, 21, 25, 29])
+  for (let i = 1; i < held.length; i++) {
+    const previous = held[i - 1] as (typeof held)[number]
+    const current = held[i] as (typeof held)[number]
+    // The start states stay what the server holds at those bounds.
+    expect(current.start.state).toEqual(server.snapshots.find((s) => s.seq === current.start.seq)?.state)
+    const before = previous.start.state as Groups
+    const after = current.start.state as Groups
+    const touched = new Map<string, Set<string>>()
+    for (const entry of previous.entries) {
+      for (const [group, change] of Object.entries((entry.m as { merge: Groups }).merge)) {
+        for (const member of Object.keys(change)) touched.set(group, (touched.get(group) ?? new Set()).add(member))
+      }
+    }
+    for (const group of Object.keys(before)) {
+      const members = touched.get(group)
+      if (members === undefined) {
+        expect(after[group]).toBe(before[group])
+        continue
+      }
+      expect(after[group]).not.toBe(before[group])
+      for (const member of Object.keys(before[group] as object)) {
+        if (!members.has(member)) expect(after[group]?.[member]).toBe(before[group]?.[member])
+      }
+    }
+  }
+  // States answered from the shared windows are still the server's.
+  for (const seq of [1, 6, 12, 17, 23, 32]) expect((await store.stateAtSeq(seq)).state).toEqual(server.stateAt(seq * 10 + 0))
+})
