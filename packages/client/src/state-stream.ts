@@ -10,9 +10,13 @@ import {
   STATE_KIND,
   apply,
   assertStreamName,
+  entriesUpToSeq,
+  entriesUpToTs,
+  replay,
 } from '@statestream/common'
-import type { Bound, Json, Message, Snapshot, SnapshotPolicy, WindowBounds, WindowData } from '@statestream/common'
+import type { Bound, Entry, Json, Message, Snapshot, SnapshotPolicy, WindowBounds, WindowData } from '@statestream/common'
 import { BehaviorSubject, Observable, ReplaySubject, share } from 'rxjs'
+import type { Subscriber } from 'rxjs'
 import { Backoff, sleep } from './backoff.ts'
 import { isRetryable, retryAfterMs } from './http.ts'
 import type { HttpClient, JsonResponse } from './http.ts'
@@ -159,30 +163,26 @@ export class StateStream<S = Json> {
    */
   history(range: HistoryRange): Observable<HistoryState<S>> {
     return new Observable<HistoryState<S>>((subscriber) => {
+      let stop: (() => void) | undefined
       let cancelled = false
       void (async () => {
         const spans = await this.#spans(range)
-        const starts = spans.map((span) => span.start.seq)
-        const windows = limit(spans, this.#options.historyConcurrency, (span) => this.#store.windowFor(span))
-        let head: Snapshot | undefined
-        try {
-          for (let i = 0; i < windows.length; i++) {
-            const window = await (windows[i] as Promise<Window>)
-            this.#store.release(starts[i] as number)
-            if (cancelled) continue
-            head = emitWindow(window, range, head, (value) => subscriber.next(value as HistoryState<S>))
-          }
-          if (!cancelled) subscriber.complete()
-        } catch (err) {
-          // Release the pins of windows still on their way, then tell the subscriber.
-          windows.forEach((promise, i) => void promise.then(() => this.#store.release(starts[i] as number), () => undefined))
-          if (!cancelled) subscriber.error(err)
-        }
+        if (cancelled) return
+        const windows = readAhead(spans, this.#options.historyConcurrency, (span) => this.#store.windowFor(span), (span) =>
+          this.#store.release(span.start.seq),
+        )
+        stop = windows.stop
+        const head = new HistoryHead<S>(range, subscriber)
+        for (let i = 0; i < spans.length && !cancelled && !head.done; i++) head.emit(await windows.take(i))
+        windows.stop()
+        if (!cancelled) subscriber.complete()
       })().catch((err: unknown) => {
+        stop?.()
         if (!cancelled) subscriber.error(err)
       })
       return () => {
         cancelled = true
+        stop?.()
       }
     })
   }
@@ -242,51 +242,105 @@ export class StateStream<S = Json> {
   }
 }
 
-/** Emits the part of `window` inside `range`, continuing from `head`; returns the new head. */
-function emitWindow(
-  window: Window,
-  range: HistoryRange,
-  head: Snapshot | undefined,
-  next: (value: LiveState) => void,
-): Snapshot | undefined {
-  if (window.start === null) return head
-  let current = head
-  if (current === undefined) {
-    // The first window: start from the state at `from` (or the window's start, if later).
-    current = { seq: window.start.seq, ts: window.start.ts, state: window.start.state }
-    for (const entry of window.entries) {
-      if (entry.ts > range.from) break
-      current = { seq: entry.seq, ts: entry.ts, state: apply(current.state, entry.m) }
+/**
+ * The running state of one `history()`: emits each window's part of the range, continuing from
+ * the last state emitted. Per entry it makes the new state (`apply`, which shares what the entry
+ * left alone) and the one object emitted, nothing else.
+ */
+class HistoryHead<S> {
+  readonly #range: HistoryRange
+  readonly #subscriber: Subscriber<HistoryState<S>>
+  #seq = -1
+  #state: Json = null
+  /** Set once an entry past `range.to` was seen (or the subscriber left): nothing more is emitted. */
+  done = false
+
+  constructor(range: HistoryRange, subscriber: Subscriber<HistoryState<S>>) {
+    this.#range = range
+    this.#subscriber = subscriber
+  }
+
+  /** Emits the part of `window` inside the range that follows the last state emitted. */
+  emit(window: Window): void {
+    if (window.start === null || this.done) return
+    const entries = window.entries
+    const to = this.#range.to
+    const subscriber = this.#subscriber
+    let i: number
+    if (this.#seq === -1) {
+      // The first window: the state at `from` (or the window's start, if later), emitted without an entry.
+      i = entriesUpToTs(entries, this.#range.from)
+      const first = replay(window.start, entries, i)
+      if (first.ts > to) {
+        this.done = true
+        return
+      }
+      this.#seq = first.seq
+      this.#state = first.state
+      subscriber.next({ seq: first.seq, ts: first.ts, state: first.state as S })
+    } else {
+      i = entriesUpToSeq(entries, this.#seq)
     }
-    if (current.ts > range.to) return current
-    next({ ...current })
+    let state = this.#state
+    for (; i < entries.length; i++) {
+      const entry = entries[i] as Entry
+      if (entry.ts > to || subscriber.closed) {
+        this.done = true
+        break
+      }
+      state = apply(state, entry.m)
+      this.#seq = entry.seq
+      subscriber.next({ seq: entry.seq, ts: entry.ts, state: state as S, entry })
+    }
+    this.#state = state
   }
-  for (const entry of window.entries) {
-    if (entry.seq <= current.seq) continue
-    if (entry.ts > range.to) break
-    current = { seq: entry.seq, ts: entry.ts, state: apply(current.state, entry.m) }
-    next({ ...current, entry })
-  }
-  return current
 }
 
-/** Starts `run` for every item with at most `concurrency` at once; the promises keep item order. */
-function limit<T, R>(items: readonly T[], concurrency: number, run: (item: T) => Promise<R>): Promise<R>[] {
+/**
+ * Fetches `items` in order with at most `concurrency` fetches in flight, starting each while the
+ * ones before it are being read, but never more than `concurrency` ahead of the item being taken
+ * (so a slow reader does not pile up fetched windows). `done` is called for every item fetched
+ * that was taken or is abandoned by `stop`.
+ */
+function readAhead<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fetch: (item: T) => Promise<R>,
+  done: (item: T) => void,
+): { take: (index: number) => Promise<R>; stop: () => void } {
+  const width = Math.max(1, concurrency)
+  const started: Array<Promise<R>> = []
   let active = 0
-  const queue: Array<() => void> = []
-  const release = (): void => {
-    active -= 1
-    queue.shift()?.()
+  let taken = 0
+  let stopped = false
+  const fill = (): void => {
+    while (!stopped && active < width && started.length < items.length && started.length < taken + width) {
+      const item = items[started.length] as T
+      active += 1
+      const promise = fetch(item).finally(() => {
+        active -= 1
+        fill()
+      })
+      // An error is reported when its item is taken; until then it must not count as unhandled.
+      promise.catch(() => undefined)
+      started.push(promise)
+    }
   }
-  return items.map(
-    (item) =>
-      new Promise<R>((resolve, reject) => {
-        const start = (): void => {
-          active += 1
-          run(item).then(resolve, reject).finally(release)
-        }
-        if (active < Math.max(1, concurrency)) start()
-        else queue.push(start)
-      }),
-  )
+  return {
+    take: (index) => {
+      taken = index + 1
+      fill()
+      // A taken item is released at once: the caller holds what it reads.
+      return (started[index] as Promise<R>).then((value) => {
+        done(items[index] as T)
+        return value
+      })
+    },
+    stop: () => {
+      if (stopped) return
+      stopped = true
+      // Release the pins of fetches never taken, once they settle.
+      for (let i = taken; i < started.length; i++) void (started[i] as Promise<R>).then(() => done(items[i] as T), () => undefined)
+    },
+  }
 }
