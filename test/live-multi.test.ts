@@ -327,6 +327,29 @@ describe('GET /v1/live?stream=…', () => {
     reader.close()
   })
 
+  test('a resume by gpos right after an entry that closed a window gets that bound again first, with no id', async ({ serve }) => {
+    const { url } = await serve({ clockMs: 60_000 })
+    await createStateStream(url, 'r/a', 3)
+    await createStateStream(url, 'r/b')
+    // gpos 1-3: r/a's entries 1-3 (entry 3 closes its first window); gpos 4: r/b's entry 1.
+    for (let i = 1; i <= 3; i++) await append(url, 'r/a', JSON.stringify({ merge: { i } }))
+    await append(url, 'r/b', JSON.stringify({ merge: { i: 1 } }))
+
+    const reader = await SseReader.open(liveUrl(url, ['r/a', 'r/b']), { headers: { 'last-event-id': '3' } })
+    const bound = await reader.next()
+    expect([bound.event, ...streamSeq(bound)]).toEqual(['bound', 'r/a', 3])
+    expect(bound.id).toBeUndefined()
+    const entry = await reader.next()
+    expect([entry.event, ...streamSeq(entry), entry.id]).toEqual(['entry', 'r/b', 1, '4'])
+    reader.close()
+
+    // Resuming where no window closed sends entries only.
+    const plain = await SseReader.open(liveUrl(url, ['r/a', 'r/b']), { headers: { 'last-event-id': '2' } })
+    const first = await plain.next()
+    expect([first.event, ...streamSeq(first)]).toEqual(['entry', 'r/a', 3])
+    plain.close()
+  })
+
   test('Last-Event-ID wins over <name>@<seq>: the points are ignored, even one beyond the head', async ({ serve }) => {
     const { url } = await serve({ clockMs: 60_000 })
     for (const name of ['l/a', 'l/b']) await createStateStream(url, name)

@@ -314,8 +314,13 @@ export class StreamStore {
 
   /** Up to `limit` entries whose global position is after `gpos`, in order. */
   entriesAfterGpos(info: StreamInfo, gpos: number, limit: number): StoredEntry[] {
-    // Within a stream gpos grows with seq: find the last seq at or before `gpos` by binary search
-    // over the primary key (about 20 lookups for a million entries), then read on from there.
+    return this.#stmt.entriesAfter.all(info.id, this.seqAtGpos(info, gpos), limit)
+  }
+
+  /** The last seq of the stream whose entry's global position is at most `gpos` (0 if none). */
+  seqAtGpos(info: StreamInfo, gpos: number): number {
+    // Within a stream gpos grows with seq: a binary search over the primary key (about 20 lookups
+    // for a million entries).
     let lo = 0
     let hi = this.#stmt.lastSeq.get(info.id)?.seq ?? 0
     while (lo < hi) {
@@ -323,7 +328,7 @@ export class StreamStore {
       if ((this.#stmt.gposAt.get(info.id, mid)?.gpos ?? Number.POSITIVE_INFINITY) <= gpos) lo = mid
       else hi = mid - 1
     }
-    return this.#stmt.entriesAfter.all(info.id, lo, limit)
+    return lo
   }
 
   /** The snapshots taken after entry `afterSeq` up to entry `uptoSeq` (the bounds a live catch-up replays). */

@@ -66,8 +66,11 @@ export function multiEntryEvent(stream: string, entry: StoredEntry, closes: bool
   return closes ? text + multiBoundEvent(stream, entry, entry.gpos) : text
 }
 
-/** `event: bound` of the multiplexed `/v1/live?stream=…`: `stream`'s open window closed at `bound` (the entry at `gpos`). */
-export function multiBoundEvent(stream: string, bound: Bound, gpos: number): string {
+/**
+ * `event: bound` of the multiplexed `/v1/live?stream=…`: `stream`'s open window closed at `bound`
+ * (the entry at `gpos`). Without `gpos` the event has no `id:`, so a reader's last id stays put.
+ */
+export function multiBoundEvent(stream: string, bound: Bound, gpos?: number): string {
   return sseEvent(LIVE_EVENTS.bound, `{"stream":${stream},"seq":${bound.seq},"ts":${bound.ts}}`, gpos)
 }
 

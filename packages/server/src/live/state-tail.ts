@@ -204,6 +204,15 @@ async function catchUpMany(
   follow: (seen: number) => void,
 ): Promise<void> {
   let seen = afterGpos
+  // A reader cut between an entry and its bound resumes after that entry: send each stream's bound
+  // at the resume point again (readers take a bound they hold as a no-op). It carries no id: the
+  // reader's place in the gpos order is already past it.
+  const resumeBounds = infos.flatMap((info) => {
+    const seq = store.seqAtGpos(info, afterGpos)
+    const bound = seq > 0 ? store.snapshotsBetween(info, seq - 1, seq)[0] : undefined
+    return bound === undefined ? [] : [multiBoundEvent(JSON.stringify(info.name), bound)]
+  })
+  if (resumeBounds.length > 0) connection.sendInitial(resumeBounds.join(''))
   for (;;) {
     if (!connection.open) return
     const currents: StreamInfo[] = []
