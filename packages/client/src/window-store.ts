@@ -24,6 +24,7 @@ import {
   stateAtTs,
   transition,
 } from './window-state.ts'
+import { shareEqual } from './share-equal.ts'
 import type { Point, WindowContent, WindowEvent, WindowModel, WindowState } from './window-state.ts'
 
 /** A window fetch: the window covering `point`, only entries after `after` when given. */
@@ -488,7 +489,7 @@ export class WindowStore {
         changed = true
       }
     } else if (next !== undefined && endsAt(slot, next)) {
-      slot.model = { ...slot.model, start: { ...slot.model.start, state: adopt(slot.model.start.state, next.model.start.state) } }
+      slot.model = { ...slot.model, start: { ...slot.model.start, state: shareEqual(slot.model.start.state, next.model.start.state) } }
       return
     }
     // Pass the start on down the run after it, until a window already derived from the one before.
@@ -577,41 +578,6 @@ function rederive(from: Held, to: Held): void {
 /** True when `from` is committed and ends where `to` starts: `to`'s start is `from`'s end state. */
 function endsAt(from: Held, to: Held): boolean {
   return from.model.state === 'committed' && from.model.end.seq === to.model.start.seq
-}
-
-/**
- * `fresh` (a JSON value) with every subtree equal to the one at the same place in `shared` taken
- * from `shared`, member order included; `shared` itself when they are equal throughout. Neither is
- * changed: containers that differ are new.
- */
-function adopt(fresh: Json, shared: Json): Json {
-  if (fresh === shared || typeof fresh !== 'object' || fresh === null) return fresh === shared ? shared : fresh
-  if (typeof shared !== 'object' || shared === null) return fresh
-  if (Array.isArray(fresh)) {
-    if (!Array.isArray(shared)) return fresh
-    let same = fresh.length === shared.length
-    const out = fresh.map((value, i) => {
-      const taken = i < shared.length ? adopt(value, shared[i] as Json) : value
-      same &&= taken === shared[i]
-      return taken
-    })
-    return same ? shared : out
-  }
-  if (Array.isArray(shared)) return fresh
-  const keys = Object.keys(fresh)
-  const sharedKeys = Object.keys(shared)
-  let same = keys.length === sharedKeys.length
-  const out: { [key: string]: Json } = {}
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string
-    const value = fresh[key] as Json
-    const taken = Object.hasOwn(shared, key) ? adopt(value, shared[key] as Json) : value
-    same &&= sharedKeys[i] === key && taken === shared[key]
-    // A `__proto__` member must stay an own data property (plain assignment would set the prototype).
-    if (key === '__proto__') Object.defineProperty(out, key, { value: taken, writable: true, enumerable: true, configurable: true })
-    else out[key] = taken
-  }
-  return same ? shared : out
 }
 
 function viewOf(model: Exclude<WindowModel, { state: 'pending' }>): Window {
