@@ -1,5 +1,5 @@
 /** Parsing of path and query parameters into typed values, each failure a clear 400. */
-import { AT_NOW, ErrorCode, StateStreamError, assertStreamName } from '@statestream/common'
+import { AT_NOW, ErrorCode, QUERY, StateStreamError, assertStreamName } from '@statestream/common'
 
 const INTEGER = /^(0|[1-9]\d{0,15})$/
 
@@ -21,15 +21,15 @@ export function intParam(query: Record<string, unknown>, key: string): number | 
 
 /** The point asked for by `at` (a ts or `now`) or `seq`; exactly one may be given. */
 export function pointParam(query: Record<string, unknown>): { at: number } | { seq: number } | { now: true } | undefined {
-  const at = single(query, 'at')
-  const seq = intParam(query, 'seq')
+  const at = single(query, QUERY.at)
+  const seq = intParam(query, QUERY.seq)
   if (at !== undefined && seq !== undefined) {
     throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" or "seq", not both')
   }
   if (seq !== undefined) return { seq }
   if (at === undefined) return undefined
   if (at === AT_NOW) return { now: true }
-  return { at: intParam(query, 'at') as number }
+  return { at: intParam(query, QUERY.at) as number }
 }
 
 /** A query parameter given at most once. */

@@ -2,7 +2,7 @@
  * The history extension of state streams: `/v1/window`, `/v1/windows` and `/v1/state`. Closed
  * windows never change, so they are served with a strong ETag and an immutable cache lifetime.
  */
-import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, ROUTES, StateStreamError, parseJson } from '@statestream/common'
+import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, QUERY, ROUTES, StateStreamError, parseJson } from '@statestream/common'
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { installSecurityHeaders } from '../http-errors.ts'
@@ -21,7 +21,7 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const query = request.query as Record<string, unknown>
     const point = pointParam(query)
     if (point === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" (a ts or "now") or "seq"')
-    const after = intParam(query, 'after')
+    const after = intParam(query, QUERY.after)
     const window = store.history.window(name, point, after)
     reply.header('content-type', JSON_TYPE)
     if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
@@ -37,8 +37,8 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const name = streamName(request.params)
     store.touch(name)
     const query = request.query as Record<string, unknown>
-    const from = intParam(query, 'from') ?? 0
-    const to = intParam(query, 'to') ?? Number.MAX_SAFE_INTEGER
+    const from = intParam(query, QUERY.from) ?? 0
+    const to = intParam(query, QUERY.to) ?? Number.MAX_SAFE_INTEGER
     if (from > to) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"from" is after "to"')
     const windows = store.history.windows(name, from, to)
     return reply

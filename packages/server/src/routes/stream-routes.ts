@@ -9,6 +9,7 @@ import {
   HEADERS,
   JSON_CONTENT_TYPE,
   LIVE_MODE,
+  QUERY,
   ROUTES,
   STATE_KIND,
   StateStreamError,
@@ -146,8 +147,8 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     // Every read, live ones included, restarts a Stream-TTL stream's expiry (HEAD does not).
     store.touch(info.name)
     const query = request.query as Record<string, unknown>
-    const offsetText = single(query, 'offset')
-    const live = single(query, 'live')
+    const offsetText = single(query, QUERY.offset)
+    const live = single(query, QUERY.live)
     const offset = decodeOffset(offsetText ?? '-1')
     if (offset.kind === 'seq' && offset.seq > info.headSeq) {
       throw new StateStreamError(ErrorCode.INVALID_OFFSET, `offset "${offsetText}" is beyond the end of the stream`)
