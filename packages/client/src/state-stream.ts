@@ -309,13 +309,16 @@ function readAhead<T, R>(
   done: (item: T) => void,
 ): { take: (index: number) => Promise<R>; stop: () => void } {
   const width = Math.max(1, concurrency)
-  const started: Array<Promise<R>> = []
+  // Fetches started and not yet taken, by index: a taken one is dropped at once, so a long
+  // history holds only the windows read ahead (and what the store keeps within its budget).
+  const inFlight = new Map<number, Promise<R>>()
+  let started = 0
   let active = 0
   let taken = 0
   let stopped = false
   const fill = (): void => {
-    while (!stopped && active < width && started.length < items.length && started.length < taken + width) {
-      const item = items[started.length] as T
+    while (!stopped && active < width && started < items.length && started < taken + width) {
+      const item = items[started] as T
       active += 1
       const promise = fetch(item).finally(() => {
         active -= 1
@@ -323,15 +326,18 @@ function readAhead<T, R>(
       })
       // An error is reported when its item is taken; until then it must not count as unhandled.
       promise.catch(() => undefined)
-      started.push(promise)
+      inFlight.set(started, promise)
+      started += 1
     }
   }
   return {
     take: (index) => {
       taken = index + 1
       fill()
+      const promise = inFlight.get(index) as Promise<R>
+      inFlight.delete(index)
       // A taken item is released at once: the caller holds what it reads.
-      return (started[index] as Promise<R>).then((value) => {
+      return promise.then((value) => {
         done(items[index] as T)
         return value
       })
@@ -340,7 +346,8 @@ function readAhead<T, R>(
       if (stopped) return
       stopped = true
       // Release the pins of fetches never taken, once they settle.
-      for (let i = taken; i < started.length; i++) void (started[i] as Promise<R>).then(() => done(items[i] as T), () => undefined)
+      for (const [index, promise] of inFlight) void promise.then(() => done(items[index] as T), () => undefined)
+      inFlight.clear()
     },
   }
 }
