@@ -17,6 +17,12 @@ export interface WindowAnswer {
   body: string
   /** Closed windows (and the one before creation) never change. */
   closed: boolean
+  /**
+   * For a closed window whose answer holds entries: an identity of this very body that no other
+   * body will ever have, even after the stream is deleted and re-created (the last entry's global
+   * position is never reused). `null` otherwise: the caller digests the body.
+   */
+  identity: string | null
   start: Bound | null
   end: Bound | null
 }
@@ -59,13 +65,16 @@ export class HistoryReader {
       state: db.prepare<[number, number], { state: string }>(
         'SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?',
       ),
-      // Rows as arrays, fetched in one call: a window body is built from thousands of rows, and
-      // `.raw().all()` is about twice as fast as iterating row objects (bench/README.md).
-      entryRows: db
-        .prepare<[number, number, number], [number, number, string]>(
-          'SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
-        )
-        .raw(true),
+      // A window's entries as the JSON text of the body's `entries` array, joined by SQLite in one
+      // call: no row objects, no per-entry string in JS (about 1.8× faster than `.raw().all()` and
+      // a join in JS). The subquery's primary-key scan gives the rows in seq order (an ordered
+      // aggregate, `group_concat(… ORDER BY seq)`, would sort them again in a temp B-tree). `gpos` is the last
+      // entry's global position, which no other entry of any stream, past or future, will have.
+      entriesText: db.prepare<[number, number, number], { entries: string | null; gpos: number | null }>(
+        `SELECT group_concat('{"seq":' || seq || ',"ts":' || ts || ',"m":' || data || '}', ',') AS entries,
+                max(gpos) AS gpos
+           FROM (SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
+      ),
       mutations: db.prepare<[number, number, number], MutationRun>(
         `SELECT '[' || group_concat(data, ',') || ']' AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
            SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
@@ -88,6 +97,7 @@ export class HistoryReader {
       return {
         body: `{"stream":${stream},"start":null,"entries":[],"end":${JSON.stringify(end)},"nextOffset":"${encodeOffset(0)}"}`,
         closed: true,
+        identity: null,
         start: null,
         end,
       }
@@ -100,16 +110,14 @@ export class HistoryReader {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `after=${after} is beyond the window, which ends at seq ${upper}`)
     }
     const from = Math.max(start.seq, after ?? start.seq)
-    const parts: string[] = []
-    for (const [seq, ts, data] of this.#stmt.entryRows.all(info.id, from, upper)) {
-      parts.push(`{"seq":${seq},"ts":${ts},"m":${data}}`)
-    }
+    const rows = this.#stmt.entriesText.get(info.id, from, upper)
     const state = this.#stmt.state.get(info.id, start.seq)?.state ?? '{}'
     const body =
       `{"stream":${stream},"start":{"seq":${start.seq},"ts":${start.ts},"state":${state}},` +
-      `"entries":[${parts.join(',')}],"end":${end ? JSON.stringify(end) : 'null'},` +
+      `"entries":[${rows?.entries ?? ''}],"end":${end ? JSON.stringify(end) : 'null'},` +
       `"nextOffset":"${encodeOffset(Math.max(from, upper))}"}`
-    return { body, closed: end !== null, start: { seq: start.seq, ts: start.ts }, end }
+    const identity = end !== null && rows?.gpos != null ? `${rows.gpos}.${start.seq}.${from}.${end.seq}` : null
+    return { body, closed: end !== null, identity, start: { seq: start.seq, ts: start.ts }, end }
   }
 
   /** Bounds of the windows covering `[from, to]`, in time order (at most `MAX_LISTED_WINDOWS`). */

@@ -25,9 +25,13 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const window = store.history.window(name, point, after)
     reply.header('content-type', JSON_TYPE)
     if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
-    // A digest of the immutable body: stream ids are reused after a delete, so a tag built from
-    // ids and seqs alone would let a re-created stream's windows match the old ones' tags.
-    const etag = `"w${createHash('sha256').update(window.body).digest('base64url').slice(0, 27)}"`
+    // Stream ids are reused after a delete, so a tag built from ids and seqs alone would let a
+    // re-created stream's windows match the old ones' tags: the tag is the body's identity (built
+    // on a global position, never reused), or else a digest of the body (which is then small).
+    const etag =
+      window.identity !== null
+        ? `"w${window.identity}"`
+        : `"w${createHash('sha256').update(window.body).digest('base64url').slice(0, 27)}"`
     reply.header('etag', etag).header('cache-control', CACHE_IMMUTABLE)
     if (request.headers['if-none-match'] === etag) return reply.code(304).send()
     return reply.send(window.body)
