@@ -19,6 +19,7 @@ import {
   validateMessage,
 } from '@statestream/common'
 import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
+import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { openDatabase } from './db.ts'
 import type { Durability } from './db.ts'
 import { HistoryReader } from './history-reader.ts'
@@ -37,6 +38,9 @@ import type {
 import { WriteQueue } from './write-queue.ts'
 import type { JobOutcome } from './write-queue.ts'
 
+/** Rows per multi-row `INSERT` of entries. */
+const INSERT_ROWS = 16
+
 /** Options of a `StreamStore`. */
 export interface StreamStoreOptions {
   /** SQLite file; `:memory:` (the default) keeps everything in memory. */
@@ -49,11 +53,17 @@ export interface StreamStoreOptions {
   now?: () => number
   /** Streams whose metadata and head state stay cached. Default 10,000. */
   cacheSize?: number
+  /**
+   * Time between two WAL checkpoints by a worker thread, ms (see `Checkpointer`); 0 leaves them
+   * all to the writer. Default 20. Only for a file: an in-memory database has no WAL.
+   */
+  checkpointMs?: number
 }
 
 
 export class StreamStore {
   readonly #db: Database.Database
+  readonly #checkpointer: Checkpointer | undefined
   readonly #queue: WriteQueue
   readonly #now: () => number
   readonly #policy: SnapshotPolicy
@@ -67,7 +77,10 @@ export class StreamStore {
   #closed = false
 
   constructor(options: StreamStoreOptions = {}) {
-    this.#db = openDatabase(options.file ?? ':memory:', options.durability)
+    const file = options.file ?? ':memory:'
+    this.#db = openDatabase(file, options.durability)
+    const checkpointMs = options.checkpointMs ?? DEFAULT_CHECKPOINT_MS
+    if (checkpointMs > 0 && file !== '' && !this.#db.memory) this.#checkpointer = new Checkpointer(file, options.durability ?? 'normal', checkpointMs)
     this.#now = options.now ?? Date.now
     this.#policy = { ...DEFAULT_SNAPSHOT_POLICY, ...options.snapshotPolicy }
     this.#cacheSize = options.cacheSize ?? 10_000
@@ -84,6 +97,9 @@ export class StreamStore {
       ),
       touch: db.prepare('UPDATE streams SET touched_ts = ? WHERE id = ?'),
       insertEntry: db.prepare('INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES (?, ?, ?, ?, ?)'),
+      insertEntries: db.prepare(
+        `INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES ${Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?)').join(', ')}`,
+      ),
       insertSnapshot: db.prepare(
         'INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -353,6 +369,8 @@ export class StreamStore {
     this.#closed = true
     await this.#queue.drain()
     this.#listeners.clear()
+    // The worker's connection first: the last one to close checkpoints and removes the WAL.
+    await this.#checkpointer?.close()
     this.#db.close()
   }
 
@@ -478,6 +496,33 @@ export class StreamStore {
   }
 
   /**
+   * Inserts `entries` of stream `id`, `INSERT_ROWS` rows per statement while they last: each
+   * statement run has a fixed cost (binding, stepping, resetting) that one row per run pays in
+   * full — in bench/README.md, rows of 16 insert about 1.4× as fast as single ones.
+   */
+  #insertEntries(id: number, entries: readonly StoredEntry[]): void {
+    let i = 0
+    if (entries.length >= INSERT_ROWS) {
+      const params: Array<number | string | Buffer> = new Array(INSERT_ROWS * 5)
+      for (; i + INSERT_ROWS <= entries.length; i += INSERT_ROWS) {
+        for (let j = 0; j < INSERT_ROWS; j++) {
+          const entry = entries[i + j] as StoredEntry
+          params[j * 5] = id
+          params[j * 5 + 1] = entry.seq
+          params[j * 5 + 2] = entry.ts
+          params[j * 5 + 3] = entry.gpos
+          params[j * 5 + 4] = entry.data
+        }
+        this.#stmt.insertEntries.run(params)
+      }
+    }
+    for (; i < entries.length; i++) {
+      const entry = entries[i] as StoredEntry
+      this.#stmt.insertEntry.run(id, entry.seq, entry.ts, entry.gpos, entry.data)
+    }
+  }
+
+  /**
    * Validates and stores a request body as entries of `record`, taking snapshots by its policy.
    * Changes nothing in memory until `apply` is called (the savepoint may still roll back).
    */
@@ -495,7 +540,6 @@ export class StreamStore {
       seq += 1
       gpos += 1
       ts = entryTs
-      this.#stmt.insertEntry.run(record.id, seq, ts, gpos, data)
       total += typeof data === 'string' ? Buffer.byteLength(data) : data.length
       entries.push({ seq, ts, gpos, data })
     }
@@ -543,6 +587,7 @@ export class StreamStore {
         }
       }))
     }
+    this.#insertEntries(record.id, entries)
     const lastStreamSeq = streamSeq ?? record.lastStreamSeq
     this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, now, record.id)
     return {
