@@ -26,26 +26,36 @@ export function splitMessages(body: Json): Json[] {
   return Array.isArray(body) ? body : [body]
 }
 
-function invalid(where: string, why: string): never {
-  throw new StateStreamError(ErrorCode.INVALID_MUTATION, `${where}: ${why}`)
+/** Refuses a message; `where` is a place, or the index of the message. */
+function invalid(where: string | number, why: string): never {
+  throw new StateStreamError(ErrorCode.INVALID_MUTATION, `${typeof where === 'number' ? `message ${where}` : where}: ${why}`)
 }
 
 /** Checks that `value` is a mutation message (§1) and returns it typed. `index` names it in errors. */
 export function validateMessage(value: Json, index = 0): Message {
-  const where = `message ${index}`
-  if (!isJsonObject(value)) invalid(where, 'a mutation must be an object with one of "patch", "merge" or "set"')
-  const kinds = ['patch', 'merge', 'set'].filter((key) => Object.hasOwn(value, key))
-  if (kinds.length !== 1) invalid(where, 'a mutation must have exactly one of "patch", "merge" or "set"')
+  // Every append runs this once per message: the happy path allocates nothing, and the place
+  // (`message N`) is spelled out only for an error.
+  if (!isJsonObject(value)) invalid(index, 'a mutation must be an object with one of "patch", "merge" or "set"')
+  let kind: 'patch' | 'merge' | 'set' | undefined
+  let kinds = 0
+  let unknown: string | undefined
   for (const key of Object.keys(value)) {
-    if (key !== 'ts' && key !== kinds[0]) invalid(where, `unknown member "${key}"`)
+    if (key === 'patch' || key === 'merge' || key === 'set') {
+      kind = key
+      kinds += 1
+    } else if (key !== 'ts') {
+      unknown ??= key
+    }
   }
+  if (kinds !== 1) invalid(index, 'a mutation must have exactly one of "patch", "merge" or "set"')
+  if (unknown !== undefined) invalid(index, `unknown member "${unknown}"`)
   if (Object.hasOwn(value, 'ts')) {
     const ts = value.ts
     if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) {
-      invalid(where, '"ts" must be a non-negative integer (milliseconds since the epoch)')
+      invalid(index, '"ts" must be a non-negative integer (milliseconds since the epoch)')
     }
   }
-  if (kinds[0] === 'patch') validatePatch(value.patch as Json, where)
+  if (kind === 'patch') validatePatch(value.patch as Json, `message ${index}`)
   return value as unknown as Message
 }
 
@@ -76,6 +86,8 @@ function pointer(value: Json | undefined, at: string, member: string): void {
 
 /** The mutation of a message, without its writer-supplied `ts`. */
 export function mutationOf(message: Message): Mutation {
+  // A message without `ts` is its own mutation (validated: exactly one of the three members).
+  if (!Object.hasOwn(message, 'ts')) return message as Mutation
   if ('patch' in message) return { patch: message.patch as PatchOp[] }
   if ('merge' in message) return { merge: message.merge }
   return { set: message.set }
