@@ -4,6 +4,7 @@
  * never sees a write half done). Each stream's metadata and, for state streams, its head state
  * are cached in memory (LRU), write-through.
  */
+import { isAscii } from 'node:buffer'
 import type Database from 'better-sqlite3'
 import {
   DEFAULT_SNAPSHOT_POLICY,
@@ -536,11 +537,14 @@ export class StreamStore {
     let state: Json | undefined = record.kind === 'state' ? this.#headState(record) : undefined
     const entries: StoredEntry[] = []
     const snapshots: Bound[] = []
+    // An ASCII body without `\u` escapes parses to ASCII strings only, and JSON.stringify writes
+    // ASCII for them: each stored text is then as many bytes as characters, with no count needed.
+    const asciiText = isAscii(body) && !body.includes('\\u')
     const store = (data: string | Buffer, entryTs: number): void => {
       seq += 1
       gpos += 1
       ts = entryTs
-      total += typeof data === 'string' ? Buffer.byteLength(data) : data.length
+      total += typeof data === 'string' && !asciiText ? Buffer.byteLength(data) : data.length
       entries.push({ seq, ts, gpos, data })
     }
 

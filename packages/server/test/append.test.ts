@@ -185,3 +185,15 @@ describe('group commit', () => {
     }
   })
 })
+
+test('stored bytes are counted in UTF-8, whether the body spells a character out or escapes it', async ({ app }) => {
+  await createState(app, 's', { entries: 100 })
+  // Raw multi-byte characters, `\u` escapes of them (sent as ASCII), an astral one, and plain ASCII.
+  const bodies = ['[{"merge":{"a":"é"}},{"merge":{"b":"日本"}}]', '[{"merge":{"c":"\\u00e9\\u65e5"}}]', '{"merge":{"d":"😀"}}', '{"merge":{"e":"ascii"}}']
+  for (const body of bodies) expect((await post(app, 's', body)).statusCode).toBeLessThan(300)
+  const stored = [{ merge: { a: 'é' } }, { merge: { b: '日本' } }, { merge: { c: 'é日' } }, { merge: { d: '😀' } }, { merge: { e: 'ascii' } }]
+  const expected = stored.reduce((sum, m) => sum + Buffer.byteLength(JSON.stringify(m)), 0)
+  const listing = await getJson<{ windows: Array<{ bytes: number; entries: number }> }>(app, '/v1/windows/s')
+  expect(listing.windows).toEqual([expect.objectContaining({ entries: 5, bytes: expected })])
+  expect((await windowAt(app, 's', 'seq=0')).entries.map((e) => e.m)).toEqual(stored)
+})
