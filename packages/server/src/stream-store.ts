@@ -22,6 +22,8 @@ import {
 import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
 import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { openDatabase } from './db.ts'
+import { EntryWriter } from './entry-writer.ts'
+import { fenceProducer } from './producer-fence.ts'
 import type { Durability } from './db.ts'
 import { HistoryReader } from './history-reader.ts'
 import { mediaType } from './stream-types.ts'
@@ -38,9 +40,6 @@ import type {
 } from './stream-types.ts'
 import { WriteQueue } from './write-queue.ts'
 import type { JobOutcome } from './write-queue.ts'
-
-/** Rows per multi-row `INSERT` of entries. */
-const INSERT_ROWS = 16
 
 /** Options of a `StreamStore`. */
 export interface StreamStoreOptions {
@@ -66,6 +65,7 @@ export class StreamStore {
   readonly #db: Database.Database
   readonly #checkpointer: Checkpointer | undefined
   readonly #queue: WriteQueue
+  readonly #entries: EntryWriter
   readonly #now: () => number
   readonly #policy: SnapshotPolicy
   readonly #cacheSize: number
@@ -97,10 +97,6 @@ export class StreamStore {
         'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ?, touched_ts = ? WHERE id = ?',
       ),
       touch: db.prepare('UPDATE streams SET touched_ts = ? WHERE id = ?'),
-      insertEntry: db.prepare('INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES (?, ?, ?, ?, ?)'),
-      insertEntries: db.prepare(
-        `INSERT INTO entries (stream_id, seq, ts, gpos, data) VALUES ${Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?)').join(', ')}`,
-      ),
       insertSnapshot: db.prepare(
         'INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -132,6 +128,7 @@ export class StreamStore {
       saveGpos: db.prepare("UPDATE meta SET value = ? WHERE key = 'gpos'"),
       loadGpos: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'gpos'"),
     }
+    this.#entries = new EntryWriter(db)
     this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
     this.#queue = new WriteQueue(
       db,
@@ -262,7 +259,7 @@ export class StreamStore {
       }
       const producer = request.producer
       if (producer !== undefined) {
-        const duplicate = this.#checkProducer(record, producer)
+        const duplicate = fenceProducer(this.#stmt.producer.get(record.id, producer.id), producer)
         if (duplicate !== undefined) {
           return { result: { status: 'duplicate', headSeq: record.headSeq, headTs: record.headTs, producer: duplicate } }
         }
@@ -474,56 +471,6 @@ export class StreamStore {
   }
 
   /**
-   * Producer fencing of the Durable Streams protocol. Returns the producer state to echo when the
-   * request is a duplicate (already stored); throws on a stale epoch or a sequence gap.
-   */
-  #checkProducer(record: StreamRecord, producer: Producer): { epoch: number; seq: number } | undefined {
-    const state = this.#stmt.producer.get(record.id, producer.id)
-    if (state === undefined || producer.epoch > state.epoch) {
-      if (producer.seq !== 0) {
-        if (state === undefined) throw seqGap(0, producer.seq)
-        throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'a new producer epoch must start at Producer-Seq 0')
-      }
-      return undefined
-    }
-    if (producer.epoch < state.epoch) {
-      throw new StateStreamError(ErrorCode.PRODUCER_STALE_EPOCH, `producer epoch ${producer.epoch} is stale`, {
-        headers: { 'producer-epoch': String(state.epoch) },
-      })
-    }
-    if (producer.seq <= state.last_seq) return { epoch: state.epoch, seq: state.last_seq }
-    if (producer.seq > state.last_seq + 1) throw seqGap(state.last_seq + 1, producer.seq)
-    return undefined
-  }
-
-  /**
-   * Inserts `entries` of stream `id`, `INSERT_ROWS` rows per statement while they last: each
-   * statement run has a fixed cost (binding, stepping, resetting) that one row per run pays in
-   * full — in bench/README.md, rows of 16 insert about 1.4× as fast as single ones.
-   */
-  #insertEntries(id: number, entries: readonly StoredEntry[]): void {
-    let i = 0
-    if (entries.length >= INSERT_ROWS) {
-      const params: Array<number | string | Buffer> = new Array(INSERT_ROWS * 5)
-      for (; i + INSERT_ROWS <= entries.length; i += INSERT_ROWS) {
-        for (let j = 0; j < INSERT_ROWS; j++) {
-          const entry = entries[i + j] as StoredEntry
-          params[j * 5] = id
-          params[j * 5 + 1] = entry.seq
-          params[j * 5 + 2] = entry.ts
-          params[j * 5 + 3] = entry.gpos
-          params[j * 5 + 4] = entry.data
-        }
-        this.#stmt.insertEntries.run(params)
-      }
-    }
-    for (; i < entries.length; i++) {
-      const entry = entries[i] as StoredEntry
-      this.#stmt.insertEntry.run(id, entry.seq, entry.ts, entry.gpos, entry.data)
-    }
-  }
-
-  /**
    * Validates and stores a request body as entries of `record`, taking snapshots by its policy.
    * Changes nothing in memory until `apply` is called (the savepoint may still roll back).
    */
@@ -591,7 +538,7 @@ export class StreamStore {
         }
       }))
     }
-    this.#insertEntries(record.id, entries)
+    this.#entries.insert(record.id, entries)
     const lastStreamSeq = streamSeq ?? record.lastStreamSeq
     this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, now, record.id)
     return {
@@ -612,12 +559,6 @@ export class StreamStore {
       },
     }
   }
-}
-
-function seqGap(expected: number, received: number): StateStreamError {
-  return new StateStreamError(ErrorCode.PRODUCER_SEQ_GAP, `expected Producer-Seq ${expected}, got ${received}`, {
-    headers: { 'producer-expected-seq': String(expected), 'producer-received-seq': String(received) },
-  })
 }
 
 function sameConfig(info: StreamInfo, request: CreateStream): boolean {
