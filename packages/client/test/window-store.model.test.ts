@@ -37,7 +37,8 @@ function mutation(key: string, value: number): Mutation {
 }
 
 async function run(commands: Command[]): Promise<void> {
-  const server = new FakeHistory(CREATED)
+  // Half the runs keep whole windows as text (as a real client does), half keep them parsed.
+  const server = new FakeHistory(CREATED, { text: commands.length % 2 === 0 })
   const store = new WindowStore({ fetch: (query) => server.window(query) })
   const check = async (at: number): Promise<void> => {
     const state = await store.stateAt(at)
