@@ -26,8 +26,6 @@ export interface JsonResponse<T> {
   body: T
   /** Length of the body text in UTF-16 code units (a close estimate of its bytes). */
   size: number
-  /** The body text itself. */
-  text: string
 }
 
 /** Options of one request. */
@@ -69,7 +67,7 @@ export class HttpClient {
       const text = await response.body.text()
       if (response.statusCode >= 400) throw errorOf(response.statusCode, text, response.headers)
       const body = (text === '' ? undefined : JSON.parse(text)) as T
-      return { status: response.statusCode, headers: flatten(response.headers), body, size: text.length, text }
+      return { status: response.statusCode, headers: flatten(response.headers), body, size: text.length }
     } catch (err) {
       response.body.destroy()
       throw toNetworkError(err)

@@ -218,7 +218,7 @@ export class StateStream<S = Json> {
   }
 
   /** One window GET; retried on network failures (it is a read, so always safe to repeat). */
-  async #fetchWindow(point: Point, after: number | undefined): Promise<{ data: WindowData; size: number; text?: string }> {
+  async #fetchWindow(point: Point, after: number | undefined): Promise<{ data: WindowData; size: number }> {
     const query = 'at' in point ? `${QUERY.at}=${point.at}` : `${QUERY.seq}=${point.seq}`
     const suffix = after === undefined ? '' : `&${QUERY.after}=${after}`
     const path = `${ROUTES.window}${this.name}?${query}${suffix}`
@@ -238,8 +238,7 @@ export class StateStream<S = Json> {
       const last = data.entries[data.entries.length - 1]?.seq ?? 0
       this.#http.trace({ type: 'entries', stream: this.name, source: 'window', count: data.entries.length, first, last })
     }
-    // Only a whole window's text can stand for its entries (an `after=` answer holds a part).
-    return { data, size: response.size, ...(after === undefined && { text: response.text }) }
+    return { data, size: response.size }
   }
 }
 

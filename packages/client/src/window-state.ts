@@ -24,7 +24,6 @@
  *   `bound`.
  */
 import { ErrorCode, StateStreamError, entriesUpToSeq, entriesUpToTs, replay } from '@statestream/common'
-import { isFrozen } from './frozen-window.ts'
 import type { Bound, Entry, Json, Snapshot } from '@statestream/common'
 
 /** Window states, as an `as const` object and the union of its values. */
@@ -142,14 +141,11 @@ function merge(held: WindowContent, received: WindowContent): WindowContent {
 
 /** Seq of the last entry held (the start's seq when none). */
 export function lastSeqOf(content: WindowContent): number {
-  // A window kept as text is committed: its last entry is its end bound (no need to parse it).
-  if (isFrozen(content)) return (content.end as Bound).seq
   return content.entries[content.entries.length - 1]?.seq ?? content.start.seq
 }
 
 /** Ts of the last entry held (the start's ts when none). */
 export function lastTsOf(content: WindowContent): number {
-  if (isFrozen(content)) return (content.end as Bound).ts
   return content.entries[content.entries.length - 1]?.ts ?? content.start.ts
 }
 

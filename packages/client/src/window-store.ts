@@ -24,13 +24,11 @@ import {
   stateAtTs,
   transition,
 } from './window-state.ts'
-import { endStateOf, entryCount, freeze, withStart } from './frozen-window.ts'
 import { shareEqual } from './share-equal.ts'
 import type { Point, WindowContent, WindowEvent, WindowModel, WindowState } from './window-state.ts'
 
 /** A window fetch: the window covering `point`, only entries after `after` when given. */
-/** A window fetch: `text` is the response body, when it is the whole window as the server sent it. */
-export type WindowFetcher = (query: { point: Point; after?: number }) => Promise<{ data: WindowData; size: number; text?: string }>
+export type WindowFetcher = (query: { point: Point; after?: number }) => Promise<{ data: WindowData; size: number }>
 
 /** A held window as readers see it. `start` is `null` only for the time before the stream existed. */
 export interface Window<S = Json> {
@@ -408,13 +406,13 @@ export class WindowStore {
       readers: 0,
     }
     let landed: Held | 'before' | undefined
-    slot.fetching = this.#fetch({ point }).then(({ data, size, text }) => {
+    slot.fetching = this.#fetch({ point }).then(({ data, size }) => {
       if (data.start === null) {
         if (data.end !== null) this.#created = data.end
         landed = 'before'
         return
       }
-      landed = this.#ingest({ start: data.start, entries: data.entries, end: data.end }, size, text)
+      landed = this.#ingest({ start: data.start, entries: data.entries, end: data.end }, size)
     })
     this.#pending.push(slot)
     this.#report(slot)
@@ -431,7 +429,7 @@ export class WindowStore {
   }
 
   /** Adds received content to the held windows: merged into its window, or inserted in order. */
-  #ingest(content: WindowContent, size: number, text?: string): Held | undefined {
+  #ingest(content: WindowContent, size: number): Held | undefined {
     if (content.start.seq === 0) this.#created = { seq: 0, ts: content.start.ts }
     const same = this.#held.find((slot) => slot.model.start.seq === content.start.seq)
     if (same !== undefined) {
@@ -450,8 +448,6 @@ export class WindowStore {
     const model = transition({ state: 'pending', point: { seq: content.start.seq } }, { type: 'received', content })
     if (model === undefined || model.state === 'pending') return undefined
     const slot = this.#insert(model, size)
-    // A whole committed window from one body is kept as that text (see frozen-window.ts).
-    if (slot.model.state === 'committed' && text !== undefined) slot.model = freeze(slot.model, text)
     this.#evict(slot)
     return slot
   }
@@ -493,7 +489,7 @@ export class WindowStore {
         changed = true
       }
     } else if (next !== undefined && endsAt(slot, next)) {
-      slot.model = withStart(slot.model, { ...slot.model.start, state: shareEqual(slot.model.start.state, next.model.start.state) })
+      slot.model = { ...slot.model, start: { ...slot.model.start, state: shareEqual(slot.model.start.state, next.model.start.state) } }
       return
     }
     // Pass the start on down the run after it, until a window already derived from the one before.
@@ -574,8 +570,8 @@ function samePoint(slot: Slot, point: Point): boolean {
  */
 function rederive(from: Held, to: Held): void {
   const start = to.model.start
-  const state = endStateOf(from.model) ?? replay(from.model.start, from.model.entries).state
-  to.model = withStart(to.model, { seq: start.seq, ts: start.ts, state })
+  const state = replay(from.model.start, from.model.entries).state
+  to.model = { ...to.model, start: { seq: start.seq, ts: start.ts, state } }
   to.derivedFrom = from.id
 }
 
@@ -591,7 +587,7 @@ function viewOf(model: Exclude<WindowModel, { state: 'pending' }>): Window {
 function viewOfSlot(slot: Slot): WindowView {
   const model = slot.model
   if (model.state === 'pending') return { state: 'pending', start: undefined, end: null, entries: 0, point: model.point }
-  return { state: model.state, start: { seq: model.start.seq, ts: model.start.ts }, end: model.end, entries: entryCount(model) }
+  return { state: model.state, start: { seq: model.start.seq, ts: model.start.ts }, end: model.end, entries: model.entries.length }
 }
 
 export type { Point }

@@ -37,8 +37,7 @@ function mutation(key: string, value: number): Mutation {
 }
 
 async function run(commands: Command[]): Promise<void> {
-  // Half the runs keep whole windows as text (as a real client does), half keep them parsed.
-  const server = new FakeHistory(CREATED, { text: commands.length % 2 === 0 })
+  const server = new FakeHistory(CREATED)
   const store = new WindowStore({ fetch: (query) => server.window(query) })
   const check = async (at: number): Promise<void> => {
     const state = await store.stateAt(at)

@@ -20,12 +20,8 @@ export class FakeHistory {
   #state: Json = {}
   #tail: WindowStore | undefined
 
-  /** Whether whole-window answers carry their text, as the real fetcher's do (stores keep it). */
-  readonly #text: boolean
-
-  constructor(created: number, options: { text?: boolean } = {}) {
+  constructor(created: number) {
     this.created = created
-    this.#text = options.text ?? true
     this.snapshots.push({ seq: 0, ts: created, state: {} })
   }
 
@@ -61,7 +57,7 @@ export class FakeHistory {
   }
 
   /** The server's `GET /v1/window`. */
-  async window(query: { point: Point; after?: number }): Promise<{ data: WindowData; size: number; text?: string }> {
+  async window(query: { point: Point; after?: number }): Promise<{ data: WindowData; size: number }> {
     this.fetches += 1
     await Promise.resolve()
     if (this.#failures > 0) {
@@ -86,8 +82,7 @@ export class FakeHistory {
       end: next === undefined ? null : { seq: next.seq, ts: next.ts },
       nextOffset: encodeOffset(Math.max(from, upper)),
     }
-    const text = JSON.stringify(data)
-    return { data, size: text.length, ...(this.#text && query.after === undefined && { text }) }
+    return { data, size: JSON.stringify(data).length }
   }
 
   /** A live tail connects: resuming from the store's open window, or with the open window. */
