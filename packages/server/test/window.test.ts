@@ -157,6 +157,13 @@ test('at=now on a stream never written is the open window at S0', async ({ app, 
   })
 })
 
+test('a seq past the head answers the open window, the one that seq will fall in', async ({ app, clock }) => {
+  await history(app, clock)
+  const open = await windowAt(app, 'h', 'at=now')
+  expect(open.end).toBeNull()
+  expect(await windowAt(app, 'h', 'seq=1000')).toEqual(open)
+})
+
 describe('after= resumes a half-fetched window', () => {
   test.for([
     ['closed window, after its start', 'seq=0&after=0', [1, 2], offset(2)],
