@@ -68,8 +68,9 @@ export class HistoryReader {
       // A window's entries as the JSON text of the body's `entries` array, joined by SQLite in one
       // call: no row objects, no per-entry string in JS (about 1.8× faster than `.raw().all()` and
       // a join in JS). The subquery's primary-key scan gives the rows in seq order (an ordered
-      // aggregate, `group_concat(… ORDER BY seq)`, would sort them again in a temp B-tree). `gpos` is the last
-      // entry's global position, which no other entry of any stream, past or future, will have.
+      // aggregate, `group_concat(… ORDER BY seq)`, would sort them again in a temp B-tree).
+      // `gpos` is the last entry's global position, which no other entry of any stream, past or
+      // future, will have.
       entriesText: db.prepare<[number, number, number], { entries: string | null; gpos: number | null }>(
         `SELECT group_concat('{"seq":' || seq || ',"ts":' || ts || ',"m":' || data || '}', ',') AS entries,
                 max(gpos) AS gpos
