@@ -5,7 +5,7 @@
  *   statestream-server [--port 4437] [--host 127.0.0.1] [--db ./statestream.db] [--durability normal|full]
  *
  * Each flag has an environment equivalent: STATESTREAM_PORT, STATESTREAM_HOST, STATESTREAM_DB,
- * STATESTREAM_DURABILITY, STATESTREAM_BODY_LIMIT, STATESTREAM_LOG_LEVEL.
+ * STATESTREAM_DURABILITY, STATESTREAM_BODY_LIMIT, STATESTREAM_CHECKPOINT_MS, STATESTREAM_LOG_LEVEL.
  */
 import { parseArgs } from 'node:util'
 import { DEFAULT_PORT } from '@statestream/common'
@@ -19,6 +19,8 @@ const USAGE = `statestream-server: a history server for remote state streams
   --durability <level>  normal: survives a process crash; full: survives power loss
                         (STATESTREAM_DURABILITY, default normal)
   --body-limit <bytes>  largest request body (STATESTREAM_BODY_LIMIT, default 4194304)
+  --checkpoint-ms <ms>  a worker thread checkpoints the WAL this often; 0: the writer does it
+                        (STATESTREAM_CHECKPOINT_MS, default 20)
   --log-level <level>   fatal|error|warn|info|debug (STATESTREAM_LOG_LEVEL, default info)
   --help                this text
 `
@@ -42,6 +44,7 @@ try {
       db: { type: 'string' },
       durability: { type: 'string' },
       'body-limit': { type: 'string' },
+      'checkpoint-ms': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -61,12 +64,14 @@ const file = args.db ?? env.STATESTREAM_DB ?? './statestream.db'
 const durability = args.durability ?? env.STATESTREAM_DURABILITY ?? 'normal'
 if (durability !== 'normal' && durability !== 'full') fail(`--durability must be "normal" or "full", got "${durability}"`)
 const bodyLimit = args['body-limit'] ?? env.STATESTREAM_BODY_LIMIT
+const checkpointMs = args['checkpoint-ms'] ?? env.STATESTREAM_CHECKPOINT_MS
 const level = args['log-level'] ?? env.STATESTREAM_LOG_LEVEL ?? 'info'
 
 const app = await buildApp({
   file,
   durability,
   ...(bodyLimit !== undefined && { bodyLimit: integer(bodyLimit, '--body-limit') }),
+  ...(checkpointMs !== undefined && { checkpointMs: integer(checkpointMs, '--checkpoint-ms') }),
   logger: { level },
 })
 

@@ -110,4 +110,7 @@ test('flags: --help exits 0; a bad value exits 2 with the usage', async () => {
   const bad = await exitOf(['--durability', 'sometimes'])
   expect(bad.code).toBe(2)
   expect(bad.output).toContain('--durability')
+  const badInterval = await exitOf(['--checkpoint-ms', 'often'])
+  expect(badInterval.code).toBe(2)
+  expect(badInterval.output).toContain('--checkpoint-ms must be a non-negative integer')
 })
