@@ -88,6 +88,33 @@ describe('never refetch', () => {
     expect(server.served.requests.length).toBe(before + 1) // the serverState call above
   })
 
+  test('windows a history read share their start states with the windows before them', async ({ serve, connect }) => {
+    const clock = testClock()
+    const server = await serve({ now: clock.now })
+    const { client } = connect(server.url, { historyConcurrency: 3 })
+    const stream = client.stream<Record<string, Record<string, number>>>('wx/f')
+    // Four groups; each entry changes one member of one group, a snapshot every 4 entries.
+    await stream.create({ snapshot: { entries: 4 }, messages: [{ set: { g0: { n: 0 }, g1: { n: 0 }, g2: { n: 0 }, g3: { n: 0 } } }] })
+    for (let i = 1; i <= 24; i++) {
+      clock.advance(10)
+      await stream.append(merge({ [`g${i % 4 === 0 ? 0 : i % 2 === 0 ? 2 : 1}`]: { n: i } }))
+    }
+    const steps = await collect(stream.history({ from: 0, to: clock.now() }))
+    expect(steps.map((s) => s.seq)).toEqual(Array.from({ length: 26 }, (_, i) => i))
+    expect(steps[25]!.state).toEqual(await serverState(server, 'wx/f', clock.now()))
+    const held = stream.storeOf().models().filter((m) => m.state === 'committed')
+    expect(held.length).toBeGreaterThanOrEqual(6)
+    expect(held[0]!.start.state).toEqual({})
+    for (let i = 2; i < held.length; i++) {
+      const before = held[i - 1]!.start.state as Record<string, unknown>
+      const after = held[i]!.start.state as Record<string, unknown>
+      // g3 is never changed after the first entry: every window's start from then on holds the very same object.
+      expect(after.g3).toBe(before.g3)
+      expect(after).toEqual(await serverState(server, 'wx/f', held[i]!.start.ts))
+    }
+    expect(server.served.refetched('wx/f')).toEqual([])
+  })
+
   test('window() answers a window by time or seq, held windows first', async ({ serve, connect }) => {
     const clock = testClock()
     const server = await serve({ now: clock.now })

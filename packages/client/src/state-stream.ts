@@ -172,8 +172,16 @@ export class StateStream<S = Json> {
           this.#store.release(span.start.seq),
         )
         stop = windows.stop
-        const head = new HistoryHead<S>(range, subscriber)
-        for (let i = 0; i < spans.length && !cancelled && !head.done; i++) head.emit(await windows.take(i))
+        const head = new HistoryHead<S>(range, subscriber, (window, state) => this.#store.offerState(window, state))
+        for (let i = 0; i < spans.length && !cancelled && !head.done; i++) {
+          const window = await windows.take(i)
+          try {
+            head.emit(window)
+          } finally {
+            // Released once read: the state it ended in was offered to the window after it first.
+            this.#store.release((spans[i] as { start: Bound }).start.seq)
+          }
+        }
         windows.stop()
         if (!cancelled) subscriber.complete()
       })().catch((err: unknown) => {
@@ -250,14 +258,18 @@ export class StateStream<S = Json> {
 class HistoryHead<S> {
   readonly #range: HistoryRange
   readonly #subscriber: Subscriber<HistoryState<S>>
+  readonly #offer: (window: Window, state: Snapshot) => void
   #seq = -1
+  #ts = 0
   #state: Json = null
   /** Set once an entry past `range.to` was seen (or the subscriber left): nothing more is emitted. */
   done = false
 
-  constructor(range: HistoryRange, subscriber: Subscriber<HistoryState<S>>) {
+  /** `offer` is given each committed window read to its end, with the state it ends in. */
+  constructor(range: HistoryRange, subscriber: Subscriber<HistoryState<S>>, offer: (window: Window, state: Snapshot) => void) {
     this.#range = range
     this.#subscriber = subscriber
+    this.#offer = offer
   }
 
   /** Emits the part of `window` inside the range that follows the last state emitted. */
@@ -276,6 +288,7 @@ class HistoryHead<S> {
         return
       }
       this.#seq = first.seq
+      this.#ts = first.ts
       this.#state = first.state
       subscriber.next({ seq: first.seq, ts: first.ts, state: first.state as S })
     } else {
@@ -290,17 +303,22 @@ class HistoryHead<S> {
       }
       state = apply(state, entry.m)
       this.#seq = entry.seq
+      this.#ts = entry.ts
       subscriber.next({ seq: entry.seq, ts: entry.ts, state: state as S, entry })
     }
     this.#state = state
+    // The window after this one starts from this very state: handing it over spares the store a replay.
+    if (!this.done && window.end !== null && this.#seq === window.end.seq) {
+      this.#offer(window, { seq: this.#seq, ts: this.#ts, state })
+    }
   }
 }
 
 /**
  * Fetches `items` in order with at most `concurrency` fetches in flight, starting each while the
  * ones before it are being read, but never more than `concurrency` ahead of the item being taken
- * (so a slow reader does not pile up fetched windows). `done` is called for every item fetched
- * that was taken or is abandoned by `stop`.
+ * (so a slow reader does not pile up fetched windows). A taken item is the caller's to let go of;
+ * `done` is called for every item fetched and abandoned by `stop`.
  */
 function readAhead<T, R>(
   items: readonly T[],
@@ -336,11 +354,7 @@ function readAhead<T, R>(
       fill()
       const promise = inFlight.get(index) as Promise<R>
       inFlight.delete(index)
-      // A taken item is released at once: the caller holds what it reads.
-      return promise.then((value) => {
-        done(items[index] as T)
-        return value
-      })
+      return promise
     },
     stop: () => {
       if (stopped) return

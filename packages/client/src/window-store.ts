@@ -25,6 +25,8 @@ import {
   transition,
 } from './window-state.ts'
 import { shareEqual } from './share-equal.ts'
+import { endsAt, rederive, samePoint, viewOf, viewOfSlot } from './window-slot.ts'
+import type { Held, Slot } from './window-slot.ts'
 import type { Point, WindowContent, WindowEvent, WindowModel, WindowState } from './window-state.ts'
 
 /** A window fetch: the window covering `point`, only entries after `after` when given. */
@@ -62,25 +64,6 @@ export interface WindowStoreOptions {
 /** Default memory budget of one stream's committed windows: 64 MiB. */
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
-interface Slot {
-  id: number
-  model: WindowModel
-  /** The fetch under way for this slot, shared by every waiter. */
-  fetching: Promise<void> | undefined
-  /** Known extent of a pending slot (from a window listing). */
-  span: { start: Bound; end: Bound | null } | undefined
-  /** Estimated bytes held. */
-  bytes: number
-  /** Last use, for LRU eviction. */
-  used: number
-  /** Readers pinning it (a `history` that will read it). */
-  readers: number
-  /** Id of the held window whose entries replayed gave this one's start state, if one did. */
-  derivedFrom?: number
-}
-
-type Held = Slot & { model: Exclude<WindowModel, { state: 'pending' }> }
-
 const MAX_LOOKUPS = 16
 
 export class WindowStore {
@@ -95,6 +78,8 @@ export class WindowStore {
   #nextId = 1
   #clock = 0
   #tailers = 0
+  /** The last state a reader offered (`offerState`), until a window takes it. */
+  #offered: { entries: readonly Entry[]; state: Snapshot } | undefined
   readonly #windows$ = new BehaviorSubject<readonly WindowView[]>([])
 
   constructor(options: WindowStoreOptions) {
@@ -174,8 +159,9 @@ export class WindowStore {
         else await other.fetching?.catch(() => undefined)
         continue
       }
-      const landed = await this.#fetchNew(point, span)
-      if (landed !== 'before') return this.#pin(landed)
+      // Pinned as it lands, so that its start is left for the reader to derive (see `offerState`).
+      const landed = await this.#fetchNew(point, span, true)
+      if (landed !== 'before') return this.#touch(landed)
     }
     throw new WindowConflict(`window from seq ${span.start.seq} does not settle`)
   }
@@ -183,8 +169,25 @@ export class WindowStore {
   /** Ends a `windowFor` pin: the window may be evicted again. */
   release(start: number): void {
     const slot = this.#held.find((held) => held.model.start.seq === start)
-    if (slot !== undefined && slot.readers > 0) slot.readers -= 1
+    if (slot !== undefined && slot.readers > 0) {
+      slot.readers -= 1
+      // A start left underived for its reader (see `offerState`) is derived now if it still is not.
+      if (slot.readers === 0) this.#share(this.#held.indexOf(slot))
+    }
     this.#evict()
+  }
+
+  /**
+   * A reader replayed the held window `from` to its end: `state` is the state after its last
+   * entry. The window after it starts from that state, so when its start is still the copy the
+   * server sent (a history pins the windows it will read, and leaves that to it), it takes this
+   * one instead: the same value, sharing structure with `from`, at no replay.
+   */
+  offerState(from: Window, state: Snapshot): void {
+    // Kept for a window still on its way, which takes it as it lands.
+    this.#offered = { entries: from.entries, state }
+    const index = this.#held.findIndex((slot) => slot.model.start.seq === state.seq)
+    if (index !== -1) this.#adopt(index)
   }
 
   /** The state at `ts`: `undefined` before the stream existed. */
@@ -294,6 +297,7 @@ export class WindowStore {
   /** Forgets everything (a stream deleted and recreated must not mix with what was held). */
   clear(): void {
     this.#held = []
+    this.#offered = undefined
     this.#created = undefined
     this.#publish()
   }
@@ -395,7 +399,8 @@ export class WindowStore {
     await slot.fetching
   }
 
-  async #fetchNew(point: Point, span: { start: Bound; end: Bound | null } | undefined): Promise<Held | 'before'> {
+  /** Fetches the window of `point`; with `pin`, the window it lands in is pinned for the caller (`release`). */
+  async #fetchNew(point: Point, span: { start: Bound; end: Bound | null } | undefined, pin = false): Promise<Held | 'before'> {
     const slot: Slot = {
       id: this.#nextId++,
       model: { state: 'pending', point },
@@ -412,7 +417,7 @@ export class WindowStore {
         landed = 'before'
         return
       }
-      landed = this.#ingest({ start: data.start, entries: data.entries, end: data.end }, size)
+      landed = this.#ingest({ start: data.start, entries: data.entries, end: data.end }, size, pin ? 1 : 0)
     })
     this.#pending.push(slot)
     this.#report(slot)
@@ -429,11 +434,12 @@ export class WindowStore {
   }
 
   /** Adds received content to the held windows: merged into its window, or inserted in order. */
-  #ingest(content: WindowContent, size: number): Held | undefined {
+  #ingest(content: WindowContent, size: number, readers = 0): Held | undefined {
     if (content.start.seq === 0) this.#created = { seq: 0, ts: content.start.ts }
     const same = this.#held.find((slot) => slot.model.start.seq === content.start.seq)
     if (same !== undefined) {
       const before = lastSeqOf(same.model)
+      same.readers += readers
       this.#apply(same, { type: 'received', content })
       if (lastSeqOf(same.model) > before) same.bytes += size
       this.#evict(same)
@@ -443,18 +449,18 @@ export class WindowStore {
     const across = this.#held.find((slot) => slot.model.start.seq < content.start.seq && content.start.seq < lastSeqOf(slot.model))
     if (across !== undefined && (across.model.end === null || across.model.end.seq > content.start.seq)) {
       this.#split(across, { seq: content.start.seq, ts: content.start.ts })
-      return this.#ingest(content, size)
+      return this.#ingest(content, size, readers)
     }
     const model = transition({ state: 'pending', point: { seq: content.start.seq } }, { type: 'received', content })
     if (model === undefined || model.state === 'pending') return undefined
-    const slot = this.#insert(model, size)
+    const slot = this.#insert(model, size, false, readers)
     this.#evict(slot)
     return slot
   }
 
   /** Inserts a held window in order; `derived` when its start was already replayed from the one before. */
-  #insert(model: Exclude<WindowModel, { state: 'pending' }>, bytes: number, derived = false): Held {
-    const slot: Held = { id: this.#nextId++, model, fetching: undefined, span: undefined, bytes, used: ++this.#clock, readers: 0 }
+  #insert(model: Exclude<WindowModel, { state: 'pending' }>, bytes: number, derived = false, readers = 0): Held {
+    const slot: Held = { id: this.#nextId++, model, fetching: undefined, span: undefined, bytes, used: ++this.#clock, readers }
     const at = this.#held.findIndex((held) => held.model.start.seq > model.start.seq)
     if (at === -1) this.#held.push(slot)
     else this.#held.splice(at, 0, slot)
@@ -485,6 +491,8 @@ export class WindowStore {
     if (previous !== undefined && endsAt(previous, slot)) {
       if (!fromPrevious) slot.derivedFrom = previous.id
       else if (slot.derivedFrom !== previous.id) {
+        // A reader pinning it replays `previous` anyway: it offers the state, or release derives it.
+        if (this.#adopt(index) || slot.readers > 0) return
         rederive(previous, slot)
         changed = true
       }
@@ -492,11 +500,36 @@ export class WindowStore {
       slot.model = { ...slot.model, start: { ...slot.model.start, state: shareEqual(slot.model.start.state, next.model.start.state) } }
       return
     }
-    // Pass the start on down the run after it, until a window already derived from the one before.
-    let from = slot
+    this.#passDown(index, changed)
+  }
+
+  /** Takes the offered state as the start of the window at `index` if it is due to be derived from the window before. */
+  #adopt(index: number): boolean {
+    const slot = this.#held[index]
+    const previous = this.#held[index - 1]
+    const offered = this.#offered
+    if (slot === undefined || previous === undefined || offered === undefined) return false
+    // Only a state replayed from this very window before (its entries, not a namesake's).
+    if (offered.entries !== previous.model.entries || offered.state.seq !== slot.model.start.seq) return false
+    if (!endsAt(previous, slot) || slot.derivedFrom === previous.id) return false
+    this.#offered = undefined
+    slot.model = { ...slot.model, start: { seq: slot.model.start.seq, ts: slot.model.start.ts, state: offered.state.state } }
+    slot.derivedFrom = previous.id
+    this.#passDown(index, true)
+    return true
+  }
+
+  /** Passes the start of the window at `index` on down the run after it, until a window already derived from the one before (all of them when `changed`). */
+  #passDown(index: number, changed: boolean): void {
+    let from = this.#held[index] as Held
     for (let i = index + 1; i < this.#held.length; i++) {
       const to = this.#held[i] as Held
       if (!endsAt(from, to) || (!changed && to.derivedFrom === from.id)) break
+      if (to.readers > 0) {
+        // Left for its reader, or derived on release.
+        if (to.derivedFrom === from.id) delete to.derivedFrom
+        break
+      }
       rederive(from, to)
       changed = true
       from = to
@@ -555,39 +588,6 @@ export class WindowStore {
     const views = [...this.#held.map(viewOfSlot), ...this.#pending.map(viewOfSlot)]
     this.#windows$.next(views)
   }
-}
-
-function samePoint(slot: Slot, point: Point): boolean {
-  if (slot.model.state !== 'pending') return false
-  const other = slot.model.point
-  return 'at' in point ? 'at' in other && other.at === point.at : 'seq' in other && other.seq === point.seq
-}
-
-/**
- * Replaces the start state of `to` with the end state of committed `from` when `from` ends where
- * `to` starts: the same state (both are the state after `from`'s last entry), but made by
- * replaying `from`'s entries onto its start, so it shares every subtree they left untouched.
- */
-function rederive(from: Held, to: Held): void {
-  const start = to.model.start
-  const state = replay(from.model.start, from.model.entries).state
-  to.model = { ...to.model, start: { seq: start.seq, ts: start.ts, state } }
-  to.derivedFrom = from.id
-}
-
-/** True when `from` is committed and ends where `to` starts: `to`'s start is `from`'s end state. */
-function endsAt(from: Held, to: Held): boolean {
-  return from.model.state === 'committed' && from.model.end.seq === to.model.start.seq
-}
-
-function viewOf(model: Exclude<WindowModel, { state: 'pending' }>): Window {
-  return { state: model.state, start: model.start, entries: model.entries, end: model.end }
-}
-
-function viewOfSlot(slot: Slot): WindowView {
-  const model = slot.model
-  if (model.state === 'pending') return { state: 'pending', start: undefined, end: null, entries: 0, point: model.point }
-  return { state: model.state, start: { seq: model.start.seq, ts: model.start.ts }, end: model.end, entries: model.entries.length }
 }
 
 export type { Point }

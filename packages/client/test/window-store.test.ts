@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest'
+import { apply } from '@statestream/common'
 import { WindowStore } from '../src/index.ts'
 import { FakeHistory } from './support/fake-history.ts'
 
@@ -127,4 +128,44 @@ test.for([
   }
   // States answered from the shared windows are still the server's.
   for (const seq of [1, 6, 12, 17, 23, 32]) expect((await store.stateAtSeq(seq)).state).toEqual(server.stateAt(seq * 10 + 0))
+})
+
+test('a reader pinning windows hands each the state it replayed; one it did not reach is derived on release', async () => {
+  const { server, store } = nested()
+  const span = (seq: number) => ({ start: { seq, ts: seq * 10 }, end: { seq: seq + 4, ts: seq * 10 + 40 } })
+  const [first, second, third] = await Promise.all([1, 5, 9].map((seq) => store.windowFor(span(seq))))
+  const startOf = (seq: number): Groups => {
+    const model = store.models().find((m) => m.state === 'committed' && m.start.seq === seq)
+    return (model?.state === 'committed' ? model.start.state : undefined) as Groups
+  }
+  // Pinned, their starts wait for the reader: still the server's own copies, sharing nothing.
+  // (g2 is a group the first window's entries leave alone.)
+  expect(startOf(5).g2).not.toBe(startOf(1).g2)
+  expect(startOf(5).g2).toEqual(startOf(1).g2)
+
+  // The reader replays the first window to its end and offers the state it reached.
+  let state = first?.start?.state ?? null
+  for (const entry of first?.entries ?? []) state = apply(state, entry.m)
+  // An offer from a window the store does not hold (same bounds, other entries) is ignored.
+  store.offerState({ ...(first as NonNullable<typeof first>), entries: [...(first?.entries ?? [])] }, { seq: 5, ts: 50, state })
+  expect(startOf(5)).not.toBe(state)
+  store.offerState(first as NonNullable<typeof first>, { seq: 5, ts: 50, state })
+  expect(startOf(5)).toBe(state)
+  const fetches = server.fetches
+  store.release(1)
+  store.release(5)
+  expect(startOf(5)).toBe(state)
+
+  // The third was never offered a state: releasing it derives its start from the second.
+  expect(startOf(9).g0).not.toBe(startOf(5).g0)
+  store.release(9)
+  const before = startOf(5)
+  const after = startOf(9)
+  expect(after).toEqual(server.snapshots.find((s) => s.seq === 9)?.state)
+  const touched = new Set((second?.entries ?? []).flatMap((e) => Object.keys((e.m as { merge: Groups }).merge)))
+  for (const group of Object.keys(before)) if (!touched.has(group)) expect(after[group]).toBe(before[group])
+  expect(third?.start?.seq).toBe(9)
+  expect(server.fetches).toBe(fetches)
+  // Everything still answers as the server does.
+  for (const seq of [2, 5, 8, 12]) expect((await store.stateAtSeq(seq)).state).toEqual(server.stateAt(seq * 10))
 })
