@@ -2,9 +2,29 @@
  * A held window's slot in the `WindowStore`, and the pure helpers the store applies to slots.
  */
 import { replay } from '@statestream/common'
-import type { Bound } from '@statestream/common'
-import type { Point, WindowModel } from './window-state.ts'
-import type { Window, WindowView } from './window-store.ts'
+import type { Bound, Entry, Json, Snapshot } from '@statestream/common'
+import type { Point, WindowModel, WindowState } from './window-state.ts'
+
+/** A held window as readers see it. `start` is `null` only for the time before the stream existed. */
+export interface Window<S = Json> {
+  state: Exclude<WindowState, 'pending'>
+  start: Snapshot<S> | null
+  entries: readonly Entry[]
+  end: Bound | null
+}
+
+/** One line of `windows$`: a held window's state and bounds (entries counted, not listed). */
+export interface WindowView {
+  state: WindowState
+  /** Start bound; `undefined` while pending. */
+  start: Bound | undefined
+  end: Bound | null
+  /** Entries held. */
+  entries: number
+  /** What a pending window was asked for by. */
+  point?: Point
+}
+
 
 export interface Slot {
   id: number
@@ -15,8 +35,13 @@ export interface Slot {
   span: { start: Bound; end: Bound | null } | undefined
   /** Estimated bytes held. */
   bytes: number
-  /** Last use, for LRU eviction. */
+  /**
+   * Eviction order, lowest first: the clock at its last use, or, for a window only histories
+   * have read, minus the clock when it landed (the latest fetched goes first).
+   */
   used: number
+  /** The clock when it landed, if a history fetched it and nothing else has used it since. */
+  scanned?: number | undefined
   /** Readers pinning it (a `history` that will read it). */
   readers: number
   /** Id of the held window whose entries replayed gave this one's start state, if one did. */

@@ -6,7 +6,9 @@
  *   again; requests that are certainly for other windows go ahead in parallel;
  * - a window whose prefix is held (a fetch while it was open, a tail that stopped) is resumed
  *   with `after=` the last held entry;
- * - committed windows nobody is reading are evicted, least recently used first, beyond a budget.
+ * - committed windows nobody is reading are evicted beyond a budget: first those only histories
+ *   read, the last fetched first (a history longer than the budget keeps its beginning, for the
+ *   next read of that range, and pushes out nothing else), then the least recently used.
  * The store does no I/O itself: it is handed a fetcher, so tests can run it against a model.
  */
 import { BehaviorSubject } from 'rxjs'
@@ -26,36 +28,18 @@ import {
 } from './window-state.ts'
 import { shareEqual } from './share-equal.ts'
 import { endsAt, rederive, samePoint, viewOf, viewOfSlot } from './window-slot.ts'
-import type { Held, Slot } from './window-slot.ts'
+import type { Held, Slot, Window, WindowView } from './window-slot.ts'
 import type { Point, WindowContent, WindowEvent, WindowModel, WindowState } from './window-state.ts'
 
 /** A window fetch: the window covering `point`, only entries after `after` when given. */
 export type WindowFetcher = (query: { point: Point; after?: number }) => Promise<{ data: WindowData; size: number }>
 
-/** A held window as readers see it. `start` is `null` only for the time before the stream existed. */
-export interface Window<S = Json> {
-  state: Exclude<WindowState, 'pending'>
-  start: Snapshot<S> | null
-  entries: readonly Entry[]
-  end: Bound | null
-}
-
-/** One line of `windows$`: a held window's state and bounds (entries counted, not listed). */
-export interface WindowView {
-  state: WindowState
-  /** Start bound; `undefined` while pending. */
-  start: Bound | undefined
-  end: Bound | null
-  /** Entries held. */
-  entries: number
-  /** What a pending window was asked for by. */
-  point?: Point
-}
+export type { Window, WindowView } from './window-slot.ts'
 
 /** Options of a `WindowStore`. */
 export interface WindowStoreOptions {
   fetch: WindowFetcher
-  /** Budget of committed windows' estimated bytes; the least recently used beyond it are evicted. */
+  /** Budget of committed windows' estimated bytes; beyond it windows are evicted (see the class). */
   maxBytes?: number
   /** Told of every state change of a window (`removed` when it is dropped or evicted). */
   onTransition?: (view: WindowView, removed: boolean) => void
@@ -161,7 +145,7 @@ export class WindowStore {
       }
       // Pinned as it lands, so that its start is left for the reader to derive (see `offerState`).
       const landed = await this.#fetchNew(point, span, true)
-      if (landed !== 'before') return this.#touch(landed)
+      if (landed !== 'before') return this.#pin(landed, false)
     }
     throw new WindowConflict(`window from seq ${span.start.seq} does not settle`)
   }
@@ -172,7 +156,11 @@ export class WindowStore {
     if (slot !== undefined && slot.readers > 0) {
       slot.readers -= 1
       // A start left underived for its reader (see `offerState`) is derived now if it still is not.
-      if (slot.readers === 0) this.#share(this.#held.indexOf(slot))
+      if (slot.readers === 0) {
+        this.#share(this.#held.indexOf(slot))
+        // Read through by histories only: evicted before any window used otherwise, latest fetched first.
+        if (slot.scanned !== undefined) slot.used = -slot.scanned
+      }
     }
     this.#evict()
   }
@@ -461,6 +449,8 @@ export class WindowStore {
   /** Inserts a held window in order; `derived` when its start was already replayed from the one before. */
   #insert(model: Exclude<WindowModel, { state: 'pending' }>, bytes: number, derived = false, readers = 0): Held {
     const slot: Held = { id: this.#nextId++, model, fetching: undefined, span: undefined, bytes, used: ++this.#clock, readers }
+    // Landed pinned: a history fetched it.
+    if (readers > 0) slot.scanned = slot.used
     const at = this.#held.findIndex((held) => held.model.start.seq > model.start.seq)
     if (at === -1) this.#held.push(slot)
     else this.#held.splice(at, 0, slot)
@@ -557,15 +547,18 @@ export class WindowStore {
 
   #touch(slot: Held): Window {
     slot.used = ++this.#clock
+    slot.scanned = undefined
     return viewOf(slot.model)
   }
 
-  #pin(slot: Held): Window {
-    slot.readers += 1
-    return this.#touch(slot)
+  /** Pins `slot` for a history (`pin: false` when it landed pinned already). */
+  #pin(slot: Held, pin = true): Window {
+    if (pin) slot.readers += 1
+    slot.used = ++this.#clock
+    return viewOf(slot.model)
   }
 
-  /** Evicts least recently used committed windows nobody reads until the budget holds. */
+  /** Evicts committed windows nobody reads, in `used` order, until the budget holds. */
   #evict(keep?: Held): void {
     let total = this.bytes
     if (total <= this.#maxBytes) return

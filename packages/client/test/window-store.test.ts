@@ -169,3 +169,36 @@ test('a reader pinning windows hands each the state it replayed; one it did not 
   // Everything still answers as the server does.
   for (const seq of [2, 5, 8, 12]) expect((await store.stateAtSeq(seq)).state).toEqual(server.stateAt(seq * 10))
 })
+
+test('windows only a history read are evicted first, the last fetched first, so a long read keeps its beginning and pushes out nothing else', async () => {
+  const server = history()
+  const size = (await server.window({ point: { seq: 5 } })).size
+  const store = new WindowStore({ fetch: (q) => server.window(q), maxBytes: Math.floor(size * 4.5) })
+  // A window used by a point read: it must outlive any history.
+  await store.stateAt(5)
+  // A history reading windows 1..9 in order, pinning each while it reads it.
+  const read = async (from: number): Promise<void> => {
+    for (let w = from; w < 10; w++) {
+      const span = { start: { seq: w * 5, ts: w * 50 }, end: { seq: w * 5 + 5, ts: w * 50 + 50 } }
+      const window = await store.windowFor(span)
+      expect(window.start?.seq).toBe(w * 5)
+      store.release(w * 5)
+    }
+  }
+  await read(1)
+  const held = () => store.models().flatMap((m) => (m.state === 'committed' ? [m.start.seq] : []))
+  expect(store.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
+  // The point read's window, the read's first windows, and its last (nothing came after it to push it out).
+  expect(held()).toEqual([0, 5, 10, 45])
+  // Reading the range again fetches none of the beginning kept, and keeps the same beginning.
+  const fetches = server.fetches
+  await read(1)
+  expect(server.fetches - fetches).toBe(7)
+  expect(held()).toEqual([0, 5, 10, 45])
+  // A point read makes a window an ordinary one: the next long read evicts the other scanned ones before it.
+  await store.stateAt(105)
+  await read(4)
+  expect(held()).toContain(0)
+  expect(held()).toContain(10)
+  expect(store.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
+})
