@@ -23,6 +23,7 @@ import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
 import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { openDatabase } from './db.ts'
 import { EntryWriter } from './entry-writer.ts'
+import { elementTexts } from './element-text.ts'
 import { fenceProducer } from './producer-fence.ts'
 import type { Durability } from './db.ts'
 import { HistoryReader } from './history-reader.ts'
@@ -499,7 +500,11 @@ export class StreamStore {
       if (body.length === 0) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append needs a non-empty body')
       store(body, Math.max(now, ts))
     } else {
-      const messages = splitMessages(parseJson(body.toString('utf8')))
+      const text = body.toString('utf8')
+      const parsed = parseJson(text)
+      const messages = splitMessages(parsed)
+      // Each message's own text, where storing it is the same as serializing it again.
+      const texts = Array.isArray(parsed) ? elementTexts(text, messages.length) : undefined
       if (messages.length === 0 && !creating) {
         throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append of an empty JSON array stores nothing')
       }
@@ -507,7 +512,7 @@ export class StreamStore {
       // the head state it started from is never changed, so a refused batch leaves it intact.
       inSequence(() => messages.forEach((value, index) => {
         if (state === undefined) {
-          store(JSON.stringify(value), Math.max(now, ts))
+          store(texts?.[index] ?? JSON.stringify(value), Math.max(now, ts))
           return
         }
         const message = validateMessage(value, index)
@@ -526,7 +531,8 @@ export class StreamStore {
           }
           throw error
         }
-        store(JSON.stringify(mutation), message.ts ?? Math.max(now, ts))
+        const own = mutation === value ? texts?.[index] : undefined
+        store(own ?? JSON.stringify(mutation), message.ts ?? Math.max(now, ts))
         if (
           seq - lastSnapshot.seq >= record.policy.entries ||
           total - lastSnapshot.cumBytes >= record.policy.bytes ||

@@ -197,3 +197,15 @@ test('stored bytes are counted in UTF-8, whether the body spells a character out
   expect(listing.windows).toEqual([expect.objectContaining({ entries: 5, bytes: expected })])
   expect((await windowAt(app, 's', 'seq=0')).entries.map((e) => e.m)).toEqual(stored)
 })
+
+test('a batch is stored as JSON.stringify writes each message, however the body spells it', async ({ app }) => {
+  await createState(app, 's')
+  const spelled = ['{"merge":{"a":1.50}}', '{ "merge" : { "b" : [1, 2] } }', '{"merge":{"c":"\\u0041\\/"}}', '{"merge":{"d":1e2,"e":-0}}', '{"merge":{"f":"x,]}","g":-0.5,"h":true}}', '{"set":{"i":null,"j":{"k":"\\"q\\""}}}']
+  const body = `[\n  ${spelled.join(',\n  ')}\n]`
+  expect((await post(app, 's', body)).statusCode).toBeLessThan(300)
+  const stored = spelled.map((text) => JSON.parse(JSON.stringify(JSON.parse(text))) as Json)
+  const listing = await getJson<{ windows: Array<{ bytes: number; entries: number }> }>(app, '/v1/windows/s')
+  const bytes = stored.reduce<number>((sum, m) => sum + Buffer.byteLength(JSON.stringify(m)), 0)
+  expect(listing.windows).toEqual([expect.objectContaining({ entries: 6, bytes })])
+  expect((await windowAt(app, 's', 'seq=0')).entries.map((e) => e.m)).toEqual(stored)
+})
