@@ -42,15 +42,27 @@ export function elementTexts(text: string, count: number): Array<string | undefi
   let start = i
   let depth = 0
   let compact = true
+  // The next backslash at or after where strings are searched (`end` when none), kept until passed:
+  // strings are crossed by native searches, and the body is searched for backslashes only once.
+  let backslash = -1
   while (i < end) {
     const c = text.charCodeAt(i)
     if (c === QUOTE) {
-      const next = stringEnd(text, i)
-      if (next < 0) {
-        compact = false
-        i = -next
-      } else {
-        i = next
+      // Past the string: its closing quote is the first one not escaped.
+      let from = i + 1
+      for (;;) {
+        const quote = text.indexOf('"', from)
+        if (backslash < from) {
+          backslash = text.indexOf('\\', from)
+          if (backslash === -1) backslash = end
+        }
+        if (quote === -1) return undefined
+        if (backslash > quote) {
+          i = quote + 1
+          break
+        }
+        if (!USUAL_ESCAPES.has(text.charCodeAt(backslash + 1))) compact = false
+        from = backslash + 2
       }
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
       depth += 1
@@ -83,24 +95,6 @@ export function elementTexts(text: string, count: number): Array<string | undefi
     }
   }
   return undefined
-}
-
-/**
- * The index just past the string whose opening quote is at `i`; negated when the string holds an
- * escape `JSON.stringify` would not write.
- */
-function stringEnd(text: string, i: number): number {
-  let usual = true
-  for (let j = i + 1; j < text.length; j++) {
-    const c = text.charCodeAt(j)
-    if (c === BACKSLASH) {
-      j += 1
-      if (!USUAL_ESCAPES.has(text.charCodeAt(j))) usual = false
-    } else if (c === QUOTE) {
-      return usual ? j + 1 : -(j + 1)
-    }
-  }
-  return -text.length
 }
 
 /** The escapes `JSON.stringify` writes (besides `\u00XX` for other control characters). */
