@@ -209,3 +209,16 @@ test('a batch is stored as JSON.stringify writes each message, however the body 
   expect(listing.windows).toEqual([expect.objectContaining({ entries: 6, bytes })])
   expect((await windowAt(app, 's', 'seq=0')).entries.map((e) => e.m)).toEqual(stored)
 })
+
+test('batches of every size are stored whole and in order, whatever statements carry them', async ({ app }) => {
+  // Sizes around each statement size the writer uses (64, 16, 4, 1).
+  const sizes = [1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 100, 150]
+  await createState(app, 's', { entries: 10_000 })
+  let n = 0
+  for (const size of sizes) {
+    await append(app, 's', Array.from({ length: size }, () => ({ merge: { [`k${n % 7}`]: n++ } })))
+  }
+  const entries = (await windowAt(app, 's', 'seq=0')).entries
+  expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+  expect(entries.map((e) => e.m)).toEqual(Array.from({ length: n }, (_, i) => ({ merge: { [`k${i % 7}`]: i } })))
+})
