@@ -139,6 +139,8 @@ export class StreamStore {
         this.#records.clear()
         this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
       },
+      // The checkpoint worker sleeps until there is something to copy.
+      () => this.#checkpointer?.committed(),
     )
     this.history = new HistoryReader(db, (name) => this.get(name))
   }

@@ -26,6 +26,7 @@ export class WriteQueue {
   readonly #db: Database.Database
   readonly #beforeCommit: () => void
   readonly #onAbort: () => void
+  readonly #onCommit: () => void
   #jobs: QueuedJob[] = []
   #scheduled = false
   #idle: Array<() => void> = []
@@ -33,11 +34,13 @@ export class WriteQueue {
   /**
    * @param beforeCommit runs last inside every transaction (persist counters).
    * @param onAbort runs when a whole transaction failed to commit: in-memory caches must be dropped.
+   * @param onCommit runs once after every transaction that committed.
    */
-  constructor(db: Database.Database, beforeCommit: () => void, onAbort: () => void) {
+  constructor(db: Database.Database, beforeCommit: () => void, onAbort: () => void, onCommit: () => void = () => {}) {
     this.#db = db
     this.#beforeCommit = beforeCommit
     this.#onAbort = onAbort
+    this.#onCommit = onCommit
   }
 
   /** Queues `run` to execute inside the next group transaction. */
@@ -82,6 +85,7 @@ export class WriteQueue {
       this.#settleIdle()
       return
     }
+    this.#onCommit()
     jobs.forEach((job, i) => {
       const result = settled[i]
       if (result === undefined) return

@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { expect } from 'vitest'
+import { Checkpointer } from '../src/checkpointer.ts'
 import { StreamStore } from '../src/stream-store.ts'
 import { test } from './support.ts'
 
@@ -87,5 +88,33 @@ test('checkpoints racing a stream of writes lose nothing and leave the file cons
     expect(reopened.headState('s')).toEqual(head)
   } finally {
     await reopened.close()
+  }
+})
+
+test('the worker checkpoints only after commits: an idle database costs it nothing', async ({ tmp }) => {
+  const file = join(tmp, 'idle.db')
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE t (n INTEGER)')
+  const worker = new Checkpointer(file, 'normal', 5)
+  const write = (n: number): void => {
+    db.prepare('INSERT INTO t (n) VALUES (?)').run(n)
+    worker.committed()
+  }
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(worker.checkpoints).toBe(0)
+    for (let n = 0; n < 20; n++) write(n)
+    expect(await eventually(() => worker.checkpoints > 0 && worker.caughtUp)).toBe(true)
+    // Idle: however long the wait, no checkpoint runs.
+    const idle = worker.checkpoints
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(worker.checkpoints).toBe(idle)
+    // The next commit wakes it again.
+    write(20)
+    expect(await eventually(() => worker.checkpoints > idle)).toBe(true)
+  } finally {
+    await worker.close()
+    db.close()
   }
 })
