@@ -46,6 +46,13 @@ export interface Slot {
   readers: number
   /** Id of the held window whose entries replayed gave this one's start state, if one did. */
   derivedFrom?: number
+  /**
+   * Id of the held window whose structure this one's start state shares (by replay, or by taking
+   * its equal subtrees); its start then counts in that window's bytes, not in this one's.
+   */
+  sharedWith?: number
+  /** Bytes of the start state left out of `bytes` while shared (as the server sent it, about). */
+  startBytes?: number
 }
 
 export type Held = Slot & { model: Exclude<WindowModel, { state: 'pending' }> }
@@ -66,6 +73,35 @@ export function rederive(from: Held, to: Held): void {
   const state = replay(from.model.start, from.model.entries).state
   to.model = { ...to.model, start: { seq: start.seq, ts: start.ts, state } }
   to.derivedFrom = from.id
+  shareStart(to, from)
+}
+
+/**
+ * `slot`'s start state now shares its structure with `other`: its bytes, which counted a whole
+ * start state as fetched, count only the rest (a run of windows over one large state then costs
+ * about one state plus its entries, not one state per window).
+ */
+export function shareStart(slot: Held, other: Held): void {
+  if (slot.sharedWith === undefined && slot.startBytes === undefined) {
+    const bytes = Math.min(slot.bytes, JSON.stringify(slot.model.start.state).length)
+    slot.startBytes = bytes
+    slot.bytes -= bytes
+  }
+  slot.sharedWith = other.id
+}
+
+/** Window `gone` was dropped: the windows sharing its structure own their start states alone again. Returns the bytes added back. */
+export function unshare(held: readonly Held[], gone: Slot): number {
+  let added = 0
+  for (const slot of held) {
+    if (slot.sharedWith !== gone.id) continue
+    added += slot.startBytes ?? 0
+    slot.bytes += slot.startBytes ?? 0
+    delete slot.sharedWith
+    delete slot.startBytes
+    if (slot.derivedFrom === gone.id) delete slot.derivedFrom
+  }
+  return added
 }
 
 /** True when `from` is committed and ends where `to` starts: `to`'s start is `from`'s end state. */

