@@ -25,7 +25,7 @@ export interface WindowView {
   point?: Point
 }
 
-
+/** A window the store holds or is fetching, with its bookkeeping. */
 export interface Slot {
   id: number
   model: WindowModel
@@ -57,6 +57,7 @@ export interface Slot {
 
 export type Held = Slot & { model: Exclude<WindowModel, { state: 'pending' }> }
 
+/** True when pending `slot` was asked for by exactly `point`. */
 export function samePoint(slot: Slot, point: Point): boolean {
   if (slot.model.state !== 'pending') return false
   const other = slot.model.point
