@@ -13,7 +13,7 @@
  */
 import { BehaviorSubject } from 'rxjs'
 import { replay } from '@statestream/common'
-import type { Bound, Entry, Json, Snapshot, WindowData } from '@statestream/common'
+import type { Bound, Entry, Snapshot, WindowData } from '@statestream/common'
 import {
   WindowConflict,
   coversPoint,
@@ -29,7 +29,7 @@ import {
 import { shareEqual } from './share-equal.ts'
 import { endsAt, rederive, samePoint, shareStart, unshare, viewOf, viewOfSlot } from './window-slot.ts'
 import type { Held, Slot, Window, WindowView } from './window-slot.ts'
-import type { Point, WindowContent, WindowEvent, WindowModel, WindowState } from './window-state.ts'
+import type { Point, WindowContent, WindowEvent, WindowModel } from './window-state.ts'
 
 /** A window fetch: the window covering `point`, only entries after `after` when given. */
 export type WindowFetcher = (query: { point: Point; after?: number }) => Promise<{ data: WindowData; size: number }>
