@@ -122,13 +122,13 @@ describe('never refetch', () => {
     const stamps = await seed(client, clock, 'wx/d')
     const stream = client.stream('wx/d')
     const bySeq = await stream.window({ seq: 12 })
-    expect(bySeq).toMatchObject({ state: 'committed', start: { seq: 10 }, end: { seq: 15 } })
+    expect(bySeq).toMatchObject({ status: 'committed', start: { seq: 10 }, end: { seq: 15 } })
     expect(bySeq.entries.map((e) => e.seq)).toEqual([11, 12, 13, 14, 15])
     const byTime = await stream.window({ at: stamps[12]! })
     expect(byTime.start?.seq).toBe(10)
     expect(server.served.count('/v1/window/')).toBe(1)
     const held = await first(stream.windows$)
-    expect(held.map((w) => [w.state, w.start?.seq, w.end?.seq])).toEqual([['committed', 10, 15]])
+    expect(held.map((w) => [w.status, w.start?.seq, w.end?.seq])).toEqual([['committed', 10, 15]])
   })
 
   test('a live window rolling over is committed from held data and never fetched', async ({ serve, connect }) => {
@@ -146,7 +146,7 @@ describe('never refetch', () => {
     }
     await first(stream.live$, (s) => s.seq === 12)
     const held = await first(stream.windows$)
-    expect(held.map((w) => [w.state, w.start?.seq, w.end?.seq ?? null])).toEqual([
+    expect(held.map((w) => [w.status, w.start?.seq, w.end?.seq ?? null])).toEqual([
       ['committed', 0, 5],
       ['committed', 5, 10],
       ['live', 10, null],

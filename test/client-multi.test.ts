@@ -177,11 +177,42 @@ test('statesAt lines several streams up at one time, from held windows when it c
     await client.stream('g/b').append(merge({ b: i }))
   }
   const at = created + 35
-  expect(await client.statesAt(['g/a', 'g/b'], at)).toEqual({
+  // The same shape as `stateAt`: the state itself, `undefined` where a stream did not exist yet.
+  expect(await client.statesAt(['g/a', 'g/b'], at)).toEqual({ 'g/a': { a: 3 }, 'g/b': undefined })
+  expect(await client.stream('g/a').stateAt(at)).toEqual({ a: 3 })
+  expect(await client.snapshotsAt(['g/a', 'g/b'], at)).toEqual({
     'g/a': { seq: 3, ts: created + 30, state: { a: 3 } },
     'g/b': undefined,
   })
   const before = server.served.requests.length
   await client.statesAt(['g/a', 'g/b'], at)
   expect(server.served.requests.length).toBe(before)
+})
+
+test('statesAt: a missing stream is undefined, a bad name refuses the call before any request, and nothing is left unhandled', async ({
+  serve,
+  connect,
+}) => {
+  const server = await serve()
+  const { client } = connect(server.url)
+  await client.stream('g/here').create({ messages: [{ set: { here: true } }] })
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const now = Number.MAX_SAFE_INTEGER - 1
+    expect(await client.statesAt(['g/here', 'g/missing'], now)).toEqual({ 'g/here': { here: true }, 'g/missing': undefined })
+    const before = server.served.requests.length
+    await expect(client.statesAt(['g/missing-2', 'bad//name'], now)).rejects.toMatchObject({ code: 'INVALID_STREAM_NAME' })
+    expect(server.served.requests.length).toBe(before)
+    // Any other failure rejects the call, and the requests still in flight settle quietly.
+    await fetch(`${server.url}/v1/stream/g/plain`, { method: 'PUT', headers: { 'content-type': 'text/plain' } })
+    await expect(client.statesAt(['g/plain', 'g/missing-3', 'g/here'], now)).rejects.toMatchObject({ code: 'NOT_A_STATE_STREAM' })
+    // Give any stray rejection the turns it needs to be reported.
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(unhandled).toEqual([])
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
 })

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     const at = T0 + 25 * MINUTE + 30_000
     say(`state at ${hhmm(at)}: ${JSON.stringify(await s1.stateAt(at))}`)
     const window = await s1.window({ at })
-    say(`window: seq ${window.start?.seq}…${window.end?.seq}, ${hhmm(window.start?.ts ?? 0)}–${hhmm(window.end?.ts ?? 0)}, ${window.state}`)
+    say(`window: seq ${window.start?.seq}…${window.end?.seq}, ${hhmm(window.start?.ts ?? 0)}–${hhmm(window.end?.ts ?? 0)}, ${window.status}`)
     say(`requests: ${tally.since(mark).join(', ')}`)
     mark = tally.mark()
     for (const minute of [21, 22, 23, 24, 26, 27]) await s1.stateAt(T0 + minute * MINUTE)
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     for (const minute of [10, 30, 45]) {
       const ts = T0 + minute * MINUTE
       const states = await reader.statesAt<Reading>(names, ts)
-      const row = names.map((name) => `${name.split('/')[1]}: t=${states[name]?.state.t ?? '–'}`).join('   ')
+      const row = names.map((name) => `${name.split('/')[1]}: t=${states[name]?.t ?? '–'}`).join('   ')
       say(`${hhmm(ts)}  ${row}`)
     }
 
@@ -192,11 +192,11 @@ function dedupe(values: string[]): string[] {
   return values.filter((value, i) => value !== values[i - 1])
 }
 
-function printWindows(views: ReadonlyArray<{ state: string; start: { seq: number; ts: number } | undefined; end: { seq: number; ts: number } | null; entries: number }>): void {
+function printWindows(views: ReadonlyArray<{ status: string; start: { seq: number; ts: number } | undefined; end: { seq: number; ts: number } | null; entries: number }>): void {
   say('held windows of station-1:')
   for (const view of views) {
     const span = `seq ${view.start?.seq ?? '?'}…${view.end?.seq ?? 'open'}`
-    say(`  ${view.state.padEnd(9)} ${span.padEnd(14)} ${hhmm(view.start?.ts ?? 0)}–${view.end ? hhmm(view.end.ts) : '…'}  ${view.entries} entries`)
+    say(`  ${view.status.padEnd(9)} ${span.padEnd(14)} ${hhmm(view.start?.ts ?? 0)}–${view.end ? hhmm(view.end.ts) : '…'}  ${view.entries} entries`)
   }
 }
 

@@ -9,6 +9,7 @@ import { StateStreamClient } from '@statestream/client'
 import type { StateStreamClientOptions, TraceEvent } from '@statestream/client'
 import { buildApp } from '@statestream/server'
 import type { AppOptions } from '@statestream/server'
+import type { ServerResponse } from 'node:http'
 import { test } from 'vitest'
 import { startTcpProxy } from './tcp-proxy.ts'
 import type { TcpProxy } from './tcp-proxy.ts'
@@ -51,13 +52,37 @@ export interface CountedServer {
   served: ServedLog
 }
 
-/** Builds and starts a counted server. */
-export async function serveCounted(options: AppOptions = {}): Promise<CountedServer> {
+/**
+ * Stands in front of every route (after the request is logged), as a gateway or an auth layer
+ * would: it may answer the request itself (`reply.send`, `reply.hijack`) or let it through.
+ */
+export type Gate = (request: GateRequest, reply: GateReply) => Promise<unknown>
+
+/** What a gate sees of a request. */
+export interface GateRequest {
+  method: string
+  url: string
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** What a gate may do with the reply. */
+export interface GateReply {
+  code(status: number): GateReply
+  header(name: string, value: string): GateReply
+  send(body?: string): unknown
+  /** Takes the raw response over (to write a response by hand). */
+  hijack(): unknown
+  raw: ServerResponse
+}
+
+/** Builds and starts a counted server, with an optional gate in front of its routes. */
+export async function serveCounted(options: AppOptions = {}, gate?: Gate): Promise<CountedServer> {
   const app = await buildApp(options)
   const served = new ServedLog()
   app.addHook('onRequest', async (request) => {
     served.requests.push(`${request.method} ${request.url}`)
   })
+  if (gate !== undefined) app.addHook('onRequest', (request, reply) => gate(request, reply))
   app.addHook('onSend', async (request, _reply, payload) => {
     if (typeof payload !== 'string') return payload
     served.bytes += Buffer.byteLength(payload)
@@ -78,7 +103,7 @@ export async function serveCounted(options: AppOptions = {}): Promise<CountedSer
 /** The fixtures of a client test. */
 export interface ClientFixtures {
   /** Starts a counted server (closed after the test). */
-  serve: (options?: AppOptions) => Promise<CountedServer>
+  serve: (options?: AppOptions, gate?: Gate) => Promise<CountedServer>
   /** A client of `url` whose trace is collected in `events` (closed after the test). */
   connect: (url: string, options?: Omit<StateStreamClientOptions, 'baseUrl'>) => { client: StateStreamClient; events: TraceEvent[] }
   /** A proxy in front of `url` (closed after the test). */
@@ -89,8 +114,8 @@ export const clientTest = test.extend<ClientFixtures>({
   // vitest fixtures name their dependencies in a destructuring pattern; these have none.
   serve: async ({}, use) => {
     const apps: FastifyInstance[] = []
-    await use(async (options) => {
-      const server = await serveCounted(options)
+    await use(async (options, gate) => {
+      const server = await serveCounted(options, gate)
       apps.push(server.app)
       return server
     })

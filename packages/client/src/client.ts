@@ -9,11 +9,12 @@ import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { BackoffOptions } from './backoff.ts'
 import { HttpClient } from './http.ts'
-import type { TraceEvent } from './http.ts'
+import type { ErrorHandler, HeadersOption, TraceEvent } from './http.ts'
 import { DEFAULT_WATCHDOG_MS } from './live-tail.ts'
 import type { LiveOptions } from './live-tail.ts'
 import { MultiLive } from './multi-live.ts'
 import { StateStream } from './state-stream.ts'
+import type { CallOptions } from './state-stream.ts'
 
 /** Options of a `StateStreamClient`. */
 export interface StateStreamClientOptions {
@@ -21,6 +22,17 @@ export interface StateStreamClientOptions {
   baseUrl: string
   /** undici dispatcher for every request. Default: an `Agent` the client owns and closes. */
   dispatcher?: Dispatcher
+  /**
+   * Headers of every request (e.g. `{ authorization: 'Bearer …' }`): fixed values, or a function,
+   * possibly async, called before every request and every reconnect (so a renewed token is used).
+   */
+  headers?: HeadersOption
+  /**
+   * Told of an error that is about to reach the caller (not of failures retried by backoff).
+   * Returning headers (an object, possibly empty) retries the call with them on top of `headers`,
+   * kept for later requests too: a token refresh. Returning nothing lets the error through.
+   */
+  onError?: ErrorHandler
   /** Silence after which a live connection is presumed dead, ms. Keep it above the server's heartbeat interval. Default 45,000. */
   watchdogMs?: number
   /** Reconnection and retry backoff (full jitter). Default 100 ms initial, 10 s max. */
@@ -50,7 +62,11 @@ export class StateStreamClient {
   constructor(options: StateStreamClientOptions) {
     this.#options = options
     this.#owned = options.dispatcher === undefined ? new Agent({ keepAliveTimeout: 10_000 }) : undefined
-    this.#http = new HttpClient(options.baseUrl, options.dispatcher ?? (this.#owned as Agent), options.trace)
+    this.#http = new HttpClient(options.baseUrl, options.dispatcher ?? (this.#owned as Agent), {
+      trace: options.trace,
+      headers: options.headers,
+      onError: options.onError,
+    })
     this.#live = { watchdogMs: options.watchdogMs ?? DEFAULT_WATCHDOG_MS, backoff: options.backoff ?? {} }
   }
 
@@ -85,11 +101,28 @@ export class StateStreamClient {
 
   /**
    * Each stream's state at the same time `ts`: the seed's "grouper" lining up many sources. A
-   * stream that did not exist yet at `ts` maps to `undefined`. Held windows answer without requests.
+   * stream that did not exist yet at `ts`, or does not exist at all, maps to `undefined`. Every
+   * name is checked before any request is made; held windows answer without requests.
    */
-  async statesAt<S = Json>(names: readonly string[], ts: number): Promise<Record<string, Snapshot<S> | undefined>> {
-    const states = await Promise.all(names.map((name) => this.stream<S>(name).snapshotAt(ts)))
-    return Object.fromEntries(names.map((name, i) => [name, states[i]]))
+  async statesAt<S = Json>(names: readonly string[], ts: number, options: CallOptions = {}): Promise<Record<string, S | undefined>> {
+    const snapshots = await this.snapshotsAt<S>(names, ts, options)
+    return Object.fromEntries(names.map((name) => [name, snapshots[name]?.state]))
+  }
+
+  /** Like `statesAt`, with the seq and ts of the last entry each state includes. */
+  async snapshotsAt<S = Json>(names: readonly string[], ts: number, options: CallOptions = {}): Promise<Record<string, Snapshot<S> | undefined>> {
+    this.#assertOpen()
+    // A bad name refuses the call before anything is sent, so no request is left to fail unseen.
+    const streams = names.map((name) => this.stream<S>(name))
+    const snapshots = await Promise.all(
+      streams.map((stream) =>
+        stream.snapshotAt(ts, options).catch((err: unknown) => {
+          if ((err as { code?: unknown }).code === ErrorCode.STREAM_NOT_FOUND) return undefined
+          throw err
+        }),
+      ),
+    )
+    return Object.fromEntries(names.map((name, i) => [name, snapshots[i]]))
   }
 
   /** Ends every live subscription (they complete) and closes the dispatcher the client owns. */

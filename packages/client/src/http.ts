@@ -15,7 +15,7 @@ export type TraceEvent =
   /** Entries arrived for `stream`, from a window fetch or a live tail. */
   | { type: 'entries'; stream: string; source: 'window' | 'live'; count: number; first: number; last: number }
   /** A held window changed state. */
-  | { type: 'window'; stream: string; state: string; start: number | null; end: number | null }
+  | { type: 'window'; stream: string; status: string; start: number | null; end: number | null }
   /** The live tail of `stream` (or of a multi-stream connection) changed status. */
   | { type: 'status'; stream: string; status: string }
 
@@ -36,16 +36,65 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+/** Request headers: fixed values, or a function (possibly async) read before every request. */
+export type HeadersOption = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
+
+/**
+ * Told of an error before it reaches the caller. Returning headers (an object, possibly empty)
+ * retries with them, on top of `headers`, for this and every later request (a refreshed token);
+ * returning nothing lets the error through.
+ */
+export type ErrorHandler = (err: StateStreamError) => void | Record<string, string> | Promise<void | Record<string, string>>
+
+/** How many times in a row one call may be retried on `onError`'s word before its error goes through. */
+const RECOVERIES = 3
+
 /** The HTTP layer shared by every part of a client. */
 export class HttpClient {
   readonly #base: URL
   readonly #dispatcher: Dispatcher
   readonly #trace: ((event: TraceEvent) => void) | undefined
+  readonly #headers: HeadersOption | undefined
+  readonly #onError: ErrorHandler | undefined
+  /** Headers `onError` returned, sent on top of `#headers` from then on. */
+  #recovered: Record<string, string> = {}
 
-  constructor(baseUrl: string, dispatcher: Dispatcher, trace?: (event: TraceEvent) => void) {
+  constructor(
+    baseUrl: string,
+    dispatcher: Dispatcher,
+    options: { trace?: ((event: TraceEvent) => void) | undefined; headers?: HeadersOption | undefined; onError?: ErrorHandler | undefined } = {},
+  ) {
     this.#base = new URL(baseUrl)
     this.#dispatcher = dispatcher
-    this.#trace = trace
+    this.#trace = options.trace
+    this.#headers = options.headers
+    this.#onError = options.onError
+  }
+
+  /**
+   * Asks `onError` whether `err` should be retried with new headers: true when it returned some
+   * (they are kept for every later request). `recoveries` is how many times this call was
+   * retried so already.
+   */
+  async recover(err: unknown, recoveries = 0): Promise<boolean> {
+    if (this.#onError === undefined || recoveries >= RECOVERIES || !isStateStreamError(err)) return false
+    // Transient failures are retried by backoff; a closed client or an aborted call is final.
+    if (isRetryable(err) || err.code === ErrorCode.CLOSED) return false
+    const headers = await this.#onError(err)
+    if (headers === undefined || headers === null || typeof headers !== 'object') return false
+    this.#recovered = { ...this.#recovered, ...lowerKeys(headers) }
+    return true
+  }
+
+  /** Runs `call`, retrying it while `onError` returns new headers for its failure. */
+  async withRecovery<T>(call: () => Promise<T>): Promise<T> {
+    for (let recoveries = 0; ; recoveries++) {
+      try {
+        return await call()
+      } catch (err) {
+        if (!(await this.recover(err, recoveries))) throw err
+      }
+    }
   }
 
   /** Reports `event` to the trace hook, if there is one. */
@@ -60,8 +109,12 @@ export class HttpClient {
     return `${this.#base.origin}${base}${path}`
   }
 
-  /** Sends a request and parses a JSON answer; non-2xx answers throw their wire error. */
-  async json<T>(path: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
+  /** Sends a request and parses a JSON answer; non-2xx answers throw their wire error (after `onError`). */
+  json<T>(path: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
+    return this.withRecovery(() => this.#json<T>(path, options))
+  }
+
+  async #json<T>(path: string, options: RequestOptions): Promise<JsonResponse<T>> {
     const response = await this.send(path, options)
     try {
       const text = await response.body.text()
@@ -78,7 +131,11 @@ export class HttpClient {
    * Sends a request and returns the raw response for the caller to stream (the live tail). The
    * caller must consume or destroy its body. Non-2xx answers are read and thrown here.
    */
-  async stream(path: string, options: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
+  stream(path: string, options: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
+    return this.withRecovery(() => this.#stream(path, options))
+  }
+
+  async #stream(path: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
     const response = await this.send(path, { ...options }, 0)
     if (response.statusCode >= 400) {
       const text = await response.body.text().catch(() => '')
@@ -91,11 +148,13 @@ export class HttpClient {
   async send(path: string, options: RequestOptions, bodyTimeout?: number): Promise<Dispatcher.ResponseData> {
     const method = options.method ?? 'GET'
     this.#trace?.({ type: 'request', method, url: path })
+    const base = typeof this.#headers === 'function' ? await this.#headers() : this.#headers
+    const headers = { ...lowerKeys(base ?? {}), ...this.#recovered, ...lowerKeys(options.headers ?? {}) }
     try {
       return await request(this.url(path), {
         dispatcher: this.#dispatcher,
         method,
-        ...(options.headers !== undefined && { headers: options.headers }),
+        headers,
         ...(options.body !== undefined && { body: options.body }),
         ...(options.signal !== undefined && { signal: options.signal }),
         // The live tail has its own watchdog; undici's body timeout would only cut it early.
@@ -107,10 +166,26 @@ export class HttpClient {
   }
 }
 
-/** True for errors worth retrying: network failures and the server's "try again" answers. */
+/** Statuses worth retrying whoever sent them: a timeout, a rate limit, and every server failure. */
+function retryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500
+}
+
+/** True for errors worth retrying: network failures and the server's (or a proxy's) "try again" answers. */
 export function isRetryable(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code
+  const { code, status } = err as { code?: unknown; status?: unknown }
+  if (typeof status === 'number') return retryableStatus(status)
   return code === ErrorCode.NETWORK || code === ErrorCode.SHUTTING_DOWN || code === ErrorCode.SLOW_READER || code === ErrorCode.INTERNAL
+}
+
+function isStateStreamError(err: unknown): err is StateStreamError {
+  return err instanceof Error && err.name === 'StateStreamError' && typeof (err as { code?: unknown }).code === 'string'
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(headers)) out[key.toLowerCase()] = value
+  return out
 }
 
 /** The `Retry-After` of an error, in milliseconds, if the server sent one. */
@@ -133,12 +208,34 @@ function errorOf(status: number, text: string, headers: Record<string, string | 
   } catch {
     body = undefined
   }
-  if (isErrorBody(body) && Object.hasOwn(ERROR_STATUS, body.error.code)) {
-    return new StateStreamError(body.error.code, body.error.message, { headers: flat })
+  const serverCode = isErrorBody(body) ? body.error.code : undefined
+  const options = { headers: flat, status, ...(serverCode !== undefined && { serverCode }) }
+  // The server's own answer: its code, when it is one of ours and fits the status.
+  if (isErrorBody(body) && Object.hasOwn(ERROR_STATUS, body.error.code) && ERROR_STATUS[body.error.code] === status) {
+    return new StateStreamError(body.error.code, body.error.message, options)
   }
-  // A proxy or a foreign server: map the status to the nearest code.
-  const code = status === 404 ? ErrorCode.NOT_FOUND : status >= 500 ? ErrorCode.NETWORK : ErrorCode.BAD_REQUEST
-  return new StateStreamError(code, `HTTP ${status}`, { headers: flat })
+  // A proxy, a gateway or a foreign server: the status decides the code; the body's own is kept.
+  const message = isErrorBody(body) ? `HTTP ${status}: ${body.error.message}` : `HTTP ${status}`
+  return new StateStreamError(codeOfStatus(status), message, options)
+}
+
+/** The nearest code for an HTTP status that came without one of ours. */
+function codeOfStatus(status: number): ErrorCode {
+  switch (status) {
+    case 401:
+      return ErrorCode.UNAUTHORIZED
+    case 403:
+      return ErrorCode.FORBIDDEN
+    case 404:
+      return ErrorCode.NOT_FOUND
+    case 408:
+      return ErrorCode.REQUEST_TIMEOUT
+    case 413:
+      return ErrorCode.PAYLOAD_TOO_LARGE
+    case 429:
+      return ErrorCode.RATE_LIMITED
+  }
+  return status >= 500 ? ErrorCode.NETWORK : ErrorCode.BAD_REQUEST
 }
 
 /** Wraps anything that is not already a `StateStreamError` as a `NETWORK` error, keeping the cause. */

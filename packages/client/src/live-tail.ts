@@ -133,6 +133,9 @@ export class LiveTail<S = Json> {
       }
       this.#untail()
       if (signal.aborted) return
+      // An in-band refusal (a token that expired while connected): `onError` may give new headers.
+      if (failure !== undefined && isFatal(failure) && (await this.#http.recover(failure))) continue
+      if (signal.aborted) return
       if (failure !== undefined && isFatal(failure)) {
         // What is held of a deleted stream must not mix with a stream later made under its name.
         if (isGone(failure)) this.#store.clear()

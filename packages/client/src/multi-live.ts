@@ -174,6 +174,9 @@ class MultiConnection<S> {
       }
       this.#untail()
       if (signal.aborted) return
+      // An in-band refusal (a token that expired while connected): `onError` may give new headers.
+      if (failure !== undefined && isFatal(failure) && (await this.#http.recover(failure))) continue
+      if (signal.aborted) return
       if (failure !== undefined && isFatal(failure)) {
         this.#status$.next(LiveStatus.closed)
         this.#sink.error(failure)

@@ -11,10 +11,10 @@
 import { randomUUID } from 'node:crypto'
 import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, StateStreamError } from '@statestream/common'
 import type { Message } from '@statestream/common'
-import { Backoff, sleep } from './backoff.ts'
 import type { BackoffOptions } from './backoff.ts'
-import { isRetryable, retryAfterMs } from './http.ts'
+import { isRetryable } from './http.ts'
 import type { HttpClient } from './http.ts'
+import { retrying } from './retry.ts'
 
 /** What an append stored. */
 export interface AppendResult {
@@ -62,44 +62,45 @@ export class IdempotentProducer {
   }
 
   /** Appends one message or an atomic batch; resolves once stored (exactly once). */
-  append(messages: Message | readonly Message[]): Promise<AppendResult> {
+  append(messages: Message | readonly Message[], signal?: AbortSignal): Promise<AppendResult> {
     const body = JSON.stringify(messages)
-    const run = this.#queue.then(() => this.#send(body))
+    const run = this.#queue.then(() => this.#send(body, signal))
     // The next request waits for this one, whatever its outcome.
     this.#queue = run.catch(() => undefined)
     return run
   }
 
-  async #send(body: string): Promise<AppendResult> {
-    const backoff = new Backoff(this.#backoff)
-    let lastError: unknown
-    for (let attempt = 0; attempt < this.#attempts; attempt++) {
-      try {
-        const response = await this.#http.json<undefined>(`${ROUTES.stream}${this.#name}`, {
-          method: 'POST',
-          headers: {
-            'content-type': JSON_CONTENT_TYPE,
-            [HEADERS.producerId]: this.#id,
-            [HEADERS.producerEpoch]: String(this.#epoch),
-            [HEADERS.producerSeq]: String(this.#seq),
-          },
-          body,
-        })
-        this.#seq += 1
-        const offset = response.headers[HEADERS.streamNextOffset]
-        return { seq: offset === undefined ? Number.NaN : Number(offset), duplicate: response.status === 204 }
-      } catch (err) {
-        // A refusal (bad mutation, missing stream…) stored nothing: the seq is free for the next request.
-        if (!isRetryable(err)) throw err
-        lastError = err
-        if (attempt + 1 < this.#attempts) await sleep(backoff.next(retryAfterMs(err) ?? 0))
-      }
+  async #send(body: string, signal: AbortSignal | undefined): Promise<AppendResult> {
+    // Aborted while it waited its turn: nothing was sent, so the seq stays free.
+    if (signal?.aborted) throw signal.reason
+    const headers = {
+      'content-type': JSON_CONTENT_TYPE,
+      [HEADERS.producerId]: this.#id,
+      [HEADERS.producerEpoch]: String(this.#epoch),
+      [HEADERS.producerSeq]: String(this.#seq),
     }
-    // The request may or may not be stored; a new epoch keeps the next one from being taken for it.
+    const path = `${ROUTES.stream}${this.#name}`
+    try {
+      const response = await retrying(() => this.#http.json<undefined>(path, { method: 'POST', headers, body, ...(signal !== undefined && { signal }) }), {
+        attempts: this.#attempts,
+        backoff: this.#backoff,
+        signal,
+      })
+      this.#seq += 1
+      const offset = response.headers[HEADERS.streamNextOffset]
+      return { seq: offset === undefined ? Number.NaN : Number(offset), duplicate: response.status === 204 }
+    } catch (err) {
+      // A refusal (bad mutation, missing stream…) stored nothing: the seq is free for the next request.
+      if (!signal?.aborted && !isRetryable(err)) throw err
+      // Cut short or never answered: it may be stored. A new epoch keeps the next request from being taken for it.
+      this.#newEpoch()
+      if (signal?.aborted) throw signal.reason
+      throw new StateStreamError(ErrorCode.NETWORK, `append to "${this.#name}" failed after ${this.#attempts} attempts`, { cause: err })
+    }
+  }
+
+  #newEpoch(): void {
     this.#epoch += 1
     this.#seq = 0
-    throw new StateStreamError(ErrorCode.NETWORK, `append to "${this.#name}" failed after ${this.#attempts} attempts`, {
-      cause: lastError,
-    })
   }
 }

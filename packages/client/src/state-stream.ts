@@ -3,6 +3,8 @@
  * windows, its history, its shared live cursor, and its writes.
  */
 import {
+  AT_NOW,
+  ErrorCode,
   HEADERS,
   JSON_CONTENT_TYPE,
   QUERY,
@@ -15,17 +17,36 @@ import {
   replay,
 } from '@statestream/common'
 import type { Bound, Entry, Json, Message, Snapshot, SnapshotPolicy, WindowBounds, WindowData } from '@statestream/common'
-import { BehaviorSubject, Observable, ReplaySubject, share } from 'rxjs'
+import { BehaviorSubject, Observable, ReplaySubject, concat, defer, filter, share, tap } from 'rxjs'
 import type { Subscriber } from 'rxjs'
-import { Backoff, sleep } from './backoff.ts'
-import { isRetryable, retryAfterMs } from './http.ts'
-import type { HttpClient, JsonResponse } from './http.ts'
+import type { HttpClient, JsonResponse, RequestOptions } from './http.ts'
+import { retrying } from './retry.ts'
 import { LiveStatus, LiveTail } from './live-tail.ts'
 import type { LiveOptions, LiveState } from './live-tail.ts'
 import { IdempotentProducer } from './producer.ts'
 import type { AppendResult, ProducerOptions } from './producer.ts'
 import { WindowStore } from './window-store.ts'
 import type { Point, Window, WindowView } from './window-store.ts'
+
+/** The time `{ at: 'now' }` stands for inside the store: later than any entry, so its window is the open one. */
+const AT_HEAD = Number.MAX_SAFE_INTEGER
+
+/**
+ * `promise`, or a rejection with the signal's reason as soon as it aborts. The work behind the
+ * promise goes on (others may share it); only this caller stops waiting.
+ */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  if (signal.aborted) {
+    promise.catch(() => undefined)
+    return Promise.reject(signal.reason)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const stop = (): void => reject(signal.reason)
+    signal.addEventListener('abort', stop, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop))
+  })
+}
 
 /** Options of one stream handle (the client passes its own). */
 export interface StateStreamOptions {
@@ -49,10 +70,24 @@ export interface CreateOptions {
   messages?: readonly Message[]
 }
 
-/** A range of history, in ms since the epoch, both ends included. */
+/**
+ * A range of history, in ms since the epoch, both ends included. Without `to`, the history runs
+ * on into the live tail: every entry from `from`, then every new one as it is appended.
+ */
 export interface HistoryRange {
   from: number
-  to: number
+  to?: number
+  /** Ends the history (it completes) when aborted; unsubscribing does the same. */
+  signal?: AbortSignal
+}
+
+/** A point of history a window is asked for by: a time (`'now'` for the head) or a seq. */
+export type WindowPoint = { at: number | 'now' } | { seq: number }
+
+/** Options of a call that waits. */
+export interface CallOptions {
+  /** Stops waiting when aborted: the call rejects with the signal's reason (a fetch others share goes on). */
+  signal?: AbortSignal
 }
 
 /** One step of `history()`: the state after entry `seq`; `entry` is absent on the first (the state at `from`). */
@@ -73,6 +108,8 @@ export class StateStream<S = Json> {
   readonly #status$ = new BehaviorSubject<LiveStatus>(LiveStatus.closed)
   readonly #producer: IdempotentProducer
   readonly #options: StateStreamOptions
+  /** Whether the last `#request` needed more than one attempt. */
+  #retried = false
 
   constructor(http: HttpClient, name: string, options: StateStreamOptions) {
     this.name = assertStreamName(name)
@@ -86,7 +123,7 @@ export class StateStream<S = Json> {
         http.trace({
           type: 'window',
           stream: name,
-          state: removed ? 'removed' : view.state,
+          status: removed ? 'removed' : view.status,
           start: view.start?.seq ?? null,
           end: view.end?.seq ?? null,
         }),
@@ -127,7 +164,7 @@ export class StateStream<S = Json> {
     if (policy.entries !== undefined) headers[HEADERS.snapshotEntries] = String(policy.entries)
     if (policy.bytes !== undefined) headers[HEADERS.snapshotBytes] = String(policy.bytes)
     if (policy.ms !== undefined) headers[HEADERS.snapshotMs] = String(policy.ms)
-    const response = await this.#http.json<undefined>(`${ROUTES.stream}${this.name}`, {
+    const response = await this.#request<undefined>(`${ROUTES.stream}${this.name}`, {
       method: 'PUT',
       headers,
       ...(options.messages !== undefined && { body: JSON.stringify(options.messages) }),
@@ -137,31 +174,68 @@ export class StateStream<S = Json> {
 
   /** Deletes the stream and everything held of it. */
   async delete(): Promise<void> {
-    await this.#http.json<undefined>(`${ROUTES.stream}${this.name}`, { method: 'DELETE' })
+    await this.#request<undefined>(`${ROUTES.stream}${this.name}`, { method: 'DELETE' }).catch((err: unknown) => {
+      // A retry whose first attempt did delete it finds nothing: that is done too.
+      if ((err as { code?: unknown }).code !== ErrorCode.STREAM_NOT_FOUND || !this.#retried) throw err
+    })
     this.#store.clear()
   }
 
   /** The state at `ts` (ms): `undefined` before the stream existed. Answered from held windows when they cover `ts`. */
-  async stateAt(ts: number): Promise<S | undefined> {
-    return (await this.#store.stateAt(ts))?.state as S | undefined
+  async stateAt(ts: number, options: CallOptions = {}): Promise<S | undefined> {
+    return (await this.snapshotAt(ts, options))?.state
   }
 
   /** Like `stateAt`, with the seq and ts of the last entry the state includes. */
-  async snapshotAt(ts: number): Promise<Snapshot<S> | undefined> {
-    return (await this.#store.stateAt(ts)) as Snapshot<S> | undefined
+  async snapshotAt(ts: number, options: CallOptions = {}): Promise<Snapshot<S> | undefined> {
+    return (await abortable(this.#store.stateAt(ts), options.signal)) as Snapshot<S> | undefined
   }
 
-  /** The window covering a time or a seq; fetched only if not held. */
-  async window(point: Point): Promise<Window<S>> {
-    return (await this.#store.window(point)) as Window<S>
+  /** The window covering a time, the head (`{ at: 'now' }`) or a seq; fetched only if not held. */
+  async window(point: WindowPoint, options: CallOptions = {}): Promise<Window<S>> {
+    const at: Point = 'at' in point && point.at === 'now' ? { at: AT_HEAD } : (point as Point)
+    return (await abortable(this.#store.window(at), options.signal)) as Window<S>
   }
 
   /**
    * The history over `[from, to]`: first the state at `from` (or at creation, if later), then
    * `{ seq, ts, state, entry }` for every entry with `from < ts ≤ to`. Only windows not held are
    * fetched, several at once (bounded); nothing is fetched when held windows cover the range.
+   * Without `to` it does not complete: after the last entry held it goes on with the live cursor,
+   * each new entry once. An abort of `signal` ends it with the signal's reason as its error.
    */
   history(range: HistoryRange): Observable<HistoryState<S>> {
+    const bounded = this.#bounded(range.from, range.to ?? Number.MAX_SAFE_INTEGER)
+    let history = bounded
+    if (range.to === undefined) {
+      history = defer(() => {
+        let last = -1
+        return concat(
+          bounded.pipe(tap((step) => (last = step.seq))),
+          // The live cursor starts from the state the history reached (held now): only what is new passes.
+          defer(() => this.live$.pipe(filter((step) => step.seq > last))),
+        )
+      })
+    }
+    const signal = range.signal
+    if (signal === undefined) return history
+    return new Observable<HistoryState<S>>((subscriber) => {
+      const stop = (): void => subscriber.error(signal.reason)
+      if (signal.aborted) {
+        stop()
+        return undefined
+      }
+      signal.addEventListener('abort', stop, { once: true })
+      const subscription = history.subscribe(subscriber)
+      return () => {
+        signal.removeEventListener('abort', stop)
+        subscription.unsubscribe()
+      }
+    })
+  }
+
+  #bounded(from: number, to: number): Observable<HistoryState<S>> {
+    const range = { from, to }
     return new Observable<HistoryState<S>>((subscriber) => {
       let stop: (() => void) | undefined
       let cancelled = false
@@ -195,19 +269,34 @@ export class StateStream<S = Json> {
     })
   }
 
-  /** Appends a mutation or an atomic batch, exactly once even when the request is retried. */
-  append(messages: Message | readonly Message[]): Promise<AppendResult> {
-    return this.#producer.append(messages)
+  /**
+   * Appends a mutation or an atomic batch, exactly once even when the request is retried. An
+   * abort before it is sent stores nothing; one while it is on its way may or may not store it.
+   */
+  append(messages: Message | readonly Message[], options: CallOptions = {}): Promise<AppendResult> {
+    return this.#producer.append(messages, options.signal)
   }
 
   /** Stores `state` as the stream's new state (nothing when equal). Safe to retry. */
   async set(state: S): Promise<{ stored: boolean; seq: number; ts: number }> {
-    const response = await this.#http.json<{ stored: boolean; seq: number; ts: number }>(`${ROUTES.state}${this.name}`, {
+    const response = await this.#request<{ stored: boolean; seq: number; ts: number }>(`${ROUTES.state}${this.name}`, {
       method: 'PUT',
       headers: { 'content-type': JSON_CONTENT_TYPE },
       body: JSON.stringify(state),
     })
     return response.body
+  }
+
+  /** One request through the retry policy (reads and idempotent writes only). */
+  async #request<T>(path: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
+    this.#retried = false
+    return retrying(
+      (attempt) => {
+        if (attempt > 1) this.#retried = true
+        return this.#http.json<T>(path, options)
+      },
+      { attempts: this.#options.fetchAttempts, backoff: this.#options.live.backoff, signal: options.signal },
+    )
   }
 
   /** The store behind this handle (for `client.live([...])`, which feeds it too). */
@@ -216,10 +305,10 @@ export class StateStream<S = Json> {
   }
 
   /** The windows over `[from, to]`: from held data when it covers the range, else from a listing. */
-  async #spans(range: HistoryRange): Promise<Array<{ start: Bound; end: Bound | null }>> {
+  async #spans(range: { from: number; to: number }): Promise<Array<{ start: Bound; end: Bound | null }>> {
     const held = this.#store.heldRange(range.from, range.to)
     if (held !== undefined) return held
-    const response = await this.#http.json<{ windows: WindowBounds[] }>(
+    const response = await this.#request<{ windows: WindowBounds[] }>(
       `${ROUTES.windows}${this.name}?${QUERY.from}=${range.from}&${QUERY.to}=${range.to}`,
     )
     return response.body.windows.map((bounds) => ({ start: bounds.start, end: bounds.end }))
@@ -227,19 +316,10 @@ export class StateStream<S = Json> {
 
   /** One window GET; retried on network failures (it is a read, so always safe to repeat). */
   async #fetchWindow(point: Point, after: number | undefined): Promise<{ data: WindowData; size: number }> {
-    const query = 'at' in point ? `${QUERY.at}=${point.at}` : `${QUERY.seq}=${point.seq}`
+    const query = 'at' in point ? `${QUERY.at}=${point.at === AT_HEAD ? AT_NOW : point.at}` : `${QUERY.seq}=${point.seq}`
     const suffix = after === undefined ? '' : `&${QUERY.after}=${after}`
     const path = `${ROUTES.window}${this.name}?${query}${suffix}`
-    const backoff = new Backoff(this.#options.live.backoff)
-    let response: JsonResponse<WindowData> | undefined
-    for (let attempt = 1; response === undefined; attempt++) {
-      try {
-        response = await this.#http.json<WindowData>(path)
-      } catch (err) {
-        if (!isRetryable(err) || attempt >= this.#options.fetchAttempts) throw err
-        await sleep(backoff.next(retryAfterMs(err) ?? 0))
-      }
-    }
+    const response = await this.#request<WindowData>(path)
     const data = response.body
     if (data.entries.length > 0) {
       const first = data.entries[0]?.seq ?? 0
@@ -256,7 +336,7 @@ export class StateStream<S = Json> {
  * left alone) and the one object emitted, nothing else.
  */
 class HistoryHead<S> {
-  readonly #range: HistoryRange
+  readonly #range: { from: number; to: number }
   readonly #subscriber: Subscriber<HistoryState<S>>
   readonly #offer: (window: Window, state: Snapshot) => void
   #seq = -1
@@ -266,7 +346,7 @@ class HistoryHead<S> {
   done = false
 
   /** `offer` is given each committed window read to its end, with the state it ends in. */
-  constructor(range: HistoryRange, subscriber: Subscriber<HistoryState<S>>, offer: (window: Window, state: Snapshot) => void) {
+  constructor(range: { from: number; to: number }, subscriber: Subscriber<HistoryState<S>>, offer: (window: Window, state: Snapshot) => void) {
     this.#range = range
     this.#subscriber = subscriber
     this.#offer = offer

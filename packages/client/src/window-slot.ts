@@ -7,7 +7,8 @@ import type { Point, WindowModel, WindowState } from './window-state.ts'
 
 /** A held window as readers see it. `start` is `null` only for the time before the stream existed. */
 export interface Window<S = Json> {
-  state: Exclude<WindowState, 'pending'>
+  /** Where the window is in its life (never `pending`: a window handed out has its data). */
+  status: Exclude<WindowState, 'pending'>
   start: Snapshot<S> | null
   entries: readonly Entry[]
   end: Bound | null
@@ -15,7 +16,7 @@ export interface Window<S = Json> {
 
 /** One line of `windows$`: a held window's state and bounds (entries counted, not listed). */
 export interface WindowView {
-  state: WindowState
+  status: WindowState
   /** Start bound; `undefined` while pending. */
   start: Bound | undefined
   end: Bound | null
@@ -111,12 +112,12 @@ export function endsAt(from: Held, to: Held): boolean {
 }
 
 export function viewOf(model: Exclude<WindowModel, { state: 'pending' }>): Window {
-  return { state: model.state, start: model.start, entries: model.entries, end: model.end }
+  return { status: model.state, start: model.start, entries: model.entries, end: model.end }
 }
 
 export function viewOfSlot(slot: Slot): WindowView {
   const model = slot.model
-  if (model.state === 'pending') return { state: 'pending', start: undefined, end: null, entries: 0, point: model.point }
-  return { state: model.state, start: { seq: model.start.seq, ts: model.start.ts }, end: model.end, entries: model.entries.length }
+  if (model.state === 'pending') return { status: 'pending', start: undefined, end: null, entries: 0, point: model.point }
+  return { status: model.state, start: { seq: model.start.seq, ts: model.start.ts }, end: model.end, entries: model.entries.length }
 }
 

@@ -298,7 +298,7 @@ export class WindowStore {
 
   #preCreation(): Window {
     const created = this.#created as Bound
-    return { state: 'committed', start: null, entries: [], end: created }
+    return { status: 'committed', start: null, entries: [], end: created }
   }
 
   #covering(point: Point): Held | undefined {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { Backoff } from '../src/index.ts'
+import { Backoff } from '../src/backoff.ts'
 
 test('full jitter: each delay is drawn from [0, min(max, initial·2ⁿ))', () => {
   const highest = new Backoff({ initialMs: 100, maxMs: 1_000, random: () => 0.999999 })

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import type { Entry } from '@statestream/common'
-import { WindowConflict, coversSeq, coversTs, transition } from '../src/index.ts'
-import type { WindowModel } from '../src/index.ts'
+import { WindowConflict, coversSeq, coversTs, transition } from '../src/window-state.ts'
+import type { WindowModel } from '../src/window-state.ts'
 
 const start = { seq: 10, ts: 100, state: { n: 0 } }
 const entry = (seq: number, ts: number): Entry => ({ seq, ts, m: { merge: { n: seq } } })

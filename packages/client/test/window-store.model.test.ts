@@ -7,7 +7,7 @@
 import fc from 'fast-check'
 import { expect, test } from 'vitest'
 import type { Json, Mutation } from '@statestream/common'
-import { WindowStore } from '../src/index.ts'
+import { WindowStore } from '../src/window-store.ts'
 import { FakeHistory } from './support/fake-history.ts'
 
 const CREATED = 1_000

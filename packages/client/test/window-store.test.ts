@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
 import { apply } from '@statestream/common'
-import { WindowStore } from '../src/index.ts'
+import { WindowStore } from '../src/window-store.ts'
 import { FakeHistory } from './support/fake-history.ts'
 
 /** Ten closed windows of five entries each, 10 ms apart. */

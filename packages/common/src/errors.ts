@@ -51,6 +51,14 @@ export const ErrorCode = {
   SLOW_READER: 'SLOW_READER',
   /** The stream was deleted while it was being read. */
   STREAM_DELETED: 'STREAM_DELETED',
+  /** No valid credentials: a missing, malformed or expired token (HTTP 401). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** Valid credentials without the grant the request needs (HTTP 403). */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The server (or a proxy in front of it) took too long to receive the request (HTTP 408). */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  /** Too many requests: wait (at least its `Retry-After`) and try again (HTTP 429). */
+  RATE_LIMITED: 'RATE_LIMITED',
   /** A network failure (client side): the request may be retried. */
   NETWORK: 'NETWORK',
   /** The client was closed. */
@@ -91,9 +99,24 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   SHUTTING_DOWN: 503,
   SLOW_READER: 503,
   STREAM_DELETED: 410,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  REQUEST_TIMEOUT: 408,
+  RATE_LIMITED: 429,
   NETWORK: 503,
   CLOSED: 499,
   INTERNAL: 500,
+}
+
+/** What a `StateStreamError` may carry besides its code and message. */
+export interface StateStreamErrorOptions {
+  cause?: unknown
+  /** Response headers (the server sends them with the error; the client keeps those it received). */
+  headers?: Record<string, string>
+  /** HTTP status of the answer the error came from, when there was one. */
+  status?: number
+  /** The `error.code` of the answer's body, when it had one (it may be a code of a proxy or gateway). */
+  serverCode?: string
 }
 
 /** Base error of statestream: a stable `code`, a human message, and the `cause` kept. */
@@ -101,16 +124,18 @@ export class StateStreamError extends Error {
   readonly code: ErrorCode
   /** Extra response headers (the server sends them with the error). */
   readonly headers: Readonly<Record<string, string>>
+  /** HTTP status of the answer the error came from; `undefined` for network failures and in-band errors. */
+  readonly status: number | undefined
+  /** The body's own `error.code`, when the answer had one; `undefined` otherwise. */
+  readonly serverCode: string | undefined
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    options: { cause?: unknown; headers?: Record<string, string> } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, options: StateStreamErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'StateStreamError'
     this.code = code
     this.headers = options.headers ?? {}
+    this.status = options.status
+    this.serverCode = options.serverCode
   }
 
   /** The wire body of this error. */

@@ -19,7 +19,7 @@ export {
   STREAM_RESUME_SEPARATOR,
 } from './constants.ts'
 export { ERROR_STATUS, ErrorCode, StateStreamError, isErrorBody } from './errors.ts'
-export type { ErrorBody } from './errors.ts'
+export type { ErrorBody, StateStreamErrorOptions } from './errors.ts'
 export { escapePointerToken, parsePointer } from './json-pointer.ts'
 export { mutationOf, parseJson, splitMessages, validateMessage } from './messages.ts'
 export { apply, applySequence, diff, inSequence, isJsonObject, jsonEqual, mergePatch } from './mutation.ts'

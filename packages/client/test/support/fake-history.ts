@@ -5,7 +5,8 @@
  */
 import { ErrorCode, StateStreamError, apply, encodeOffset, windowIndexAt, windowIndexForSeq } from '@statestream/common'
 import type { Bound, Entry, Json, Mutation, Snapshot, WindowData } from '@statestream/common'
-import type { Point, WindowStore } from '../../src/index.ts'
+import type { Point } from '../../src/window-state.ts'
+import type { WindowStore } from '../../src/window-store.ts'
 
 export class FakeHistory {
   readonly name = 'fake'
