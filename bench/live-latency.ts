@@ -1,7 +1,7 @@
 /**
  * Live latency: how long an append takes to reach `/v1/live/<name>` readers.
  *
- *   npx tsx bench/live-latency.ts [--quick]
+ *   npx tsx --conditions=source bench/live-latency.ts [--quick]
  *
  * One writer appends at a fixed 50 appends/s while 1, 100 and 1000 SSE readers tail the stream.
  * Three processes (this file, forked with `--serve` and `--write`): the server, the writer, and

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx profile-history.ts [entries] [--keep <bytes>]`: the client side of workload 3
+ * `node --conditions=source --import tsx profile-history.ts [entries] [--keep <bytes>]`: the client side of workload 3
  * under the profiler. Builds a state stream of `entries` (default 300,000) on a statestream server
  * of its own, reads it once with `history()` to warm up, then profiles three more reads with
  * `node:inspector` and writes `results/profiles/history-client.cpuprofile` (summarise it with

@@ -5,7 +5,7 @@
  * { at: T })` at random T. Both start from the nearest snapshot, so their cost should be flat in
  * the length of the log: the 1M/10k ratio is the figure to watch.
  *
- *   npx tsx bench/state-at.ts [--quick]
+ *   npx tsx --conditions=source bench/state-at.ts [--quick]
  *
  * Prints a table of p50/p99 in µs per size (medians over rounds, after a warm-up) and writes
  * `bench/results/state-at.json` (`state-at.last-run.json` with `--quick`, which stops at 100k

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx store-append.ts [rounds]`: the server's append path without HTTP. A
+ * `node --conditions=source --import tsx store-append.ts [rounds]`: the server's append path without HTTP. A
  * `StreamStore` on a file takes workload 1's batches (100 messages of 100 bytes) 32 at a time, as
  * 32 connections would hand them over, and the process's CPU per entry is printed (the checkpoint
  * worker included). CPU time rather than throughput, and the best round next to the median: on a

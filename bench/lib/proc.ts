@@ -1,5 +1,5 @@
 /**
- * Child processes of a benchmark run: servers and reader processes, each started with tsx and an
+ * Child processes of a benchmark run: servers and reader processes, each started with tsx (on the packages' sources) and an
  * IPC channel. The channel is the admin link (ready message, memory readings, commands), and its
  * loss ends the child (`exitWithParent`), so nothing outlives the run even if the parent is killed.
  * Every child is also killed when the run ends, however it ends.
@@ -112,7 +112,7 @@ export async function start<T>(
 ): Promise<{ child: Child; ready: T }> {
   const file = fileURLToPath(new URL(`../${script}`, import.meta.url))
   const proc = fork(file, [JSON.stringify(args)], {
-    execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
+    execArgv: ['--conditions=source', '--import', 'tsx', ...(options.nodeArgs ?? [])],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
   live.add(proc)

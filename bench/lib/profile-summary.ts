@@ -1,5 +1,5 @@
 /**
- * `node --import tsx lib/profile-summary.ts <file.cpuprofile> [top]`: self time per function of a
+ * `node --conditions=source --import tsx lib/profile-summary.ts <file.cpuprofile> [top]`: self time per function of a
  * `--cpu-prof` profile, the top entries first. How the causes in README were found.
  */
 import { readFileSync } from 'node:fs'

@@ -13,7 +13,7 @@ export async function runScript<T>(script: string, args: string[], resultFile: s
   const result = `${here}results/${resultFile}`
   const startedMs = Date.now()
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`${script} took longer than ${timeoutMs / 1000} s`))

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader: the package ships sources, not a build.
-import { register } from 'tsx/esm/api'
+// The standalone server is the compiled dist/main.js: no TypeScript runtime. In a checkout that
+// has not been built, say so in one line rather than with a module-not-found trace.
+import { existsSync } from 'node:fs'
 
-register()
-await import('../src/main.ts')
+const main = new URL('../dist/main.js', import.meta.url)
+if (!existsSync(main)) {
+  process.stderr.write('statestream-server: not built yet: run "pnpm build" (or "pnpm start") at the repository root\n')
+  process.exit(1)
+}
+await import(main.href)
