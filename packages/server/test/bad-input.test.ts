@@ -212,7 +212,6 @@ describe('unknown streams', () => {
     const unchanged = await keeper(app)
     for (const options of everyRoute('ghost').slice(1)) expectError(await app.inject(options), 'STREAM_NOT_FOUND')
     expect((await app.inject({ method: 'HEAD', url: '/v1/stream/ghost' })).statusCode).toBe(404)
-    expect((await app.inject({ method: 'HEAD', url: '/v1/stream/ghost' })).body).toBe('')
     expect((await app.inject({ url: '/v1/stream/ghost' })).statusCode).toBe(404)
     await unchanged()
   })
