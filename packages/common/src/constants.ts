@@ -111,6 +111,15 @@ export const DEFAULT_SNAPSHOT_POLICY = {
   ms: 60_000,
 } as const
 
+/**
+ * Deepest nesting of arrays and objects in a JSON request body, and in any state a mutation
+ * produces (`JSON_TOO_DEEP`). `1` nests 0 levels, `{"a":1}` one, `[{"set":{"a":1}}]` three.
+ */
+export const MAX_JSON_DEPTH = 256
+
+/** Most members of one object or array in a JSON request body (`JSON_TOO_MANY_MEMBERS`). */
+export const MAX_JSON_MEMBERS = 100_000
+
 /** Default largest accepted request body, in bytes. */
 export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 

@@ -11,6 +11,10 @@ export const ErrorCode = {
   INVALID_STREAM_NAME: 'INVALID_STREAM_NAME',
   /** A body that should be JSON is not. */
   INVALID_JSON: 'INVALID_JSON',
+  /** A JSON body nests deeper than `MAX_JSON_DEPTH`, or a mutation would make the state do so. */
+  JSON_TOO_DEEP: 'JSON_TOO_DEEP',
+  /** A JSON body has an object or array of more than `MAX_JSON_MEMBERS` members. */
+  JSON_TOO_MANY_MEMBERS: 'JSON_TOO_MANY_MEMBERS',
   /** A message on a state stream is not a mutation (`patch`, `merge` or `set`). */
   INVALID_MUTATION: 'INVALID_MUTATION',
   /** A mutation that cannot be applied to the state (failing `test`, missing path). */
@@ -41,6 +45,14 @@ export const ErrorCode = {
   PRODUCER_STALE_EPOCH: 'PRODUCER_STALE_EPOCH',
   /** An idempotent producer that skipped a sequence number. */
   PRODUCER_SEQ_GAP: 'PRODUCER_SEQ_GAP',
+  /** Access control is on and the request has no valid bearer token (missing, malformed, expired). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** The token is valid but does not grant this request. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** Too many requests from this token or address; retry after `Retry-After` seconds. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** Too many open connections (from this address, or live ones for this token). */
+  TOO_MANY_CONNECTIONS: 'TOO_MANY_CONNECTIONS',
   /** More streams on one live connection than the server allows. */
   TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
   /** The method is not supported on this resource. */
@@ -79,6 +91,8 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   INVALID_STREAM_NAME: 400,
   INVALID_JSON: 400,
+  JSON_TOO_DEEP: 400,
+  JSON_TOO_MANY_MEMBERS: 400,
   INVALID_MUTATION: 400,
   MUTATION_FAILED: 409,
   INVALID_PARAMETER: 400,
@@ -94,6 +108,10 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   NOT_A_STATE_STREAM: 409,
   PRODUCER_STALE_EPOCH: 403,
   PRODUCER_SEQ_GAP: 409,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
+  TOO_MANY_CONNECTIONS: 429,
   TOO_MANY_STREAMS: 400,
   METHOD_NOT_ALLOWED: 405,
   SHUTTING_DOWN: 503,
@@ -142,6 +160,24 @@ export class StateStreamError extends Error {
   toBody(): ErrorBody {
     return { error: { code: this.code, message: this.message } }
   }
+}
+
+/** Longest piece of a request that an error message quotes, in characters. */
+export const QUOTE_MAX_CHARS = 64
+
+/**
+ * `text` as an error message may quote it: JSON-quoted (so control characters and quotes cannot
+ * break the message), and cut to `QUOTE_MAX_CHARS` characters with `…` when longer. Error
+ * messages quote what a request sent only through this, so an answer never echoes a huge input.
+ */
+export function quote(text: string): string {
+  return JSON.stringify(text.length > QUOTE_MAX_CHARS ? `${text.slice(0, QUOTE_MAX_CHARS)}…` : text)
+}
+
+/** `text` (a message from elsewhere, which may quote input) cut to a few times `QUOTE_MAX_CHARS`. */
+export function clip(text: string): string {
+  const max = 4 * QUOTE_MAX_CHARS
+  return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
 /** True when `value` is a wire error body. */

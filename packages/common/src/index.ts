@@ -10,6 +10,8 @@ export {
   LIVE_EVENTS,
   LIVE_MODE,
   LIVE_RESUME_MAX_ENTRIES,
+  MAX_JSON_DEPTH,
+  MAX_JSON_MEMBERS,
   OFFSET_NOW,
   OFFSET_START,
   QUERY,
@@ -18,9 +20,10 @@ export {
   STREAM_NAME_MAX_BYTES,
   STREAM_RESUME_SEPARATOR,
 } from './constants.ts'
-export { ERROR_STATUS, ErrorCode, StateStreamError, isErrorBody } from './errors.ts'
+export { ERROR_STATUS, ErrorCode, QUOTE_MAX_CHARS, StateStreamError, clip, isErrorBody, quote } from './errors.ts'
 export type { ErrorBody, StateStreamErrorOptions } from './errors.ts'
 export { escapePointerToken, parsePointer } from './json-pointer.ts'
+export { assertJsonLimits, jsonDepth, stringifyJson } from './json-limits.ts'
 export { mutationOf, parseJson, splitMessages, validateMessage } from './messages.ts'
 export { apply, applySequence, diff, inSequence, isJsonObject, jsonEqual, mergePatch } from './mutation.ts'
 export { decodeOffset, encodeOffset } from './offset.ts'

@@ -2,20 +2,29 @@
  * Validation of what writers send. Every message is checked once, at the boundary, and either
  * becomes a typed `Message` or is refused with a message naming what is wrong and where.
  */
-import { ErrorCode, StateStreamError } from './errors.ts'
+import { MAX_JSON_DEPTH } from './constants.ts'
+import { ErrorCode, StateStreamError, clip, quote } from './errors.ts'
+import { assertJsonLimits } from './json-limits.ts'
 import { isJsonObject } from './mutation.ts'
 import { parsePointer } from './json-pointer.ts'
 import type { Json, Message, Mutation, PatchOp } from './types.ts'
 
 const PATCH_OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test'])
 
-/** Parses a JSON body, refusing anything that is not JSON with `INVALID_JSON`. */
+/**
+ * Parses a JSON body, refusing anything that is not JSON with `INVALID_JSON`, and JSON beyond the
+ * limits (`MAX_JSON_DEPTH`, `MAX_JSON_MEMBERS`) with `JSON_TOO_DEEP` / `JSON_TOO_MANY_MEMBERS`.
+ */
 export function parseJson(text: string): Json {
+  let value: Json
   try {
-    return JSON.parse(text) as Json
+    value = JSON.parse(text) as Json
   } catch (cause) {
-    throw new StateStreamError(ErrorCode.INVALID_JSON, `the body is not valid JSON: ${(cause as Error).message}`, { cause })
+    const reason = cause instanceof Error ? cause.message : 'a syntax error'
+    throw new StateStreamError(ErrorCode.INVALID_JSON, `the body is not valid JSON: ${clip(reason)}`, { cause })
   }
+  assertJsonLimits(value)
+  return value
 }
 
 /**
@@ -48,7 +57,7 @@ export function validateMessage(value: Json, index = 0): Message {
     }
   }
   if (kinds !== 1) invalid(index, 'a mutation must have exactly one of "patch", "merge" or "set"')
-  if (unknown !== undefined) invalid(index, `unknown member "${unknown}"`)
+  if (unknown !== undefined) invalid(index, `unknown member ${quote(unknown)}`)
   if (Object.hasOwn(value, 'ts')) {
     const ts = value.ts
     if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) {
@@ -77,10 +86,15 @@ function validatePatch(patch: Json, where: string): void {
 
 function pointer(value: Json | undefined, at: string, member: string): void {
   if (typeof value !== 'string') invalid(at, `"${member}" must be a JSON Pointer string`)
+  let tokens: string[]
   try {
-    parsePointer(value)
+    tokens = parsePointer(value)
   } catch (err) {
     invalid(at, `"${member}": ${(err as Error).message}`)
+  }
+  // No state within the depth limit has a place that deep.
+  if (tokens.length > MAX_JSON_DEPTH) {
+    throw new StateStreamError(ErrorCode.JSON_TOO_DEEP, `${at}: "${member}" has more than ${MAX_JSON_DEPTH} reference tokens`)
   }
 }
 

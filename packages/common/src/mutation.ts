@@ -6,44 +6,28 @@
  * JSON Patch (RFC 6902) is applied strictly: a `remove` or `replace` of a missing member, an array
  * index out of range, a failing `test` — each refuses the whole mutation (`MUTATION_FAILED`).
  */
-import { ErrorCode, StateStreamError } from './errors.ts'
+import { ErrorCode, StateStreamError, quote } from './errors.ts'
+import { isJsonObject, jsonEqual } from './json-diff.ts'
+import { jsonDepth } from './json-limits.ts'
 import { escapePointerToken, parsePointer } from './json-pointer.ts'
 import type { Json, Mutation, PatchOp } from './types.ts'
 
+export { diff, isJsonObject, jsonEqual } from './json-diff.ts'
+
 type JsonObject = { [key: string]: Json }
 
-/** True for a JSON object (not an array, not null). */
-export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** Structural equality of two JSON values. */
-export function jsonEqual(a: Json, b: Json): boolean {
-  if (a === b) return true
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i] as Json, b[i] as Json)) return false
-    return true
-  }
-  if (isJsonObject(a)) {
-    if (!isJsonObject(b)) return false
-    const keys = Object.keys(a)
-    if (keys.length !== Object.keys(b).length) return false
-    for (const key of keys) {
-      if (!Object.hasOwn(b, key) || !jsonEqual(a[key] as Json, b[key] as Json)) return false
-    }
-    return true
-  }
-  return false
-}
-
-/** The state after `mutation` is applied to `state`. Throws `MUTATION_FAILED` if it cannot be. */
-export function apply(state: Json, mutation: Mutation): Json {
+/**
+ * The state after `mutation` is applied to `state`. Throws `MUTATION_FAILED` if it cannot be.
+ * With `maxDepth`, a patch op that would make the state nest deeper than that is refused with
+ * `JSON_TOO_DEEP` (a merge or set nests no deeper than its own value, which the caller checks);
+ * replaying stored history passes none, so whatever was once accepted still replays.
+ */
+export function apply(state: Json, mutation: Mutation, maxDepth?: number): Json {
   if ('set' in mutation) return mutation.set
   if ('merge' in mutation) return mergePatch(state, mutation.merge)
   let result = state
   for (let i = 0; i < mutation.patch.length; i++) {
-    result = applyOp(result, mutation.patch[i] as PatchOp, i)
+    result = applyOp(result, mutation.patch[i] as PatchOp, i, maxDepth)
   }
   return result
 }
@@ -111,73 +95,102 @@ function freshObject(): JsonObject {
  * place again, or the change would show in both places: forget every container in it.
  */
 function disown(value: Json): void {
-  if (owned === undefined || typeof value !== 'object' || value === null) return
-  if (!owned.delete(value)) return
-  for (const child of Array.isArray(value) ? value : Object.values(value)) disown(child)
+  if (owned === undefined) return
+  const pending: Json[] = [value]
+  while (pending.length > 0) {
+    const node = pending.pop() as Json
+    // Only containers the sequence created can hold others it created.
+    if (typeof node !== 'object' || node === null || !owned.delete(node)) continue
+    for (const child of Array.isArray(node) ? node : Object.values(node)) pending.push(child)
+  }
 }
 
-/** RFC 7386 JSON Merge Patch, sharing every member the patch does not touch. */
+/** One object being merged: its patch members taken so far, and where its result goes. */
+interface MergeFrame {
+  base: JsonObject
+  result: JsonObject | undefined
+  patch: JsonObject
+  keys: string[]
+  next: number
+  /** The member of the parent frame this frame's result is for, and that member's value now. */
+  key: string
+  current: Json | undefined
+}
+
+/**
+ * RFC 7386 JSON Merge Patch, sharing every member the patch does not touch. Walks the patch with
+ * an explicit stack: any depth of patch or target is merged without recursion.
+ */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isJsonObject(patch)) return patch
-  const base: JsonObject = isJsonObject(target) ? target : {}
-  let result: JsonObject | undefined = isJsonObject(target) ? undefined : freshObject()
-  for (const key of Object.keys(patch)) {
-    const value = patch[key] as Json
+  const frame = (into: Json | undefined, from: JsonObject, key: string): MergeFrame => ({
+    base: isJsonObject(into) ? into : {},
+    result: isJsonObject(into) ? undefined : freshObject(),
+    patch: from,
+    keys: Object.keys(from),
+    next: 0,
+    key,
+    current: into,
+  })
+  const store = (f: MergeFrame, key: string, current: Json | undefined, next: Json): void => {
+    if (current === next) return
+    f.result ??= writableObject(f.base)
+    setOwn(f.result, key, next)
+  }
+  const stack: MergeFrame[] = [frame(target, patch, '')]
+  for (;;) {
+    const top = stack[stack.length - 1] as MergeFrame
+    if (top.next === top.keys.length) {
+      stack.pop()
+      const merged = top.result ?? top.base
+      const parent = stack[stack.length - 1]
+      if (parent === undefined) return merged
+      store(parent, top.key, top.current, merged)
+      continue
+    }
+    const key = top.keys[top.next++] as string
+    const value = top.patch[key] as Json
     if (value === null) {
-      if (!Object.hasOwn(base, key)) continue
-      result ??= writableObject(base)
-      delete result[key]
-    } else {
-      const current = Object.hasOwn(base, key) ? (base[key] as Json) : undefined
-      const next = mergePatch(current === undefined ? null : current, value)
-      if (current === next) continue
-      result ??= writableObject(base)
-      setOwn(result, key, next)
+      if (!Object.hasOwn(top.base, key)) continue
+      top.result ??= writableObject(top.base)
+      delete top.result[key]
+      continue
     }
+    const current = Object.hasOwn(top.base, key) ? (top.base[key] as Json) : undefined
+    if (isJsonObject(value)) stack.push(frame(current, value, key))
+    else store(top, key, current, value)
   }
-  return result ?? base
-}
-
-/** A JSON Patch that turns `a` into `b` (`apply(a, { patch: diff(a, b) })` equals `b`). */
-export function diff(a: Json, b: Json): PatchOp[] {
-  const ops: PatchOp[] = []
-  diffInto(a, b, '', ops)
-  return ops
-}
-
-function diffInto(a: Json, b: Json, path: string, ops: PatchOp[]): void {
-  if (a === b) return
-  if (isJsonObject(a) && isJsonObject(b)) {
-    for (const key of Object.keys(a)) {
-      if (!Object.hasOwn(b, key)) ops.push({ op: 'remove', path: `${path}/${escapePointerToken(key)}` })
-    }
-    for (const key of Object.keys(b)) {
-      const child = `${path}/${escapePointerToken(key)}`
-      if (Object.hasOwn(a, key)) diffInto(a[key] as Json, b[key] as Json, child, ops)
-      else ops.push({ op: 'add', path: child, value: b[key] as Json })
-    }
-    return
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    const common = Math.min(a.length, b.length)
-    for (let i = 0; i < common; i++) diffInto(a[i] as Json, b[i] as Json, `${path}/${i}`, ops)
-    for (let i = a.length - 1; i >= common; i--) ops.push({ op: 'remove', path: `${path}/${i}` })
-    for (let i = common; i < b.length; i++) ops.push({ op: 'add', path: `${path}/${i}`, value: b[i] as Json })
-    return
-  }
-  if (!jsonEqual(a, b)) ops.push({ op: 'replace', path, value: b })
 }
 
 function fail(index: number, op: PatchOp, why: string): never {
-  throw new StateStreamError(ErrorCode.MUTATION_FAILED, `patch op ${index} (${op.op} ${op.path}): ${why}`)
+  throw new StateStreamError(ErrorCode.MUTATION_FAILED, `patch op ${index} (${op.op} ${quote(op.path)}): ${why}`)
 }
 
-function applyOp(doc: Json, op: PatchOp, index: number): Json {
+/**
+ * Refuses op `index` when `value`, put at a place `tokens` deep, would nest the state deeper than
+ * `maxDepth`. `within`: the depth `value` is already known to be within, if any (a value taken
+ * from a state within the limit, `from` tokens deep, nests at most `maxDepth - from` levels), so
+ * that most moves and copies need no walk.
+ */
+function checkDepth(value: Json, tokens: string[], op: PatchOp, index: number, maxDepth: number | undefined, within?: number): void {
+  if (maxDepth === undefined) return
+  const room = maxDepth - tokens.length
+  if (within !== undefined && within <= room) return
+  if (room >= 0 && jsonDepth(value, room) <= room) return
+  throw new StateStreamError(
+    ErrorCode.JSON_TOO_DEEP,
+    `patch op ${index} (${op.op} ${quote(op.path)}): the state would nest deeper than ${maxDepth} levels`,
+  )
+}
+
+function applyOp(doc: Json, op: PatchOp, index: number, maxDepth: number | undefined): Json {
   const tokens = parsePointer(op.path)
   switch (op.op) {
     case 'add':
+      checkDepth(op.value, tokens, op, index, maxDepth)
       return tokens.length === 0 ? op.value : addAt(doc, tokens, op.value, op, index)
     case 'replace':
+      checkDepth(op.value, tokens, op, index, maxDepth)
       if (tokens.length === 0) return op.value
       return updateParent(doc, tokens, op, index, (parent, key) => {
         if (Array.isArray(parent)) {
@@ -186,7 +199,7 @@ function applyOp(doc: Json, op: PatchOp, index: number): Json {
           copy[i] = op.value
           return copy
         }
-        if (!Object.hasOwn(parent, key)) fail(index, op, `no member "${key}" to replace`)
+        if (!Object.hasOwn(parent, key)) fail(index, op, `no member ${quote(key)} to replace`)
         const copy = writableObject(parent)
         setOwn(copy, key, op.value)
         return copy
@@ -202,18 +215,21 @@ function applyOp(doc: Json, op: PatchOp, index: number): Json {
     }
     case 'move': {
       const fromTokens = parsePointer(op.from)
-      if (op.path.startsWith(`${op.from}/`)) fail(index, op, `cannot move "${op.from}" into one of its own children`)
+      if (op.path.startsWith(`${op.from}/`)) fail(index, op, `cannot move ${quote(op.from)} into one of its own children`)
       const value = valueAt(doc, fromTokens)
       // Checked before the no-op shortcut: RFC 6902 §4.4 requires "from" to exist even then.
-      if (value === undefined) fail(index, op, `"from" path "${op.from}" does not exist`)
+      if (value === undefined) fail(index, op, `"from" path ${quote(op.from)} does not exist`)
       if (op.from === op.path) return doc
       if (fromTokens.length === 0) fail(index, op, 'cannot move the whole document')
+      if (maxDepth !== undefined) checkDepth(value, tokens, op, index, maxDepth, maxDepth - fromTokens.length)
       const removed = removeAt(doc, fromTokens, op, index)
       return tokens.length === 0 ? value : addAt(removed, tokens, value, op, index)
     }
     case 'copy': {
-      const value = valueAt(doc, parsePointer(op.from))
-      if (value === undefined) fail(index, op, `"from" path "${op.from}" does not exist`)
+      const fromTokens = parsePointer(op.from)
+      const value = valueAt(doc, fromTokens)
+      if (value === undefined) fail(index, op, `"from" path ${quote(op.from)} does not exist`)
+      if (maxDepth !== undefined) checkDepth(value, tokens, op, index, maxDepth, maxDepth - fromTokens.length)
       disown(value)
       return tokens.length === 0 ? value : addAt(doc, tokens, value, op, index)
     }
@@ -242,7 +258,7 @@ function removeAt(doc: Json, tokens: string[], op: PatchOp, index: number): Json
       copy.splice(i, 1)
       return copy
     }
-    if (!Object.hasOwn(parent, key)) fail(index, op, `no member "${key}" to remove`)
+    if (!Object.hasOwn(parent, key)) fail(index, op, `no member ${quote(key)} to remove`)
     const copy = writableObject(parent)
     delete copy[key]
     return copy
@@ -260,24 +276,43 @@ function updateParent(
   index: number,
   change: (parent: Json[] | JsonObject, key: string) => Json,
 ): Json {
-  const walk = (node: Json, depth: number): Json => {
+  // Down to the parent, without recursion: the containers on the path and the key of each.
+  const path: Array<Json[] | JsonObject> = []
+  const keys: Array<string | number> = []
+  let node = doc
+  for (let depth = 0; ; depth++) {
     if (typeof node !== 'object' || node === null) {
-      fail(index, op, `"/${tokens.slice(0, depth).map(escapePointerToken).join('/')}" is not a container`)
+      fail(index, op, `${quote(`/${tokens.slice(0, depth).map(escapePointerToken).join('/')}`)} is not a container`)
     }
     const key = tokens[depth] as string
-    if (depth === tokens.length - 1) return change(node, key)
+    if (depth === tokens.length - 1) break
+    path.push(node)
     if (Array.isArray(node)) {
       const i = arrayIndex(node, key, false, op, index)
-      const copy = writableArray(node)
-      copy[i] = walk(node[i] as Json, depth + 1)
-      return copy
+      keys.push(i)
+      node = node[i] as Json
+    } else {
+      if (!Object.hasOwn(node, key)) fail(index, op, `the path does not exist (no member ${quote(key)})`)
+      keys.push(key)
+      node = node[key] as Json
     }
-    if (!Object.hasOwn(node, key)) fail(index, op, `the path does not exist (no member "${key}")`)
-    const copy = writableObject(node)
-    setOwn(copy, key, walk(node[key] as Json, depth + 1))
-    return copy
   }
-  return walk(doc, 0)
+  // Then back up, copying each container on the path (or changing it in place when owned).
+  let child = change(node as Json[] | JsonObject, tokens[tokens.length - 1] as string)
+  for (let depth = path.length - 1; depth >= 0; depth--) {
+    const parent = path[depth] as Json[] | JsonObject
+    const key = keys[depth] as string | number
+    if (Array.isArray(parent)) {
+      const copy = writableArray(parent)
+      copy[key as number] = child
+      child = copy
+    } else {
+      const copy = writableObject(parent)
+      setOwn(copy, key as string, child)
+      child = copy
+    }
+  }
+  return child
 }
 
 /** The value at `tokens`, or `undefined` when the path does not exist. */
@@ -300,7 +335,7 @@ function valueAt(doc: Json, tokens: string[]): Json | undefined {
 }
 
 function arrayIndex(array: Json[], key: string, forInsert: boolean, op: PatchOp, index: number): number {
-  if (!/^(0|[1-9]\d*)$/.test(key)) fail(index, op, `"${key}" is not an array index`)
+  if (!/^(0|[1-9]\d*)$/.test(key)) fail(index, op, `${quote(key)} is not an array index`)
   const i = Number(key)
   const limit = forInsert ? array.length : array.length - 1
   if (i > limit) fail(index, op, `array index ${i} is out of range (length ${array.length})`)

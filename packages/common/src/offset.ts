@@ -1,5 +1,5 @@
 import { OFFSET_NOW, OFFSET_START } from './constants.ts'
-import { ErrorCode, StateStreamError } from './errors.ts'
+import { ErrorCode, StateStreamError, quote } from './errors.ts'
 
 /**
  * Log offsets. An offset names the position after entry `seq` of a stream. On the wire it is the
@@ -21,8 +21,8 @@ export type ParsedOffset = { kind: 'seq'; seq: number } | { kind: 'now' }
 export function decodeOffset(offset: string): ParsedOffset {
   if (offset === OFFSET_START) return { kind: 'seq', seq: 0 }
   if (offset === OFFSET_NOW) return { kind: 'now' }
-  if (!OFFSET.test(offset)) throw new StateStreamError(ErrorCode.INVALID_OFFSET, `"${offset}" is not an offset`)
+  if (!OFFSET.test(offset)) throw new StateStreamError(ErrorCode.INVALID_OFFSET, `${quote(offset)} is not an offset`)
   const seq = Number(offset)
-  if (!Number.isSafeInteger(seq)) throw new StateStreamError(ErrorCode.INVALID_OFFSET, `"${offset}" is out of range`)
+  if (!Number.isSafeInteger(seq)) throw new StateStreamError(ErrorCode.INVALID_OFFSET, `${quote(offset)} is out of range`)
   return { kind: 'seq', seq }
 }

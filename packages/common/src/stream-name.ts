@@ -1,5 +1,5 @@
 import { STREAM_NAME_MAX_BYTES } from './constants.ts'
-import { ErrorCode, StateStreamError } from './errors.ts'
+import { ErrorCode, StateStreamError, quote } from './errors.ts'
 
 const SEGMENT = /^[A-Za-z0-9._~-]+$/
 
@@ -14,7 +14,7 @@ export function streamNameProblem(name: string): string | undefined {
   for (const segment of name.split('/')) {
     if (segment === '') return 'the stream name has an empty segment'
     if (segment === '.' || segment === '..') return `the stream name has a "${segment}" segment`
-    if (!SEGMENT.test(segment)) return `the stream name segment "${segment}" has a character outside [A-Za-z0-9._~-]`
+    if (!SEGMENT.test(segment)) return `the stream name segment ${quote(segment)} has a character outside [A-Za-z0-9._~-]`
   }
   return undefined
 }
