@@ -1,7 +1,24 @@
 /** Parsing of path and query parameters into typed values, each failure a clear 400. */
-import { AT_NOW, ErrorCode, QUERY, StateStreamError, assertStreamName } from '@statestream/common'
+import { AT_NOW, ErrorCode, QUERY, StateStreamError, assertStreamName, quote } from '@statestream/common'
 
 const INTEGER = /^(0|[1-9]\d{0,15})$/
+
+/**
+ * Refuses a request path holding an encoded `/` (`%2F`). The router decodes a path before it is
+ * matched, so `/v1/state/a%2Fb` would otherwise address stream `a/b`: a name is exactly the path
+ * as sent, its segments split by plain `/` only. (Other escapes of unreserved characters, like
+ * `%41` for `A`, mean the same URL and are taken as such.)
+ */
+export function assertExactPath(url: string): void {
+  const query = url.indexOf('?')
+  const path = query === -1 ? url : url.slice(0, query)
+  if (/%2f/i.test(path)) {
+    throw new StateStreamError(
+      ErrorCode.INVALID_STREAM_NAME,
+      'the path holds an encoded "/" (%2F): stream name segments are separated by a plain "/" only',
+    )
+  }
+}
 
 /** The stream name of a wildcard route (`/v1/window/<name>`). */
 export function streamName(params: unknown): string {
@@ -14,7 +31,7 @@ export function intParam(query: Record<string, unknown>, key: string): number | 
   const value = single(query, key)
   if (value === undefined) return undefined
   if (!INTEGER.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"${key}" must be a non-negative integer, got "${value}"`)
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"${key}" must be a non-negative integer, got ${quote(value)}`)
   }
   return Number(value)
 }

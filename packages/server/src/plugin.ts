@@ -7,6 +7,7 @@
 import { DEFAULT_BODY_LIMIT } from '@statestream/common'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { installErrorHandler } from './http-errors.ts'
+import { assertExactPath } from './params.ts'
 import { LiveHub } from './live/live-hub.ts'
 import type { LiveOptions } from './live/live-hub.ts'
 import { streamLiveRead } from './live/stream-tail.ts'
@@ -46,6 +47,8 @@ export async function statestream(app: FastifyInstance, options: StatestreamOpti
     done(null, body)
   })
   installErrorHandler(app)
+  // Names are exact: an encoded "/" is never a separator.
+  app.addHook('onRequest', async (request) => assertExactPath(request.url))
 
   // One hub per plugin instance: the store's only live listener. Live responses end before the
   // server stops accepting (preClose), so closing never waits on a reader; onClose is the backstop.

@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3'
 import {
   DEFAULT_SNAPSHOT_POLICY,
   ErrorCode,
+  MAX_JSON_DEPTH,
   StateStreamError,
   apply,
   applySequence,
@@ -16,7 +17,9 @@ import {
   diff,
   mutationOf,
   parseJson,
+  quote,
   splitMessages,
+  stringifyJson,
   validateMessage,
 } from '@statestream/common'
 import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
@@ -26,6 +29,8 @@ import { EntryWriter } from './entry-writer.ts'
 import { elementTexts } from './element-text.ts'
 import { fenceProducer } from './producer-fence.ts'
 import type { Durability } from './db.ts'
+import { DEFAULT_STATE_CACHE_BYTES, HeadStates } from './head-states.ts'
+import type { HeadState } from './head-states.ts'
 import { HistoryReader } from './history-reader.ts'
 import { mediaType } from './stream-types.ts'
 import type {
@@ -39,6 +44,7 @@ import type {
   StreamRecord,
   StreamRow,
 } from './stream-types.ts'
+import { TtlTouches } from './ttl-touches.ts'
 import { WriteQueue } from './write-queue.ts'
 import type { JobOutcome } from './write-queue.ts'
 
@@ -52,8 +58,13 @@ export interface StreamStoreOptions {
   snapshotPolicy?: Partial<SnapshotPolicy>
   /** Clock, ms since the epoch. Default `Date.now`. */
   now?: () => number
-  /** Streams whose metadata and head state stay cached. Default 10,000. */
+  /** Streams whose metadata stays cached. Default 10,000. */
   cacheSize?: number
+  /**
+   * Budget of the head states held in memory, in bytes of their JSON text (estimated); the least
+   * recently used are dropped past it and rebuilt from a snapshot when next needed. Default 128 MiB.
+   */
+  stateCacheBytes?: number
   /**
    * Time between two WAL checkpoints by a worker thread, ms (see `Checkpointer`); 0 leaves them
    * all to the writer. Default 20. Only for a file: an in-memory database has no WAL.
@@ -71,6 +82,8 @@ export class StreamStore {
   readonly #policy: SnapshotPolicy
   readonly #cacheSize: number
   readonly #records = new Map<string, StreamRecord>()
+  readonly #heads: HeadStates
+  readonly #touches: TtlTouches
   readonly #listeners = new Set<(event: StoreEvent) => void>()
   readonly #stmt
   /** Reads history (windows, states) from snapshots and the log. */
@@ -86,6 +99,7 @@ export class StreamStore {
     this.#now = options.now ?? Date.now
     this.#policy = { ...DEFAULT_SNAPSHOT_POLICY, ...options.snapshotPolicy }
     this.#cacheSize = options.cacheSize ?? 10_000
+    this.#heads = new HeadStates(options.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES)
     const db = this.#db
     this.#stmt = {
       streamByName: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE name = ?'),
@@ -97,7 +111,6 @@ export class StreamStore {
       updateHead: db.prepare(
         'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ?, touched_ts = ? WHERE id = ?',
       ),
-      touch: db.prepare('UPDATE streams SET touched_ts = ? WHERE id = ?'),
       insertSnapshot: db.prepare(
         'INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -131,12 +144,19 @@ export class StreamStore {
     }
     this.#entries = new EntryWriter(db)
     this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
+    this.#touches = new TtlTouches(db, () => {
+      if (!this.#closed) this.#write(() => ({ result: undefined })).catch(() => {})
+    })
     this.#queue = new WriteQueue(
       db,
-      () => this.#stmt.saveGpos.run(this.#gpos),
+      () => {
+        this.#touches.write()
+        this.#stmt.saveGpos.run(this.#gpos)
+      },
       () => {
         // The commit failed: memory may be ahead of the file, so forget it and reload.
         this.#records.clear()
+        this.#heads.clear()
         this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
       },
       // The checkpoint worker sleeps until there is something to copy.
@@ -173,15 +193,20 @@ export class StreamStore {
 
   /**
    * Records a read of a `Stream-TTL` stream: its sliding expiry starts again from now (Durable
-   * Streams §5.1; a write does this by itself). Does nothing for other streams.
+   * Streams §5.1; a write does this by itself). Does nothing for other streams. Call it once the
+   * read is known to be valid. It writes nothing itself: the next group commit does.
    */
   touch(name: string): void {
     const record = this.#find(name)
     if (record === undefined || record.ttlSeconds === null || this.#closed) return
     const now = this.#now()
     record.touchedTs = now
-    // Persisted in the next group commit; a lost touch only shortens the stream's life by one read.
-    this.#write(() => ({ result: this.#stmt.touch.run(now, record.id) })).catch(() => {})
+    this.#touches.touch(record.id, now)
+  }
+
+  /** Estimated bytes of head states held in memory, and how many (for metrics and tests). */
+  get stateCache(): { bytes: number; streams: number } {
+    return { bytes: this.#heads.bytes, streams: this.#heads.size }
   }
 
   /** Creates a stream, or confirms one with the same configuration exists (`created: false`). */
@@ -233,7 +258,6 @@ export class StreamStore {
       if (record.kind === 'state') {
         // S0: the initial state `{}` at seq 0, so every window starts from a stored snapshot.
         this.#stmt.insertSnapshot.run(record.id, 0, now, 0, '{}')
-        record.state = {}
       }
       const first =
         request.body !== undefined && request.body.length > 0
@@ -242,6 +266,7 @@ export class StreamStore {
       return {
         result: { created: true, info: record },
         apply: () => {
+          if (record.kind === 'state') this.#heads.set(record.id, {}, 2)
           first?.apply()
           this.#remember(record)
         },
@@ -270,7 +295,7 @@ export class StreamStore {
       if (request.streamSeq !== undefined && record.lastStreamSeq !== null && request.streamSeq <= record.lastStreamSeq) {
         throw new StateStreamError(
           ErrorCode.STREAM_SEQ_REGRESSION,
-          `Stream-Seq "${request.streamSeq}" is not greater than the last one, "${record.lastStreamSeq}"`,
+          `Stream-Seq ${quote(request.streamSeq)} is not greater than the last one, ${quote(record.lastStreamSeq)}`,
         )
       }
       const appended = this.#appendBody(record, request.body, false, request.streamSeq)
@@ -299,10 +324,11 @@ export class StreamStore {
       const record = this.#stateRecord(name)
       const ops = diff(this.#headState(record), state)
       if (ops.length === 0) return { result: { stored: false, seq: record.headSeq, ts: record.headTs } }
-      const patch = JSON.stringify({ patch: ops })
-      const set = JSON.stringify({ set: state })
+      const patch = stringifyJson({ patch: ops })
+      const set = stringifyJson({ set: state })
       const body = Buffer.from(patch.length <= set.length ? patch : set)
-      const appended = this.#appendBody(record, body, false)
+      // Our own body: `state` was checked at the boundary, and its wrapper adds a level or three.
+      const appended = this.#appendBody(record, body, false, undefined, false)
       return {
         result: { stored: true, seq: appended.headSeq, ts: appended.headTs },
         apply: appended.apply,
@@ -368,6 +394,9 @@ export class StreamStore {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#touches.close()
+    // The last commit writes the touches still in memory.
+    if (this.#touches.dirty) this.#queue.push(() => ({ result: undefined })).catch(() => {})
     await this.#queue.drain()
     this.#listeners.clear()
     // The worker's connection first: the last one to close checkpoints and removes the WAL.
@@ -386,6 +415,8 @@ export class StreamStore {
     this.#stmt.deleteProducers.run(id)
     this.#stmt.deleteStream.run(id)
     this.#records.delete(name)
+    this.#heads.delete(id)
+    this.#touches.forget(id)
   }
 
   #emit(event: StoreEvent): void {
@@ -450,7 +481,7 @@ export class StreamStore {
       totalBytes: row.total_bytes,
       ttlSeconds: row.ttl_seconds,
       expiresAt: row.expires_at,
-      touchedTs: row.touched_ts ?? row.created_ts,
+      touchedTs: this.#touches.pending(row.id) ?? row.touched_ts ?? row.created_ts,
       policy: { entries: row.snap_entries, bytes: row.snap_bytes, ms: row.snap_ms },
       lastStreamSeq: row.last_stream_seq,
       lastSnapshot: last
@@ -461,30 +492,41 @@ export class StreamStore {
 
   /** The head state, rebuilt from the last snapshot and the entries after it when not cached. */
   #headState(record: StreamRecord): Json {
-    if (record.state !== undefined) return record.state
+    return this.#head(record).state
+  }
+
+  #head(record: StreamRecord): HeadState {
+    const held = this.#heads.get(record.id)
+    if (held !== undefined) return held
     const { seq } = record.lastSnapshot
     const row = this.#stmt.snapshotState.get(record.id, seq)
-    const snapshot = row ? (JSON.parse(row.state) as Json) : {}
+    const text = row?.state ?? '{}'
+    let bytes = text.length
     const entries = this.#stmt.entriesAfter.iterate(record.id, seq, Number.MAX_SAFE_INTEGER)
-    const state = applySequence(snapshot, (function* () {
-      for (const entry of entries) yield JSON.parse(entry.data as string) as Mutation
+    const state = applySequence(JSON.parse(text) as Json, (function* () {
+      for (const entry of entries) {
+        bytes += entry.data.length
+        yield JSON.parse(entry.data as string) as Mutation
+      }
     })())
-    record.state = state
-    return state
+    this.#heads.set(record.id, state, bytes)
+    return { state, bytes }
   }
 
   /**
    * Validates and stores a request body as entries of `record`, taking snapshots by its policy.
    * Changes nothing in memory until `apply` is called (the savepoint may still roll back).
    */
-  #appendBody(record: StreamRecord, body: Buffer, creating: boolean, streamSeq?: string) {
+  #appendBody(record: StreamRecord, body: Buffer, creating: boolean, streamSeq?: string, fromRequest = true) {
     const now = this.#now()
     let seq = record.headSeq
     let ts = record.headTs
     let total = record.totalBytes
     let gpos = this.#gpos
     let lastSnapshot = record.lastSnapshot
-    let state: Json | undefined = record.kind === 'state' ? this.#headState(record) : undefined
+    const head = record.kind === 'state' ? this.#head(record) : undefined
+    let state: Json | undefined = head?.state
+    let stateBytes = head?.bytes ?? 0
     const entries: StoredEntry[] = []
     const snapshots: Bound[] = []
     // An ASCII body without `\u` escapes parses to ASCII strings only, and JSON.stringify writes
@@ -494,7 +536,9 @@ export class StreamStore {
       seq += 1
       gpos += 1
       ts = entryTs
-      total += typeof data === 'string' && !asciiText ? Buffer.byteLength(data) : data.length
+      const size = typeof data === 'string' && !asciiText ? Buffer.byteLength(data) : data.length
+      total += size
+      stateBytes += size
       entries.push({ seq, ts, gpos, data })
     }
 
@@ -503,7 +547,7 @@ export class StreamStore {
       store(body, Math.max(now, ts))
     } else {
       const text = body.toString('utf8')
-      const parsed = parseJson(text)
+      const parsed = fromRequest ? parseJson(text) : (JSON.parse(text) as Json)
       const messages = splitMessages(parsed)
       // Each message's own text, where storing it is the same as serializing it again.
       const texts = Array.isArray(parsed) ? elementTexts(text, messages.length) : undefined
@@ -526,7 +570,8 @@ export class StreamStore {
         }
         const mutation = mutationOf(message)
         try {
-          state = apply(state, mutation)
+          // No state deeper than the limit is ever made: everything that reads it stays safe.
+          state = apply(state, mutation, MAX_JSON_DEPTH)
         } catch (error) {
           if (error instanceof StateStreamError) {
             throw new StateStreamError(error.code, `message ${index}: ${error.message}`, { cause: error })
@@ -540,7 +585,10 @@ export class StreamStore {
           total - lastSnapshot.cumBytes >= record.policy.bytes ||
           ts - lastSnapshot.ts >= record.policy.ms
         ) {
-          this.#stmt.insertSnapshot.run(record.id, seq, ts, total, JSON.stringify(state))
+          // A state stored before the depth limit existed may be deeper than JSON.stringify goes.
+          const snapshot = stringifyJson(state)
+          this.#stmt.insertSnapshot.run(record.id, seq, ts, total, snapshot)
+          stateBytes = snapshot.length
           lastSnapshot = { seq, ts, cumBytes: total }
           snapshots.push({ seq, ts })
         }
@@ -559,7 +607,7 @@ export class StreamStore {
         record.lastSnapshot = lastSnapshot
         record.lastStreamSeq = lastStreamSeq
         record.touchedTs = now
-        if (state !== undefined) record.state = state
+        if (state !== undefined) this.#heads.set(record.id, state, stateBytes)
         this.#gpos = gpos
       },
       afterCommit: () => {

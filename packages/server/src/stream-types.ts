@@ -3,7 +3,7 @@
  * entries and events readers get. Plain types only, shared by the store, the routes and the live
  * hub.
  */
-import type { Bound, Json, SnapshotPolicy } from '@statestream/common'
+import type { Bound, SnapshotPolicy } from '@statestream/common'
 
 /** `plain`: bytes or JSON messages, uninterpreted. `state`: every message is a mutation. */
 export type StreamKind = 'plain' | 'state'
@@ -77,11 +77,9 @@ export type StoreEvent =
   | { type: 'append'; stream: StreamInfo; entries: StoredEntry[]; snapshots: Bound[] }
   | { type: 'delete'; stream: StreamInfo }
 
-/** A stream as the store caches it: metadata plus its last snapshot and head state. */
+/** A stream as the store caches it: metadata plus its last snapshot. */
 export interface StreamRecord extends StreamInfo {
   lastSnapshot: { seq: number; ts: number; cumBytes: number }
-  /** Head state of a state stream, loaded on first use. */
-  state?: Json
 }
 
 /** A row of the `streams` table. */

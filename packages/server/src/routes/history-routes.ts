@@ -2,7 +2,7 @@
  * The history extension of state streams: `/v1/window`, `/v1/windows` and `/v1/state`. Closed
  * windows never change, so they are served with a strong ETag and an immutable cache lifetime.
  */
-import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, QUERY, ROUTES, StateStreamError, parseJson } from '@statestream/common'
+import { CACHE_IMMUTABLE, CACHE_NO_STORE, ErrorCode, QUERY, ROUTES, StateStreamError, parseJson, stringifyJson } from '@statestream/common'
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { installSecurityHeaders } from '../http-errors.ts'
@@ -17,12 +17,13 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.window}*`, async (request, reply) => {
     const name = streamName(request.params)
-    store.touch(name) // a read restarts a Stream-TTL expiry
     const query = request.query as Record<string, unknown>
     const point = pointParam(query)
     if (point === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" (a ts or "now") or "seq"')
     const after = intParam(query, QUERY.after)
     const window = store.history.window(name, point, after)
+    // A read that was answered restarts a Stream-TTL expiry (in memory: reads write nothing).
+    store.touch(name)
     reply.header('content-type', JSON_TYPE)
     if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
     // Stream ids are reused after a delete, so a tag built from ids and seqs alone would let a
@@ -39,12 +40,12 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.windows}*`, async (request, reply) => {
     const name = streamName(request.params)
-    store.touch(name)
     const query = request.query as Record<string, unknown>
     const from = intParam(query, QUERY.from) ?? 0
     const to = intParam(query, QUERY.to) ?? Number.MAX_SAFE_INTEGER
     if (from > to) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"from" is after "to"')
     const windows = store.history.windows(name, from, to)
+    store.touch(name)
     return reply
       .header('content-type', JSON_TYPE)
       .header('cache-control', CACHE_NO_STORE)
@@ -53,10 +54,11 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.state}*`, async (request, reply) => {
     const name = streamName(request.params)
-    store.touch(name)
     const point = pointParam(request.query as Record<string, unknown>) ?? { now: true as const }
     const answer = 'now' in point ? store.headState(name) : store.history.state(name, point)
-    return reply.header('content-type', JSON_TYPE).header('cache-control', CACHE_NO_STORE).send(JSON.stringify(answer))
+    store.touch(name)
+    // The state may be older than the depth limit, and deeper than JSON.stringify goes.
+    return reply.header('content-type', JSON_TYPE).header('cache-control', CACHE_NO_STORE).send(stringifyJson(answer))
   })
 
   app.put(`${ROUTES.state}*`, async (request, reply) => {

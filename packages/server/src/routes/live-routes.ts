@@ -3,7 +3,7 @@
  * format is in `live/live-events.ts`). Everything that can be refused is checked before the
  * response is hijacked, so refusals are ordinary JSON errors with their status.
  */
-import { ErrorCode, HEADERS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError, streamNameProblem } from '@statestream/common'
+import { ErrorCode, HEADERS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError, quote, streamNameProblem } from '@statestream/common'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LiveHub } from '../live/live-hub.ts'
 import { tailStream, tailStreams } from '../live/state-tail.ts'
@@ -29,6 +29,7 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after seq ${after}: the stream's head is ${info.headSeq}`)
     }
     refuseWhileClosing(hub)
+    store.touch(info.name)
     await tailStream(hub, store, reply, info.name, after)
     return reply
   })
@@ -50,6 +51,7 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
       }
     }
     refuseWhileClosing(hub)
+    for (const info of infos) store.touch(info.name)
     await tailStreams(hub, store, reply, names, after, held)
     return reply
   })
@@ -76,7 +78,7 @@ function resumePoint(request: FastifyRequest): number | undefined {
   if (value !== undefined && value.trim() !== '') {
     const id = value.trim()
     if (!INTEGER.test(id) || !Number.isSafeInteger(Number(id))) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Last-Event-ID must be a non-negative integer, got "${value}"`)
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Last-Event-ID must be a non-negative integer, got ${quote(value)}`)
     }
     return Number(id)
   }
@@ -101,7 +103,7 @@ function streamParams(query: Record<string, unknown>, max: number): { names: str
     if (problem !== undefined) throw new StateStreamError(ErrorCode.INVALID_STREAM_NAME, problem)
     const point = split === -1 ? undefined : value.slice(split + 1)
     if (point !== undefined && (!INTEGER.test(point) || !Number.isSafeInteger(Number(point)))) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `the resume point of "${name}" must be a non-negative integer seq, got "${point}"`)
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `the resume point of "${name}" must be a non-negative integer seq, got ${quote(point)}`)
     }
     const seq = point === undefined ? undefined : Number(point)
     // Two different points for one stream cannot both say what the reader holds.

@@ -15,6 +15,7 @@ import {
   StateStreamError,
   decodeOffset,
   encodeOffset,
+  quote,
 } from '@statestream/common'
 import type { SnapshotPolicy } from '@statestream/common'
 import { createHash } from 'node:crypto'
@@ -144,8 +145,6 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
 
   app.get(route, { exposeHeadRoute: false }, async (request, reply) => {
     const info = store.get(streamName(request.params))
-    // Every read, live ones included, restarts a Stream-TTL stream's expiry (HEAD does not).
-    store.touch(info.name)
     const query = request.query as Record<string, unknown>
     const offsetText = single(query, QUERY.offset)
     const live = single(query, QUERY.live)
@@ -160,6 +159,11 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
       if (offsetText === undefined) {
         throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'a live read needs an "offset"')
       }
+    }
+    // Every valid read, live ones included, restarts a Stream-TTL stream's expiry (HEAD does
+    // not). In memory: the next group commit writes it.
+    store.touch(info.name)
+    if (live !== undefined) {
       return options.liveRead(request, reply, info, live, offset.kind === 'now' ? 'now' : offset.seq)
     }
     reply.header('content-type', info.contentType)
@@ -225,7 +229,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 function strictInt(value: string, name: string): number {
   const n = Number(value)
   if (!STRICT_INT.test(value) || !Number.isSafeInteger(n)) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${name} must be a non-negative integer, got "${value}"`)
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${name} must be a non-negative integer, got ${quote(value)}`)
   }
   return n
 }
@@ -239,7 +243,7 @@ function positiveInt(value: string, name: string): number {
 function rfc3339(value: string): number {
   const ms = Date.parse(value)
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value) || Number.isNaN(ms)) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Expires-At must be an RFC 3339 time, got "${value}"`)
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Expires-At must be an RFC 3339 time, got ${quote(value)}`)
   }
   return ms
 }
