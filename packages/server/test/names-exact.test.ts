@@ -23,7 +23,12 @@ describe('an encoded "/" is not a separator', () => {
     await createState(app, 'a/b')
     await append(app, 'a/b', { set: { kept: 1 } })
     const before = await observe(app, 'a/b')
-    const res = await app.inject({ method, url, headers: { 'content-type': 'application/json' }, payload: method === 'POST' || method === 'PUT' ? '{"set":{"x":2}}' : undefined })
+    const res = await app.inject({
+      method,
+      url,
+      headers: { 'content-type': 'application/json' },
+      ...((method === 'POST' || method === 'PUT') && { payload: '{"set":{"x":2}}' }),
+    })
     expect(res.statusCode).toBe(400)
     if (method !== 'HEAD') expectError(res, 'INVALID_STREAM_NAME')
     expect(await observe(app, 'a/b')).toEqual(before)
