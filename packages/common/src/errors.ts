@@ -45,12 +45,6 @@ export const ErrorCode = {
   PRODUCER_STALE_EPOCH: 'PRODUCER_STALE_EPOCH',
   /** An idempotent producer that skipped a sequence number. */
   PRODUCER_SEQ_GAP: 'PRODUCER_SEQ_GAP',
-  /** Access control is on and the request has no valid bearer token (missing, malformed, expired). */
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  /** The token is valid but does not grant this request. */
-  FORBIDDEN: 'FORBIDDEN',
-  /** Too many requests from this token or address; retry after `Retry-After` seconds. */
-  RATE_LIMITED: 'RATE_LIMITED',
   /** Too many open connections (from this address, or live ones for this token). */
   TOO_MANY_CONNECTIONS: 'TOO_MANY_CONNECTIONS',
   /** More streams on one live connection than the server allows. */
@@ -108,9 +102,6 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   NOT_A_STATE_STREAM: 409,
   PRODUCER_STALE_EPOCH: 403,
   PRODUCER_SEQ_GAP: 409,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  RATE_LIMITED: 429,
   TOO_MANY_CONNECTIONS: 429,
   TOO_MANY_STREAMS: 400,
   METHOD_NOT_ALLOWED: 405,
