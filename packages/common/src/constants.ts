@@ -43,6 +43,7 @@ export const HEADERS = {
   streamSeq: 'stream-seq',
   streamTtl: 'stream-ttl',
   streamExpiresAt: 'stream-expires-at',
+  streamClosed: 'stream-closed',
   snapshotEntries: 'stream-snapshot-entries',
   snapshotBytes: 'stream-snapshot-bytes',
   snapshotMs: 'stream-snapshot-ms',

@@ -9,3 +9,5 @@ export type { AppendRequest, AppendResult, CreateStream, StoreEvent, StoredEntry
 export { LIVE_DEFAULTS, LiveHub } from './live/live-hub.ts'
 export type { LiveOptions } from './live/live-hub.ts'
 export { liveCursor } from './live/cursor.ts'
+export { authFromConfig } from './auth/token-verifier.ts'
+export type { AuthOptions } from './auth/token-verifier.ts'

@@ -8,6 +8,8 @@ import { DEFAULT_BODY_LIMIT } from '@statestream/common'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { installErrorHandler } from './http-errors.ts'
 import { assertExactPath } from './params.ts'
+import { installAccessControl } from './auth/access-control.ts'
+import type { AuthOptions } from './auth/token-verifier.ts'
 import { LiveHub } from './live/live-hub.ts'
 import type { LiveOptions } from './live/live-hub.ts'
 import { streamLiveRead } from './live/stream-tail.ts'
@@ -33,9 +35,16 @@ export interface StatestreamOptions extends StreamStoreOptions, LiveOptions {
   bodyLimit?: number
   /** Largest catch-up read of `/v1/stream`, in bytes. Default 1 MiB. */
   readChunkBytes?: number
+  /**
+   * Access control (design §2.5): every route needs a bearer JWT granting what it does. Off
+   * (every route open) without it. See `AuthOptions`.
+   */
+  auth?: AuthOptions
 }
 
 export async function statestream(app: FastifyInstance, options: StatestreamOptions): Promise<void> {
+  // First, so that a bad key fails the registration before anything is opened.
+  if (options.auth !== undefined) installAccessControl(app, options.auth)
   const owned = options.store === undefined
   const store = options.store ?? new StreamStore(options)
   if (owned) app.addHook('onClose', async () => store.close())

@@ -16,6 +16,7 @@ import { mediaType } from '../stream-types.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StoreEvent, StoredEntry, StreamInfo } from '../stream-types.ts'
 import { clockEvent, entryEvent, heartbeatEvent, multiEntryEvent, streamEvent, SSE_KEEPALIVE } from './live-events.ts'
+import { LiveAdmission } from './live-admission.ts'
 import { SseConnection } from './sse-writer.ts'
 import type { Chunk } from './sse-writer.ts'
 import type { FastifyReply } from 'fastify'
@@ -40,6 +41,11 @@ export interface LiveOptions {
   maxBufferedBytes?: number
   /** Most streams on one multiplexed `/v1/live` connection; more is `TOO_MANY_STREAMS`. Default 100. */
   maxStreamsPerConnection?: number
+  /**
+   * With access control on: most live connections (SSE and long-polls) one token holds at once;
+   * more is `TOO_MANY_CONNECTIONS` (429). Default 100.
+   */
+  maxLiveConnectionsPerToken?: number
 }
 
 /** `LiveOptions` with every default filled in. */
@@ -53,6 +59,7 @@ export const LIVE_DEFAULTS: ResolvedLiveOptions = {
   clockMs: 1_000,
   maxBufferedBytes: 1024 * 1024,
   maxStreamsPerConnection: 100,
+  maxLiveConnectionsPerToken: 100,
 }
 
 /** How long an ended response may take to flush before its socket is destroyed, in ms. */
@@ -164,11 +171,14 @@ export class LiveHub {
   }
   readonly #timers: NodeJS.Timeout[] = []
   readonly #unsubscribe: () => void
+  /** Per-token connection counts and token expiry. */
+  readonly admission: LiveAdmission
   #closing = false
 
   constructor(store: StreamStore, options: LiveOptions = {}) {
     this.#store = store
     this.#options = resolveLiveOptions(options)
+    this.admission = new LiveAdmission(this.#options.maxLiveConnectionsPerToken)
     this.#unsubscribe = store.subscribe((event) => this.#dispatch(event))
   }
 
@@ -210,11 +220,13 @@ export class LiveHub {
   }
 
   /**
-   * Opens an SSE response on `reply`, tracked for shutdown. `errorEvents`: whether its format has
-   * `event: error` (ours do, the Durable Streams one does not). Everything it holds is released
-   * when it ends, however it ends.
+   * Opens an SSE response on `reply`, tracked for shutdown and ended when its token expires.
+   * `errorEvents`: whether its format has `event: error` (ours do, the Durable Streams one does
+   * not). Everything it holds is released when it ends, however it ends. Throws (before anything
+   * is sent) when the token already holds as many live connections as it may.
    */
   openSse(reply: FastifyReply, errorEvents: boolean): SseConnection {
+    const release = this.admission.admit(reply.request)
     const connection = new SseConnection(reply, {
       maxBufferedBytes: this.#options.maxBufferedBytes,
       closeGraceMs: CLOSE_GRACE_MS,
@@ -227,6 +239,12 @@ export class LiveHub {
       },
     })
     connection.onEnd(untrack)
+    connection.onEnd(release)
+    connection.onEnd(
+      this.admission.onExpiry(reply.request, () =>
+        connection.fail(ErrorCode.UNAUTHORIZED, 'the token has expired: renew it and resume from the last id'),
+      ),
+    )
     return connection
   }
 

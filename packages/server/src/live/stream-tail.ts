@@ -74,6 +74,10 @@ function longPoll(
     const entries = readChunk(store, info, seq, readChunkBytes)
     return sendData(entries, renderEntries(info, entries), info.headSeq)
   }
+  // Counted against the token's live connections while it waits (throws before waiting).
+  const release = hub.admission.admit(reply.request)
+  // The wait ends by the token's expiry at the latest: the next request must show a fresh one.
+  const wait = Math.min(hub.options.longPollTimeoutMs, hub.admission.untilExpiry(reply.request) ?? Number.POSITIVE_INFINITY)
   return new Promise<FastifyReply>((resolve) => {
     let settled = false
     // Assigned below, before any of the callbacks that use them can run.
@@ -85,6 +89,7 @@ function longPoll(
       clearTimeout(timer)
       unsubscribe()
       untrack()
+      release()
       reply.raw.off('close', aborted)
       resolve(respond())
     }
@@ -101,7 +106,7 @@ function longPoll(
             .header(HEADERS.cacheControl, CACHE_NO_STORE)
             .send(),
         ),
-      hub.options.longPollTimeoutMs,
+      wait,
     )
     unsubscribe = hub.subscribe(info.name, {
       append(batch: LiveBatch) {
