@@ -10,6 +10,7 @@ import { installErrorHandler } from './http-errors.ts'
 import { assertExactPath } from './params.ts'
 import { installAccessControl } from './auth/access-control.ts'
 import type { AuthOptions } from './auth/token-verifier.ts'
+import { limitRate } from './rate-limit.ts'
 import { LiveHub } from './live/live-hub.ts'
 import type { LiveOptions } from './live/live-hub.ts'
 import { streamLiveRead } from './live/stream-tail.ts'
@@ -36,6 +37,12 @@ export interface StatestreamOptions extends StreamStoreOptions, LiveOptions {
   /** Largest catch-up read of `/v1/stream`, in bytes. Default 1 MiB. */
   readChunkBytes?: number
   /**
+   * Rate limiting (`@fastify/rate-limit`): at most `max` requests per `timeWindowMs` (default
+   * 60,000) from one token (with `auth`) or else one client address; more are `429
+   * RATE_LIMITED` with `Retry-After`. Off without it.
+   */
+  rateLimit?: { max: number; timeWindowMs?: number }
+  /**
    * Access control (design §2.5): every route needs a bearer JWT granting what it does. Off
    * (every route open) without it. See `AuthOptions`.
    */
@@ -56,6 +63,8 @@ export async function statestream(app: FastifyInstance, options: StatestreamOpti
     done(null, body)
   })
   installErrorHandler(app)
+  // After access control: a verified token is what requests are counted by.
+  if (options.rateLimit !== undefined) await limitRate(app, options.rateLimit)
   // Names are exact: an encoded "/" is never a separator.
   app.addHook('onRequest', async (request) => assertExactPath(request.url))
 
