@@ -9,11 +9,14 @@ import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { BackoffOptions } from './backoff.ts'
 import { HttpClient } from './http.ts'
-import type { ErrorHandler, HeadersOption, TraceEvent } from './http.ts'
+import type { ErrorHandler, HeadersOption, RequestOptions, TraceEvent } from './http.ts'
 import { DEFAULT_WATCHDOG_MS } from './live-tail.ts'
 import type { LiveOptions } from './live-tail.ts'
 import { MultiLive } from './multi-live.ts'
+import { retrying } from './retry.ts'
 import { StateStream } from './state-stream.ts'
+import { readStreamPage } from './stream-info.ts'
+import type { ListOptions, StreamListing, StreamPage } from './stream-info.ts'
 import type { CallOptions } from './state-stream.ts'
 
 /** Options of a `StateStreamClient`. */
@@ -123,6 +126,24 @@ export class StateStreamClient {
       ),
     )
     return Object.fromEntries(names.map((name, i) => [name, snapshots[i]]))
+  }
+
+  /** One page of the server's streams, in name order; pass its `next` as `cursor` for the page after it. */
+  streams(options: ListOptions = {}): Promise<StreamPage> {
+    this.#assertOpen()
+    const request = <T>(path: string, init: RequestOptions = {}) =>
+      retrying(() => this.#http.json<T>(path, init), { attempts: this.#options.fetchAttempts ?? 6, backoff: this.#live.backoff, signal: init.signal })
+    return readStreamPage(request, options)
+  }
+
+  /** Every stream (whose name starts with `prefix`), in name order, page after page as they are read. */
+  async *listStreams(options: Omit<ListOptions, 'cursor'> = {}): AsyncGenerator<StreamListing> {
+    let cursor: string | undefined
+    do {
+      const page = await this.streams({ ...options, ...(cursor !== undefined && { cursor }) })
+      yield* page.streams
+      cursor = page.next ?? undefined
+    } while (cursor !== undefined)
   }
 
   /** Ends every live subscription (they complete) and closes the dispatcher the client owns. */

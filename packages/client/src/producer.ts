@@ -61,16 +61,20 @@ export class IdempotentProducer {
     return this.#id
   }
 
-  /** Appends one message or an atomic batch; resolves once stored (exactly once). */
-  append(messages: Message | readonly Message[], signal?: AbortSignal): Promise<AppendResult> {
+  /**
+   * Appends one message or an atomic batch; resolves once stored (exactly once). A `streamSeq` is
+   * sent as `Stream-Seq`: the server refuses it (`STREAM_SEQ_REGRESSION`) unless it sorts after
+   * the last one the stream took, which keeps writers that coordinate by it from storing twice.
+   */
+  append(messages: Message | readonly Message[], signal?: AbortSignal, streamSeq?: string): Promise<AppendResult> {
     const body = JSON.stringify(messages)
-    const run = this.#queue.then(() => this.#send(body, signal))
+    const run = this.#queue.then(() => this.#send(body, signal, streamSeq))
     // The next request waits for this one, whatever its outcome.
     this.#queue = run.catch(() => undefined)
     return run
   }
 
-  async #send(body: string, signal: AbortSignal | undefined): Promise<AppendResult> {
+  async #send(body: string, signal: AbortSignal | undefined, streamSeq: string | undefined): Promise<AppendResult> {
     // Aborted while it waited its turn: nothing was sent, so the seq stays free.
     if (signal?.aborted) throw signal.reason
     const headers = {
@@ -78,6 +82,7 @@ export class IdempotentProducer {
       [HEADERS.producerId]: this.#id,
       [HEADERS.producerEpoch]: String(this.#epoch),
       [HEADERS.producerSeq]: String(this.#seq),
+      ...(streamSeq !== undefined && { [HEADERS.streamSeq]: streamSeq }),
     }
     const path = `${ROUTES.stream}${this.#name}`
     try {

@@ -25,6 +25,8 @@ import { LiveStatus, LiveTail } from './live-tail.ts'
 import type { LiveOptions, LiveState } from './live-tail.ts'
 import { IdempotentProducer } from './producer.ts'
 import type { AppendResult, ProducerOptions } from './producer.ts'
+import { readStreamInfo, readWindowBounds } from './stream-info.ts'
+import type { StreamInfo, WindowRange } from './stream-info.ts'
 import { WindowStore } from './window-store.ts'
 import type { Point, Window, WindowView } from './window-store.ts'
 
@@ -68,6 +70,20 @@ export interface CreateOptions {
   snapshot?: Partial<SnapshotPolicy>
   /** First messages, e.g. `[{ set: initial }]`. */
   messages?: readonly Message[]
+  /**
+   * The stream's creation time (its seq-0 snapshot), ms since the epoch, not later than now.
+   * Default: now. An import sets it to rebuild a stream exactly (its windows, its state at any T).
+   */
+  createdAt?: number
+}
+
+/** Options of `append()`. */
+export interface AppendOptions extends CallOptions {
+  /**
+   * Sent as `Stream-Seq`: the append is refused (`STREAM_SEQ_REGRESSION`) unless this sorts
+   * after the last one the stream took. Writers that coordinate by it never store a batch twice.
+   */
+  streamSeq?: string
 }
 
 /**
@@ -164,6 +180,7 @@ export class StateStream<S = Json> {
     if (policy.entries !== undefined) headers[HEADERS.snapshotEntries] = String(policy.entries)
     if (policy.bytes !== undefined) headers[HEADERS.snapshotBytes] = String(policy.bytes)
     if (policy.ms !== undefined) headers[HEADERS.snapshotMs] = String(policy.ms)
+    if (options.createdAt !== undefined) headers[HEADERS.streamCreatedAt] = String(options.createdAt)
     const response = await this.#request<undefined>(`${ROUTES.stream}${this.name}`, {
       method: 'PUT',
       headers,
@@ -273,8 +290,26 @@ export class StateStream<S = Json> {
    * Appends a mutation or an atomic batch, exactly once even when the request is retried. An
    * abort before it is sent stores nothing; one while it is on its way may or may not store it.
    */
-  append(messages: Message | readonly Message[], options: CallOptions = {}): Promise<AppendResult> {
-    return this.#producer.append(messages, options.signal)
+  append(messages: Message | readonly Message[], options: AppendOptions = {}): Promise<AppendResult> {
+    return this.#producer.append(messages, options.signal, options.streamSeq)
+  }
+
+  /** Closes the stream: its state is final, its open window closes at the last entry, appends are refused. */
+  async close(): Promise<void> {
+    await this.#request<undefined>(`${ROUTES.stream}${this.name}`, {
+      method: 'POST',
+      headers: { 'content-type': JSON_CONTENT_TYPE, [HEADERS.streamClosed]: 'true' },
+    })
+  }
+
+  /** The stream's configuration and head (`HEAD`): kind, content type, seq, closed, snapshot policy. */
+  info(options: CallOptions = {}): Promise<StreamInfo> {
+    return readStreamInfo((path, request) => this.#request(path, request), this.name, options.signal)
+  }
+
+  /** The layout of the windows over a range (all of them by default): bounds, entry counts and bytes, no entries. */
+  windowBounds(range: WindowRange & CallOptions = {}): Promise<WindowBounds[]> {
+    return readWindowBounds((path, request) => this.#request(path, request), this.name, range, range.signal)
   }
 
   /** Stores `state` as the stream's new state (nothing when equal). Safe to retry. */

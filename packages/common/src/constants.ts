@@ -12,6 +12,8 @@ export const ROUTES = {
   live: '/v1/live/',
   liveMulti: '/v1/live',
   health: '/health',
+  /** The list of streams, paged (`?prefix=&limit=&cursor=`). */
+  streams: '/v1/streams',
 } as const
 
 /** Query parameter names. */
@@ -25,6 +27,8 @@ export const QUERY = {
   from: 'from',
   to: 'to',
   stream: 'stream',
+  prefix: 'prefix',
+  limit: 'limit',
 } as const
 
 /** Values of the `live` query parameter on `/v1/stream/<name>`. */
@@ -43,6 +47,8 @@ export const HEADERS = {
   streamSeq: 'stream-seq',
   streamTtl: 'stream-ttl',
   streamExpiresAt: 'stream-expires-at',
+  /** On a `PUT`: the creation time of the new stream (its seq-0 snapshot), ms; an import sets it. */
+  streamCreatedAt: 'stream-created-at',
   streamClosed: 'stream-closed',
   snapshotEntries: 'stream-snapshot-entries',
   snapshotBytes: 'stream-snapshot-bytes',
