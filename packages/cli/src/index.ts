@@ -1,0 +1,8 @@
+export { EXIT } from './exit-codes.ts'
+export type { ExitCode } from './exit-codes.ts'
+export { EXPORT_VERSION, entryLine, parseExportLine } from './export-format.ts'
+export type { ExportLine, StreamEnd, StreamHeader } from './export-format.ts'
+export { buildProgram, runProgram } from './program.ts'
+export type { ProgramIo } from './program.ts'
+export { formatTime, parseTime } from './time.ts'
+export type { ParsedTime } from './time.ts'
