@@ -1,0 +1,107 @@
+/**
+ * The `statestream` binary against a real server: every command's answer checked against the
+ * server's own routes, the exit codes and one-line errors, and progress output that never mixes
+ * into piped data.
+ */
+import { describe, expect } from 'vitest'
+import { runCli } from './support/cli.ts'
+import { getJson, liveTest } from './support/live-server.ts'
+
+const json = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as unknown)
+
+describe('statestream commands', () => {
+  liveTest('create, append, get, history and inspect agree with the server', async ({ serve }) => {
+    const { url } = await serve()
+    expect(await runCli(['create', 'w/a', '--snapshot-entries', '2'], { url })).toMatchObject({ code: 0, stdout: 'created w/a\n' })
+    expect(await runCli(['create', 'w/a', '--snapshot-entries', '2'], { url })).toMatchObject({ code: 0, stdout: 'exists w/a\n' })
+
+    const args = await runCli(['append', 'w/a', '{"set":{"t":20}}', '{"merge":{"t":21}}'], { url })
+    expect(args).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(args.stdout)).toEqual({ appended: 2, seq: 2 })
+    const lines = Array.from({ length: 5 }, (_, i) => JSON.stringify({ merge: { t: 22 + i, n: i } })).join('\n')
+    const piped = await runCli(['append', 'w/a', '--batch', '2'], { url, stdin: `${lines}\n\n` })
+    expect(piped).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(piped.stdout)).toEqual({ appended: 5, seq: 7 })
+
+    const head = await getJson<{ seq: number; ts: number; state: unknown }>(url, '/v1/state/w/a')
+    expect(json((await runCli(['get', 'w/a'], { url })).stdout)).toEqual([head.body])
+    const third = await getJson(url, '/v1/state/w/a?seq=3')
+    expect(json((await runCli(['get', 'w/a', '--seq', '3'], { url })).stdout)).toEqual([third.body])
+    expect(json((await runCli(['get', 'w/a', '--seq', '3', '--state'], { url })).stdout)).toEqual([(third.body as { state: unknown }).state])
+    const at = head.body.ts
+    expect(json((await runCli(['get', 'w/a', '--at', String(at)], { url })).stdout)).toEqual([(await getJson(url, `/v1/state/w/a?at=${at}`)).body])
+    expect(json((await runCli(['get', 'w/a', '--at', '2000-01-01T00:00:00Z'], { url })).stdout)).toEqual([{ seq: null, ts: null, state: null }])
+    expect((await runCli(['get', 'w/a', '--seq', '99'], { url })).code).toBe(2)
+
+    // history: every state from creation, then (with --entries) every entry, as the windows hold them.
+    const history = await runCli(['history', 'w/a', '--from', '2000-01-01T00:00:00Z', '--to', 'now'], { url })
+    expect(history).toMatchObject({ code: 0, stderr: '' })
+    const states = json(history.stdout) as Array<{ seq: number; state: unknown }>
+    expect(states.map((step) => step.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    for (const step of states) expect(step.state).toEqual((await getJson<{ state: unknown }>(url, `/v1/state/w/a?seq=${step.seq}`)).body.state)
+    const entries = json((await runCli(['history', 'w/a', '--from', '2000-01-01T00:00:00Z', '--to', 'now', '--entries'], { url })).stdout)
+    const windows = await getJson<{ windows: Array<{ start: { seq: number } }> }>(url, '/v1/windows/w/a')
+    const held: unknown[] = []
+    for (const window of windows.body.windows) {
+      const { body } = await getJson<{ entries: unknown[] }>(url, `/v1/window/w/a?seq=${window.start.seq}`)
+      held.push(...body.entries)
+    }
+    expect(entries).toEqual(held)
+
+    const inspect = await runCli(['inspect', 'w/a', '--json'], { url })
+    const layout = JSON.parse(inspect.stdout) as { seq: number; kind: string; snapshot: { entries: number }; windows: unknown }
+    expect(layout).toMatchObject({ name: 'w/a', kind: 'state', seq: 7, closed: false, snapshot: { entries: 2 } })
+    expect(layout.windows).toEqual(windows.body.windows)
+    const table = await runCli(['inspect', 'w/a'], { url })
+    expect(table.stdout).toContain(`${windows.body.windows.length} windows, 7 entries`)
+  })
+
+  liveTest('errors are one line with a code, and each kind has its exit code', async ({ serve }) => {
+    const { url } = await serve()
+    const cases: Array<[string[], number, string]> = [
+      [['get', 'no/such'], 3, 'statestream: STREAM_NOT_FOUND: '],
+      [['get', 'w/a', '--at', 'yesterday'], 2, 'statestream: '],
+      [['get', 'bad//name'], 2, 'statestream: INVALID_STREAM_NAME: '],
+      [['append', 'w/b', '{"merge":'], 2, 'statestream: USAGE: argument 1 is not JSON'],
+      [['append', 'w/b', '[1]'], 2, 'statestream: USAGE: argument 1 must be a JSON object'],
+      [['append', 'w/b', '{"patch":[{"op":"remove","path":"/nope"}]}'], 4, 'statestream: MUTATION_FAILED: '],
+      [['append', 'w/b', '{"hello":1}'], 2, 'statestream: INVALID_MUTATION: '],
+      [['create', 'w/b', '--snapshot-entries', '0'], 2, 'statestream: '],
+      [['frobnicate'], 2, 'statestream: unknown command'],
+      [['get'], 2, "statestream: missing required argument 'name'"],
+      [['history', 'w/b'], 2, "statestream: required option '--from <time>' not specified"],
+    ]
+    expect((await runCli(['create', 'w/b'], { url })).code).toBe(0)
+    for (const [args, code, start] of cases) {
+      const result = await runCli(args, { url })
+      expect({ args, code: result.code }).toEqual({ args, code })
+      expect(result.stderr.startsWith(start), `${args.join(' ')}: ${result.stderr}`).toBe(true)
+      // No stack trace: no "    at fn (file:line:col)" frame anywhere.
+      expect(result.stderr).not.toMatch(/^\s+at .*:\d+:\d+\)?$/m)
+    }
+    // Nothing of the refused appends was stored.
+    expect((await getJson<{ seq: number }>(url, '/v1/state/w/b')).body.seq).toBe(0)
+
+    // Nothing listens on a port just closed.
+    const gone = await serve()
+    await gone.app.close()
+    const unreachable = await runCli(['get', 'w/a'], { url: gone.url })
+    expect(unreachable.code).toBe(6)
+    expect(unreachable.stderr).toMatch(/^statestream: NETWORK: .*ECONNREFUSED/)
+    expect((await runCli(['get', 'w/a'], { url: 'ftp://x' })).code).toBe(2)
+  })
+
+  liveTest('every command has --help; the environment names the server', async ({ serve }) => {
+    const { url } = await serve()
+    for (const command of ['ls', 'create', 'inspect', 'append', 'get', 'history', 'tail', 'export', 'import']) {
+      const help = await runCli([command, '--help'])
+      expect({ command, code: help.code }).toEqual({ command, code: 0 })
+      expect(help.stdout).toContain(`Usage: statestream ${command}`)
+    }
+    const top = await runCli(['--help'])
+    expect(top.stdout).toContain('Exit codes:')
+    expect((await runCli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/)
+    expect((await runCli(['create', 'env/a'], { env: { STATESTREAM_URL: url } })).code).toBe(0)
+    expect((await getJson(url, '/v1/state/env/a')).status).toBe(200)
+  })
+})
