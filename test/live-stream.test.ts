@@ -190,12 +190,25 @@ describe('live=sse', () => {
     expect((await reader.waitEnd()).error).toBeUndefined()
   })
 
-  test('a stream that is neither JSON nor text is refused with 400', async ({ serve }) => {
+  test('a stream that is neither JSON nor text is sent as base64, said by a header; control events stay JSON', async ({ serve }) => {
     const { url } = await serve()
     await createPlainStream(url, 'sse/bytes', 'application/octet-stream')
-    const reader = await SseReader.open(`${url}/v1/stream/sse/bytes?offset=-1&live=sse`, { paused: true })
-    expect(reader.status).toBe(400)
-    expect(JSON.parse(await reader.text()).error.code).toBe('INVALID_PARAMETER')
+    const bytes = Buffer.from([0, 1, 2, 0xfe, 0xff, 10, 13])
+    const put = await request(`${url}/v1/stream/sse/bytes`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes })
+    expect(put.statusCode).toBe(204)
+    await put.body.dump()
+    const reader = await SseReader.open(`${url}/v1/stream/sse/bytes?offset=-1&live=sse`)
+    expect(reader.status).toBe(200)
+    expect(reader.headers['stream-sse-data-encoding']).toBe('base64')
+    const first = await reader.next()
+    expect(first.event).toBe('data')
+    expect(Buffer.from(first.data, 'base64')).toEqual(bytes)
+    expect(JSON.parse((await reader.next()).data)).toMatchObject({ streamNextOffset: offset(1), upToDate: true })
+    // A live append arrives encoded the same way.
+    await append(url, 'sse/bytes', 'xyz', 'application/octet-stream')
+    const live = await reader.next()
+    expect([live.event, Buffer.from(live.data, 'base64').toString()]).toEqual(['data', 'xyz'])
+    reader.close()
   })
 })
 

@@ -49,7 +49,18 @@ export const HEADERS = {
   streamExpiresAt: 'stream-expires-at',
   /** On a `PUT`: the creation time of the new stream (its seq-0 snapshot), ms; an import sets it. */
   streamCreatedAt: 'stream-created-at',
+  /** `true`: the stream is closed (on a request: close it). Durable Streams §4.1. */
   streamClosed: 'stream-closed',
+  /** On a `PUT`: create the stream as a fork of this stream path. */
+  forkedFrom: 'stream-forked-from',
+  /** On a fork's `PUT`: the source offset it branches at (default: the source's tail). */
+  forkOffset: 'stream-fork-offset',
+  /** On a fork's `PUT`: messages (JSON) or bytes (others) past `Stream-Fork-Offset` the fork also inherits. */
+  forkSubOffset: 'stream-fork-sub-offset',
+  /** On a fork's `PUT`: branch after the source's last entry with `ts` at most this (ms); statestream's extension. */
+  forkAt: 'stream-fork-at',
+  /** On a `live=sse` response: `base64` when data events carry a binary stream's bytes so encoded. */
+  sseDataEncoding: 'stream-sse-data-encoding',
   snapshotEntries: 'stream-snapshot-entries',
   snapshotBytes: 'stream-snapshot-bytes',
   snapshotMs: 'stream-snapshot-ms',
@@ -127,8 +138,8 @@ export const MAX_JSON_DEPTH = 256
 /** Most members of one object or array in a JSON request body (`JSON_TOO_MANY_MEMBERS`). */
 export const MAX_JSON_MEMBERS = 100_000
 
-/** Default largest accepted request body, in bytes. */
-export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+/** Default largest accepted request body, in bytes: 10 MiB, as the Durable Streams reference server. */
+export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
 
 /** Default port of the standalone server (the Durable Streams port). */
 export const DEFAULT_PORT = 4437

@@ -55,7 +55,10 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   /** A live reader fell too far behind and must reconnect from its last id. */
   SLOW_READER: 'SLOW_READER',
-  /** The stream was deleted while it was being read. */
+  /**
+   * The stream was deleted: while it was being read, or before (a deleted stream that forks still
+   * read through answers this, 410, until the last of them goes).
+   */
   STREAM_DELETED: 'STREAM_DELETED',
   /** No valid credentials: a missing, malformed or expired token (HTTP 401). */
   UNAUTHORIZED: 'UNAUTHORIZED',
@@ -65,6 +68,8 @@ export const ErrorCode = {
   REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
   /** Too many requests: wait (at least its `Retry-After`) and try again (HTTP 429). */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** The stream is closed: its content is final, and appends are refused. */
+  STREAM_CLOSED: 'STREAM_CLOSED',
   /** A network failure (client side): the request may be retried. */
   NETWORK: 'NETWORK',
   /** The client was closed. */
@@ -112,6 +117,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   REQUEST_TIMEOUT: 408,
   RATE_LIMITED: 429,
+  STREAM_CLOSED: 409,
   NETWORK: 503,
   CLOSED: 499,
   INTERNAL: 500,

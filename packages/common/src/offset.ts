@@ -8,6 +8,11 @@ import { ErrorCode, StateStreamError, quote } from './errors.ts'
  */
 const WIDTH = 16
 const OFFSET = /^\d{16}$/
+/**
+ * The start of a stream as the Durable Streams reference server spells it (its offsets have two
+ * fields). Clients and its conformance suite write it by hand, so it is read as `-1` is.
+ */
+const REFERENCE_START = '0000000000000000_0000000000000000'
 
 /** The offset after entry `seq` (0 = before the first entry). */
 export function encodeOffset(seq: number): string {
@@ -19,7 +24,7 @@ export type ParsedOffset = { kind: 'seq'; seq: number } | { kind: 'now' }
 
 /** Parses a wire offset; throws `INVALID_OFFSET` for anything that is not one. */
 export function decodeOffset(offset: string): ParsedOffset {
-  if (offset === OFFSET_START) return { kind: 'seq', seq: 0 }
+  if (offset === OFFSET_START || offset === REFERENCE_START) return { kind: 'seq', seq: 0 }
   if (offset === OFFSET_NOW) return { kind: 'now' }
   if (!OFFSET.test(offset)) throw new StateStreamError(ErrorCode.INVALID_OFFSET, `${quote(offset)} is not an offset`)
   const seq = Number(offset)

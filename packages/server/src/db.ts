@@ -72,6 +72,34 @@ const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX entries_by_gpos;
   `,
+  // 4: stream closure, forks and soft deletion, and byte marks.
+  // - closed: the stream's content is final; appends are refused.
+  // - deleted: deleted while forks read through it, so its rows stay until the last of them goes.
+  // - fork_of/fork_seq: a fork reads its source's entries up to fork_seq instead of copying them;
+  //   fork_snap_seq is the last source snapshot it shares (a source may snapshot its head later);
+  //   fork_prefix counts the bytes of the source's next entry it copied as its own first entry.
+  // - marks: the log's size after every 1024th entry, so that the size at any seq (what a fork
+  //   starts from) is one lookup and a bounded sum away. Filled here for the existing logs.
+  `
+  ALTER TABLE streams ADD COLUMN closed INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE streams ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE streams ADD COLUMN fork_of INTEGER;
+  ALTER TABLE streams ADD COLUMN fork_seq INTEGER;
+  ALTER TABLE streams ADD COLUMN fork_snap_seq INTEGER;
+  ALTER TABLE streams ADD COLUMN fork_prefix INTEGER;
+  CREATE INDEX streams_by_fork_of ON streams (fork_of) WHERE fork_of IS NOT NULL;
+  CREATE TABLE marks (
+    stream_id INTEGER NOT NULL,
+    seq       INTEGER NOT NULL,
+    cum_bytes INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, seq)
+  ) WITHOUT ROWID;
+  INSERT INTO marks (stream_id, seq, cum_bytes)
+    SELECT stream_id, seq, cum FROM (
+      SELECT stream_id, seq, sum(length(CAST(data AS BLOB))) OVER (PARTITION BY stream_id ORDER BY seq) AS cum
+        FROM entries)
+     WHERE seq % 1024 = 0;
+  `,
 ]
 
 /** Opens (creating if needed) and migrates the database at `file` (`:memory:` for tests). */

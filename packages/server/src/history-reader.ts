@@ -2,11 +2,16 @@
  * History queries of state streams: the window around a time or seq, the windows over a range,
  * and the state at a time or seq. Every answer starts from the nearest snapshot, so its cost is
  * bounded by one window, never by the length of the log. Window bodies are assembled from the
- * stored JSON text without parsing it.
+ * stored JSON text without parsing it. A fork's history before its fork point is its source's:
+ * the same snapshots and entries, read through (`log-reader.ts`), so its windows there are the
+ * very same windows, with the same identities.
+ *
+ * A closed stream's last window ends at its last entry (closing took a snapshot there, if the
+ * policy had not): no open window follows it, and every point at or after that entry falls in it.
  */
-import type Database from 'better-sqlite3'
 import { ErrorCode, StateStreamError, applySequence, encodeOffset } from '@statestream/common'
 import type { Bound, Json, Mutation, StateAt } from '@statestream/common'
+import type { LogReader, SnapshotRow } from './log-reader.ts'
 import type { StreamInfo } from './stream-types.ts'
 
 /** Which window: the one covering a time, a seq, or the open one. */
@@ -30,61 +35,13 @@ export interface WindowAnswer {
 /** At most this many windows are listed by one `windows` answer. */
 export const MAX_LISTED_WINDOWS = 10_000
 
-/** A run of entries as one JSON array of their mutations, with the last one's seq and ts. */
-interface MutationRun {
-  mutations: string
-  seq: number | null
-  ts: number | null
-}
-
-interface SnapshotRow {
-  seq: number
-  ts: number
-  cum_bytes: number
-}
-
 export class HistoryReader {
   readonly #info: (name: string) => StreamInfo
-  readonly #stmt
+  readonly #log: LogReader
 
-  constructor(db: Database.Database, info: (name: string) => StreamInfo) {
+  constructor(log: LogReader, info: (name: string) => StreamInfo) {
     this.#info = info
-    this.#stmt = {
-      atTs: db.prepare<[number, number], SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1',
-      ),
-      atSeq: db.prepare<[number, number], SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
-      ),
-      after: db.prepare<[number, number], SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq > ? ORDER BY seq LIMIT 1',
-      ),
-      range: db.prepare<[number, number, number, number], SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND ts <= ? ORDER BY seq LIMIT ?',
-      ),
-      state: db.prepare<[number, number], { state: string }>(
-        'SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?',
-      ),
-      // A window's entries as the JSON text of the body's `entries` array, joined by SQLite in one
-      // call: no row objects, no per-entry string in JS (about 1.8× faster than `.raw().all()` and
-      // a join in JS). The subquery's primary-key scan gives the rows in seq order (an ordered
-      // aggregate, `group_concat(… ORDER BY seq)`, would sort them again in a temp B-tree).
-      // `gpos` is the last entry's global position, which no other entry of any stream, past or
-      // future, will have.
-      entriesText: db.prepare<[number, number, number], { entries: string | null; gpos: number | null }>(
-        `SELECT group_concat('{"seq":' || seq || ',"ts":' || ts || ',"m":' || data || '}', ',') AS entries,
-                max(gpos) AS gpos
-           FROM (SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
-      ),
-      mutations: db.prepare<[number, number, number], MutationRun>(
-        `SELECT '[' || group_concat(data, ',') || ']' AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
-           SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
-      ),
-      mutationsUpTo: db.prepare<[number, number, number, number], MutationRun>(
-        `SELECT '[' || group_concat(data, ',') || ']' AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
-           SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? AND ts <= ? ORDER BY seq)`,
-      ),
-    }
+    this.#log = log
   }
 
   /** The window covering `point`, with the entries after `after` (all of them by default). */
@@ -103,21 +60,21 @@ export class HistoryReader {
         end,
       }
     }
-    const endRow = this.#stmt.after.get(info.id, start.seq)
-    const end = endRow ? { seq: endRow.seq, ts: endRow.ts } : null
+    const end = this.#endOf(info, start)
     const upper = end ? end.seq : info.headSeq
     if (after !== undefined && after > upper) {
       // Resuming past the window would hand out a nextOffset beyond what the log holds.
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `after=${after} is beyond the window, which ends at seq ${upper}`)
     }
+    const segments = info.segments
     const from = Math.max(start.seq, after ?? start.seq)
-    const rows = this.#stmt.entriesText.get(info.id, from, upper)
-    const state = this.#stmt.state.get(info.id, start.seq)?.state ?? '{}'
+    const rows = this.#log.entriesText(segments, from, upper)
+    const state = this.#log.snapshotState(segments, start.seq) ?? '{}'
     const body =
       `{"stream":${stream},"start":{"seq":${start.seq},"ts":${start.ts},"state":${state}},` +
-      `"entries":[${rows?.entries ?? ''}],"end":${end ? JSON.stringify(end) : 'null'},` +
+      `"entries":[${rows.entries}],"end":${end ? JSON.stringify(end) : 'null'},` +
       `"nextOffset":"${encodeOffset(Math.max(from, upper))}"}`
-    const identity = end !== null && rows?.gpos != null ? `${rows.gpos}.${start.seq}.${from}.${end.seq}` : null
+    const identity = end !== null && rows.gpos !== null ? `${rows.gpos}.${start.seq}.${from}.${end.seq}` : null
     return { body, closed: end !== null, identity, start: { seq: start.seq, ts: start.ts }, end }
   }
 
@@ -125,19 +82,24 @@ export class HistoryReader {
   windows(name: string, from: number, to: number): Array<{ start: Bound; end: Bound | null; entries: number; bytes: number }> {
     const info = this.#stateInfo(name)
     if (to < info.createdTs || to < from) return []
-    const first = this.#stmt.atTs.get(info.id, from)
-    const rows = this.#stmt.range.all(info.id, first?.seq ?? 0, to, MAX_LISTED_WINDOWS)
+    const segments = info.segments
+    const first = this.#log.snapshotAtOrBeforeTs(segments, from)
+    const rows = this.#log.snapshotsFrom(segments, first?.seq ?? 0, to, MAX_LISTED_WINDOWS)
     const last = rows[rows.length - 1]
-    const tail = last ? this.#stmt.after.get(info.id, last.seq) : undefined
-    return rows.map((row, i) => {
-      const next = rows[i + 1] ?? tail
-      return {
+    const tail = last ? this.#log.snapshotAfter(segments, last.seq) : undefined
+    const out: Array<{ start: Bound; end: Bound | null; entries: number; bytes: number }> = []
+    rows.forEach((row, i) => {
+      // A closed stream's snapshot at its last entry is the end of its last window, not the start of one.
+      if (isFinalBound(info, row)) return
+      const next = rows[i + 1] ?? tail ?? (info.closed ? row : undefined)
+      out.push({
         start: { seq: row.seq, ts: row.ts },
         end: next ? { seq: next.seq, ts: next.ts } : null,
         entries: (next ? next.seq : info.headSeq) - row.seq,
         bytes: (next ? next.cum_bytes : info.totalBytes) - row.cum_bytes,
-      }
+      })
     })
+    return out
   }
 
   /** The state after every entry with `ts ≤ at`, or after entry `seq`. */
@@ -148,15 +110,13 @@ export class HistoryReader {
     }
     const start = this.#startOf(info, point)
     if (start === undefined) return { seq: null, ts: null, state: null }
-    const end = this.#stmt.after.get(info.id, start.seq)
+    const segments = info.segments
+    const end = this.#endOf(info, start)
     const upper = 'seq' in point ? point.seq : end ? end.seq : info.headSeq
-    // One call, one parse: SQLite joins the window's mutation texts into a JSON array.
-    const run =
-      'at' in point
-        ? this.#stmt.mutationsUpTo.get(info.id, start.seq, upper, point.at)
-        : this.#stmt.mutations.get(info.id, start.seq, upper)
-    const snapshot = JSON.parse(this.#stmt.state.get(info.id, start.seq)?.state ?? '{}') as Json
-    if (run === undefined || run.seq === null) return { seq: start.seq, ts: start.ts, state: snapshot }
+    // One parse: the window's mutation texts joined into one JSON array.
+    const run = this.#log.mutations(segments, start.seq, upper, 'at' in point ? point.at : undefined)
+    const snapshot = JSON.parse(this.#log.snapshotState(segments, start.seq) ?? '{}') as Json
+    if (run.seq === null) return { seq: start.seq, ts: start.ts, state: snapshot }
     const state = applySequence(snapshot, JSON.parse(run.mutations) as Mutation[])
     return { seq: run.seq, ts: run.ts as number, state }
   }
@@ -170,8 +130,28 @@ export class HistoryReader {
   }
 
   #startOf(info: StreamInfo, point: WindowPoint): SnapshotRow | undefined {
-    if ('now' in point) return this.#stmt.atSeq.get(info.id, info.headSeq)
-    if ('at' in point) return this.#stmt.atTs.get(info.id, point.at)
-    return this.#stmt.atSeq.get(info.id, point.seq)
+    const segments = info.segments
+    const start =
+      'now' in point
+        ? this.#log.snapshotAtOrBefore(segments, info.headSeq)
+        : 'at' in point
+          ? this.#log.snapshotAtOrBeforeTs(segments, point.at)
+          : this.#log.snapshotAtOrBefore(segments, point.seq)
+    // The final bound starts no window: a point there falls in the last one.
+    if (start !== undefined && isFinalBound(info, start)) return this.#log.snapshotAtOrBefore(segments, start.seq - 1)
+    return start
   }
+
+  /** The end of the window starting at `start`: the next snapshot; `null` while it is the open window. */
+  #endOf(info: StreamInfo, start: SnapshotRow): Bound | null {
+    const next = this.#log.snapshotAfter(info.segments, start.seq)
+    if (next !== undefined) return { seq: next.seq, ts: next.ts }
+    // A closed stream without entries: its one window ends where it starts.
+    return info.closed ? { seq: start.seq, ts: start.ts } : null
+  }
+}
+
+/** True for the snapshot a closed stream ends with (after its last entry; none ends at seq 0). */
+function isFinalBound(info: StreamInfo, row: SnapshotRow): boolean {
+  return info.closed && info.headSeq > 0 && row.seq === info.headSeq
 }

@@ -3,46 +3,46 @@
  * through the group-commit queue; reads run directly (better-sqlite3 is synchronous, so a read
  * never sees a write half done). Each stream's metadata and, for state streams, its head state
  * are cached in memory (LRU), write-through.
+ *
+ * Every write is decided by pure planners (`append-plan.ts`, `stream-config.ts`,
+ * `fork-point.ts`) and persisted by `StreamRows`; this class sequences them, keeps the cache and
+ * tells readers after each commit.
+ *
+ * Streams live and die as `stream-catalog.ts` says: a deleted or expired stream that living forks
+ * read through is kept for them (410 to its own readers); once none needs it, its rows are purged —
+ * at once when its last fork is deleted, else in a write queued by the next lookup that finds it —
+ * and the purge cascades up its sources.
  */
-import { isAscii } from 'node:buffer'
 import type Database from 'better-sqlite3'
-import {
-  DEFAULT_SNAPSHOT_POLICY,
-  ErrorCode,
-  MAX_JSON_DEPTH,
-  StateStreamError,
-  apply,
-  applySequence,
-  inSequence,
-  diff,
-  mutationOf,
-  parseJson,
-  quote,
-  splitMessages,
-  stringifyJson,
-  validateMessage,
-} from '@statestream/common'
-import type { Bound, Json, Mutation, SnapshotPolicy } from '@statestream/common'
+import { DEFAULT_SNAPSHOT_POLICY, ErrorCode, StateStreamError, diff, encodeOffset, quote, stringifyJson } from '@statestream/common'
+import type { Json, SnapshotPolicy } from '@statestream/common'
+import { planAppend, planBytes, planClose } from './append-plan.ts'
+import type { AppendPlan, StreamHead } from './append-plan.ts'
 import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { openDatabase } from './db.ts'
-import { EntryWriter } from './entry-writer.ts'
-import { elementTexts } from './element-text.ts'
-import { fenceProducer } from './producer-fence.ts'
 import type { Durability } from './db.ts'
-import { DEFAULT_STATE_CACHE_BYTES, HeadStates } from './head-states.ts'
-import type { HeadState } from './head-states.ts'
+import { resolveForkPoint } from './fork-point.ts'
+import type { ResolvedForkPoint } from './fork-point.ts'
+import { DEFAULT_STATE_CACHE_BYTES } from './head-states.ts'
 import { HistoryReader } from './history-reader.ts'
+import { isJsonStream } from './log-format.ts'
+import { LogReader } from './log-reader.ts'
+import { fenceProducer } from './producer-fence.ts'
+import { checkConfig, requestedConfig, sameConfig } from './stream-config.ts'
+import type { StreamConfig } from './stream-config.ts'
+import { StreamCatalog } from './stream-catalog.ts'
+import type { Lookup } from './stream-catalog.ts'
+import { StreamRows } from './stream-rows.ts'
 import { mediaType } from './stream-types.ts'
 import type {
   AppendRequest,
   AppendResult,
   CreateStream,
-  Producer,
+  ForkRequest,
   StoreEvent,
   StoredEntry,
   StreamInfo,
   StreamRecord,
-  StreamRow,
 } from './stream-types.ts'
 import { TtlTouches } from './ttl-touches.ts'
 import { WriteQueue } from './write-queue.ts'
@@ -72,20 +72,19 @@ export interface StreamStoreOptions {
   checkpointMs?: number
 }
 
-
 export class StreamStore {
   readonly #db: Database.Database
   readonly #checkpointer: Checkpointer | undefined
   readonly #queue: WriteQueue
-  readonly #entries: EntryWriter
+  readonly #rows: StreamRows
+  readonly #log: LogReader
   readonly #now: () => number
   readonly #policy: SnapshotPolicy
-  readonly #cacheSize: number
-  readonly #records = new Map<string, StreamRecord>()
-  readonly #heads: HeadStates
+  readonly #catalog: StreamCatalog
   readonly #touches: TtlTouches
   readonly #listeners = new Set<(event: StoreEvent) => void>()
-  readonly #stmt
+  /** Ids of dead streams whose purge is queued. */
+  readonly #collecting = new Set<number>()
   /** Reads history (windows, states) from snapshots and the log. */
   readonly history: HistoryReader
   #gpos: number
@@ -98,71 +97,35 @@ export class StreamStore {
     if (checkpointMs > 0 && file !== '' && !this.#db.memory) this.#checkpointer = new Checkpointer(file, options.durability ?? 'normal', checkpointMs)
     this.#now = options.now ?? Date.now
     this.#policy = { ...DEFAULT_SNAPSHOT_POLICY, ...options.snapshotPolicy }
-    this.#cacheSize = options.cacheSize ?? 10_000
-    this.#heads = new HeadStates(options.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES)
-    const db = this.#db
-    this.#stmt = {
-      streamByName: db.prepare<[string], StreamRow>('SELECT * FROM streams WHERE name = ?'),
-      insertStream: db.prepare(
-        `INSERT INTO streams (name, content_type, kind, created_ts, ttl_seconds, expires_at,
-           snap_entries, snap_bytes, snap_ms, head_seq, head_ts, total_bytes)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)`,
-      ),
-      updateHead: db.prepare(
-        'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ?, touched_ts = ? WHERE id = ?',
-      ),
-      insertSnapshot: db.prepare(
-        'INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)',
-      ),
-      lastSnapshot: db.prepare<[number], { seq: number; ts: number; cum_bytes: number }>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? ORDER BY seq DESC LIMIT 1',
-      ),
-      snapshotState: db.prepare<[number, number], { state: string }>(
-        'SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?',
-      ),
-      entriesAfter: db.prepare<[number, number, number], { seq: number; ts: number; gpos: number; data: string | Buffer }>(
-        'SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? ORDER BY seq LIMIT ?',
-      ),
-      gposAt: db.prepare<[number, number], { gpos: number }>('SELECT gpos FROM entries WHERE stream_id = ? AND seq = ?'),
-      lastSeq: db.prepare<[number], { seq: number }>('SELECT seq FROM entries WHERE stream_id = ? ORDER BY seq DESC LIMIT 1'),
-      snapshotsBetween: db.prepare<[number, number, number], Bound>(
-        'SELECT seq, ts FROM snapshots WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq',
-      ),
-      producer: db.prepare<[number, string], { epoch: number; last_seq: number }>(
-        'SELECT epoch, last_seq FROM producers WHERE stream_id = ? AND producer_id = ?',
-      ),
-      upsertProducer: db.prepare(
-        `INSERT INTO producers (stream_id, producer_id, epoch, last_seq) VALUES (?, ?, ?, ?)
-         ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq`,
-      ),
-      deleteEntries: db.prepare('DELETE FROM entries WHERE stream_id = ?'),
-      deleteSnapshots: db.prepare('DELETE FROM snapshots WHERE stream_id = ?'),
-      deleteProducers: db.prepare('DELETE FROM producers WHERE stream_id = ?'),
-      deleteStream: db.prepare('DELETE FROM streams WHERE id = ?'),
-      saveGpos: db.prepare("UPDATE meta SET value = ? WHERE key = 'gpos'"),
-      loadGpos: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'gpos'"),
-    }
-    this.#entries = new EntryWriter(db)
-    this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
-    this.#touches = new TtlTouches(db, () => {
+    this.#rows = new StreamRows(this.#db)
+    this.#log = new LogReader(this.#db)
+    this.#touches = new TtlTouches(this.#db, () => {
       if (!this.#closed) this.#write(() => ({ result: undefined })).catch(() => {})
     })
+    this.#catalog = new StreamCatalog(
+      this.#rows,
+      this.#log,
+      this.#now,
+      options.cacheSize ?? 10_000,
+      options.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES,
+      this.#touches,
+    )
+    this.#gpos = this.#rows.loadGpos()
     this.#queue = new WriteQueue(
-      db,
+      this.#db,
       () => {
         this.#touches.write()
-        this.#stmt.saveGpos.run(this.#gpos)
+        this.#rows.saveGpos(this.#gpos)
       },
       () => {
         // The commit failed: memory may be ahead of the file, so forget it and reload.
-        this.#records.clear()
-        this.#heads.clear()
-        this.#gpos = this.#stmt.loadGpos.get()?.value ?? 0
+        this.#catalog.clear()
+        this.#gpos = this.#rows.loadGpos()
       },
       // The checkpoint worker sleeps until there is something to copy.
       () => this.#checkpointer?.committed(),
     )
-    this.history = new HistoryReader(db, (name) => this.get(name))
+    this.history = new HistoryReader(this.#log, (name) => this.get(name))
   }
 
   /** The server-wide global position: entries appended to all streams so far. */
@@ -175,29 +138,34 @@ export class StreamStore {
     return this.#now()
   }
 
-  /** Calls `listener` after every committed append or delete. Returns the unsubscribe function. */
+  /** Calls `listener` after every committed append, close or delete. Returns the unsubscribe function. */
   subscribe(listener: (event: StoreEvent) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
   }
 
-  /** A stream's metadata; throws `STREAM_NOT_FOUND` when it does not exist (or has expired). */
+  /**
+   * A stream's metadata; throws `STREAM_NOT_FOUND` when it does not exist (or has expired), and
+   * `STREAM_DELETED` (410) for one deleted or expired that forks still read through.
+   */
   get(name: string): StreamInfo {
-    return this.#record(name)
+    return this.#live(name)
   }
 
-  /** A stream's metadata, or `undefined` when it does not exist. */
+  /** A living stream's metadata, or `undefined`. */
   find(name: string): StreamInfo | undefined {
-    return this.#find(name)
+    const found = this.#lookup(name)
+    return found.status === 'live' ? found.record : undefined
   }
 
   /**
    * Records a read of a `Stream-TTL` stream: its sliding expiry starts again from now (Durable
    * Streams §5.1; a write does this by itself). Does nothing for other streams. Call it once the
-   * read is known to be valid. It writes nothing itself: the next group commit does.
+   * read is known to be valid. It writes nothing itself: the next group commit does. A read of a
+   * fork touches the fork alone, never the sources it reads through.
    */
   touch(name: string): void {
-    const record = this.#find(name)
+    const record = this.find(name) as StreamRecord | undefined
     if (record === undefined || record.ttlSeconds === null || this.#closed) return
     const now = this.#now()
     record.touchedTs = now
@@ -206,91 +174,61 @@ export class StreamStore {
 
   /** Estimated bytes of head states held in memory, and how many (for metrics and tests). */
   get stateCache(): { bytes: number; streams: number } {
-    return { bytes: this.#heads.bytes, streams: this.#heads.size }
+    return this.#catalog.stateCache
   }
 
-  /** Creates a stream, or confirms one with the same configuration exists (`created: false`). */
+  /**
+   * Creates a stream (or a fork of one), or confirms that one with the same configuration exists
+   * (`created: false`); a different configuration is `STREAM_CONFLICT`.
+   */
   create(request: CreateStream): Promise<{ created: boolean; info: StreamInfo }> {
     return this.#write<{ created: boolean; info: StreamInfo }>(() => {
-      const existing = this.#find(request.name)
-      if (existing !== undefined) {
-        if (!sameConfig(existing, request)) {
-          throw new StateStreamError(
-            ErrorCode.STREAM_CONFLICT,
-            `stream "${request.name}" already exists with a different configuration`,
-          )
+      const existing = this.#lookup(request.name)
+      if (existing.status === 'live') {
+        if (!sameConfig(existing.record, this.#existingConfig(request))) {
+          throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `stream "${request.name}" already exists with a different configuration`)
         }
-        return { result: { created: false, info: existing } }
+        return { result: { created: false, info: existing.record } }
       }
-      const now = this.#now()
-      // An expired stream still has rows; it is gone for readers, so its name is free again.
-      const stale = this.#stmt.streamByName.get(request.name)
-      if (stale !== undefined) this.#purge(stale.id, request.name)
-      const policy = { ...this.#policy, ...request.policy }
-      const { lastInsertRowid } = this.#stmt.insertStream.run(
-        request.name,
-        request.contentType,
-        request.kind,
-        now,
-        request.ttlSeconds ?? null,
-        request.expiresAt ?? null,
-        policy.entries,
-        policy.bytes,
-        policy.ms,
-        now,
-      )
-      const record: StreamRecord = {
-        id: Number(lastInsertRowid),
-        name: request.name,
-        contentType: request.contentType,
-        kind: request.kind,
-        createdTs: now,
-        headSeq: 0,
-        headTs: now,
-        totalBytes: 0,
-        ttlSeconds: request.ttlSeconds ?? null,
-        expiresAt: request.expiresAt ?? null,
-        touchedTs: now,
-        policy,
-        lastStreamSeq: null,
-        lastSnapshot: { seq: 0, ts: now, cumBytes: 0 },
+      if (existing.status === 'gone') {
+        throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `stream "${request.name}" was deleted, and is kept while forks of it read through it`)
       }
-      if (record.kind === 'state') {
-        // S0: the initial state `{}` at seq 0, so every window starts from a stored snapshot.
-        this.#stmt.insertSnapshot.run(record.id, 0, now, 0, '{}')
-      }
-      const first =
-        request.body !== undefined && request.body.length > 0
-          ? this.#appendBody(record, request.body, true)
-          : undefined
-      return {
-        result: { created: true, info: record },
-        apply: () => {
-          if (record.kind === 'state') this.#heads.set(record.id, {}, 2)
-          first?.apply()
-          this.#remember(record)
-        },
-        afterCommit: () => first?.afterCommit(),
-      }
+      // An expired stream may still have rows; it is gone for readers, so its name is free again.
+      const stale = this.#rows.byName(request.name)
+      if (stale !== undefined) this.#catalog.collect(stale.id)
+      return request.fork === undefined ? this.#createNew(request) : this.#createFork(request, request.fork)
     })
   }
 
-  /** Appends a request's messages atomically (all or nothing). */
+  /**
+   * Appends a request's messages atomically (all or nothing), and closes the stream with them
+   * when asked. A closed stream refuses appends (`STREAM_CLOSED`), except an idempotent producer's
+   * retry of one it stored and a repeated close, which succeed as duplicates.
+   */
   append(request: AppendRequest): Promise<AppendResult> {
     return this.#write<AppendResult>(() => {
-      const record = this.#record(request.name)
-      if (mediaType(request.contentType) !== mediaType(record.contentType)) {
+      const record = this.#live(request.name)
+      const producer = request.producer
+      const closeOnly = request.closed === true && request.body.length === 0
+      const done = (status: AppendResult['status'], echo?: { epoch: number; seq: number }): JobOutcome<AppendResult> => ({
+        result: { status, headSeq: record.headSeq, headTs: record.headTs, closed: record.closed, ...(echo && { producer: echo }) },
+      })
+      if (record.closed) {
+        // Checked first (Durable Streams §5.2): a writer learns of the closure before anything else.
+        const duplicate = producer && this.#closedDuplicate(record, producer)
+        if (duplicate) return done('duplicate', duplicate)
+        if (closeOnly) return done('duplicate')
+        throw closedError(record)
+      }
+      if (!closeOnly && mediaType(request.contentType ?? '') !== mediaType(record.contentType)) {
         throw new StateStreamError(
           ErrorCode.CONTENT_TYPE_MISMATCH,
-          `the stream's content type is ${record.contentType}, the request's is ${request.contentType}`,
+          `the stream's content type is ${record.contentType}, the request's is ${request.contentType ?? 'missing'}`,
         )
       }
-      const producer = request.producer
       if (producer !== undefined) {
-        const duplicate = fenceProducer(this.#stmt.producer.get(record.id, producer.id), producer)
-        if (duplicate !== undefined) {
-          return { result: { status: 'duplicate', headSeq: record.headSeq, headTs: record.headTs, producer: duplicate } }
-        }
+        const duplicate = fenceProducer(this.#rows.producer(record.id, producer.id), producer)
+        if (duplicate !== undefined) return done('duplicate', duplicate)
       }
       if (request.streamSeq !== undefined && record.lastStreamSeq !== null && request.streamSeq <= record.lastStreamSeq) {
         throw new StateStreamError(
@@ -298,19 +236,20 @@ export class StreamStore {
           `Stream-Seq ${quote(request.streamSeq)} is not greater than the last one, ${quote(record.lastStreamSeq)}`,
         )
       }
-      const appended = this.#appendBody(record, request.body, false, request.streamSeq)
-      if (producer !== undefined) {
-        this.#stmt.upsertProducer.run(record.id, producer.id, producer.epoch, producer.seq)
-      }
+      const start = this.#head(record)
+      const plans = closeOnly ? [] : [this.#plan(start, request.body, false)]
+      const written = this.#persist(record, start, plans, request.closed === true, request.streamSeq)
+      if (producer !== undefined) this.#rows.upsertProducer(record.id, producer.id, producer.epoch, producer.seq)
       return {
         result: {
           status: 'appended',
-          headSeq: appended.headSeq,
-          headTs: appended.headTs,
+          headSeq: written.head.seq,
+          headTs: written.head.ts,
+          closed: written.closed,
           ...(producer && { producer: { epoch: producer.epoch, seq: producer.seq } }),
         },
-        apply: appended.apply,
-        afterCommit: appended.afterCommit,
+        apply: written.apply,
+        afterCommit: written.afterCommit,
       }
     })
   }
@@ -322,67 +261,70 @@ export class StreamStore {
   setState(name: string, state: Json): Promise<{ stored: boolean; seq: number; ts: number }> {
     return this.#write<{ stored: boolean; seq: number; ts: number }>(() => {
       const record = this.#stateRecord(name)
-      const ops = diff(this.#headState(record), state)
+      if (record.closed) throw closedError(record)
+      const ops = diff(this.#catalog.head(record).state, state)
       if (ops.length === 0) return { result: { stored: false, seq: record.headSeq, ts: record.headTs } }
       const patch = stringifyJson({ patch: ops })
       const set = stringifyJson({ set: state })
       const body = Buffer.from(patch.length <= set.length ? patch : set)
       // Our own body: `state` was checked at the boundary, and its wrapper adds a level or three.
-      const appended = this.#appendBody(record, body, false, undefined, false)
+      const start = this.#head(record)
+      const plan = planAppend(start, body, { now: this.#now(), gpos: this.#gpos, creating: false, trusted: true })
+      const written = this.#persist(record, start, [plan], false)
       return {
-        result: { stored: true, seq: appended.headSeq, ts: appended.headTs },
-        apply: appended.apply,
-        afterCommit: appended.afterCommit,
+        result: { stored: true, seq: written.head.seq, ts: written.head.ts },
+        apply: written.apply,
+        afterCommit: written.afterCommit,
       }
     })
   }
 
-  /** Deletes a stream and all its data. */
+  /**
+   * Deletes a stream. One that forks still read through is only marked deleted (it answers 410,
+   * and its name stays taken) until the last of them goes; otherwise its rows go at once, and so
+   * do those of any deleted source it kept alive.
+   */
   delete(name: string): Promise<void> {
     return this.#write(() => {
-      const record = this.#record(name)
-      this.#purge(record.id, name)
+      const record = this.#live(name)
+      if (this.#catalog.retained(record.id)) this.#rows.softDelete(record.id)
+      else this.#catalog.collect(record.id, true)
       return {
         result: undefined,
-        apply: () => this.#records.delete(name),
+        apply: () => {
+          record.deleted = true
+          this.#catalog.forget(name)
+        },
         afterCommit: () => this.#emit({ type: 'delete', stream: record }),
       }
     })
   }
 
-  /** Up to `limit` entries after `seq`, in order. */
+  /** Up to `limit` entries after `seq`, in order (inherited ones included). */
   entriesAfter(info: StreamInfo, seq: number, limit: number): StoredEntry[] {
-    return this.#stmt.entriesAfter.all(info.id, seq, limit)
+    return this.#log.entriesAfter(info.segments, seq, limit)
   }
 
   /** Up to `limit` entries whose global position is after `gpos`, in order. */
   entriesAfterGpos(info: StreamInfo, gpos: number, limit: number): StoredEntry[] {
-    return this.#stmt.entriesAfter.all(info.id, this.seqAtGpos(info, gpos), limit)
+    return this.entriesAfter(info, this.seqAtGpos(info, gpos), limit)
   }
 
   /** The last seq of the stream whose entry's global position is at most `gpos` (0 if none). */
   seqAtGpos(info: StreamInfo, gpos: number): number {
-    // Within a stream gpos grows with seq: a binary search over the primary key (about 20 lookups
-    // for a million entries).
-    let lo = 0
-    let hi = this.#stmt.lastSeq.get(info.id)?.seq ?? 0
-    while (lo < hi) {
-      const mid = lo + Math.ceil((hi - lo) / 2)
-      if ((this.#stmt.gposAt.get(info.id, mid)?.gpos ?? Number.POSITIVE_INFINITY) <= gpos) lo = mid
-      else hi = mid - 1
-    }
-    return lo
+    // Along a log gpos grows with seq (a fork's own entries come after everything it inherits).
+    return this.#log.lastSeqWhere(info.segments, info.headSeq, (entry) => entry.gpos <= gpos)
   }
 
   /** The snapshots taken after entry `afterSeq` up to entry `uptoSeq` (the bounds a live catch-up replays). */
-  snapshotsBetween(info: StreamInfo, afterSeq: number, uptoSeq: number): Bound[] {
-    return this.#stmt.snapshotsBetween.all(info.id, afterSeq, uptoSeq)
+  snapshotsBetween(info: StreamInfo, afterSeq: number, uptoSeq: number) {
+    return this.#log.snapshotsBetween(info.segments, afterSeq, uptoSeq)
   }
 
   /** The head state of a state stream. */
   headState(name: string): { seq: number; ts: number; state: Json } {
     const record = this.#stateRecord(name)
-    return { seq: record.headSeq, ts: record.headTs, state: this.#headState(record) }
+    return { seq: record.headSeq, ts: record.headTs, state: this.#catalog.head(record).state }
   }
 
   /** Resolves once every write queued so far has committed or failed. */
@@ -409,16 +351,6 @@ export class StreamStore {
     return this.#queue.push(run)
   }
 
-  #purge(id: number, name: string): void {
-    this.#stmt.deleteEntries.run(id)
-    this.#stmt.deleteSnapshots.run(id)
-    this.#stmt.deleteProducers.run(id)
-    this.#stmt.deleteStream.run(id)
-    this.#records.delete(name)
-    this.#heads.delete(id)
-    this.#touches.forget(id)
-  }
-
   #emit(event: StoreEvent): void {
     for (const listener of this.#listeners) {
       try {
@@ -429,204 +361,221 @@ export class StreamStore {
     }
   }
 
-  #find(name: string): StreamRecord | undefined {
-    let record = this.#records.get(name)
-    if (record !== undefined) {
-      // Refresh its place in the LRU order.
-      this.#records.delete(name)
-      this.#records.set(name, record)
-    } else {
-      const row = this.#stmt.streamByName.get(name)
-      if (row === undefined) return undefined
-      record = this.#load(row)
-      this.#remember(record)
+  // ---- creating ----
+
+  #createNew(request: CreateStream): JobOutcome<{ created: boolean; info: StreamInfo }> {
+    const now = this.#now()
+    const config = checkConfig(requestedConfig(request, this.#policy), request)
+    const record = this.#catalog.insert(config, request.name, {
+      createdTs: now,
+      headSeq: 0,
+      headTs: now,
+      totalBytes: 0,
+      lastSnapshot: { seq: 0, ts: now, cumBytes: 0 },
+      fork: null,
+    })
+    if (record.kind === 'state') {
+      // S0: the initial state `{}` at seq 0, so every window starts from a stored snapshot.
+      this.#rows.insertSnapshot(record.id, { seq: 0, ts: now, cumBytes: 0, state: '{}' })
     }
-    if (isExpired(record, this.#now())) return undefined
-    return record
+    return this.#fill(record, [], request)
   }
 
-  #record(name: string): StreamRecord {
-    const record = this.#find(name)
-    if (record === undefined) throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${name}"`)
-    return record
+  #createFork(request: CreateStream, fork: ForkRequest): JobOutcome<{ created: boolean; info: StreamInfo }> {
+    const found = this.#lookup(fork.source)
+    if (found.status === 'absent') throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${fork.source}" to fork`)
+    if (found.status === 'gone') {
+      throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `stream "${fork.source}" was deleted: it cannot be forked`)
+    }
+    const source = found.record
+    if (request.contentType !== undefined && mediaType(request.contentType) !== mediaType(source.contentType)) {
+      throw new StateStreamError(
+        ErrorCode.CONTENT_TYPE_MISMATCH,
+        `a fork has its source's content type, ${source.contentType}; the request's is ${request.contentType}`,
+      )
+    }
+    if (request.kind !== undefined && request.kind !== source.kind) {
+      throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `a fork of a ${source.kind} stream is a ${source.kind} stream`)
+    }
+    const point = resolveForkPoint(this.#log, source, fork)
+    const config = checkConfig(requestedConfig(request, this.#policy, { source }), request)
+    const seq = point.seq
+    const snapshot = source.kind === 'state' ? this.#log.snapshotAtOrBefore(source.segments, seq) : undefined
+    const atHead = seq === source.headSeq
+    const record = this.#catalog.insert(config, request.name, {
+      // Its history begins where its source's does: the state before the fork point is the source's.
+      createdTs: source.createdTs,
+      headSeq: seq,
+      headTs: atHead ? source.headTs : seq === 0 ? source.createdTs : (this.#log.entryAt(source.segments, seq)?.ts ?? source.headTs),
+      totalBytes: atHead ? source.totalBytes : this.#log.bytesAt(source.segments, seq),
+      lastSnapshot: snapshot
+        ? { seq: snapshot.seq, ts: snapshot.ts, cumBytes: snapshot.cum_bytes }
+        : { seq: 0, ts: source.createdTs, cumBytes: 0 },
+      fork: { source, seq, snapSeq: snapshot?.seq ?? 0, prefix: point.prefix?.data.length ?? 0 },
+    })
+    const prefix = point.prefix && planBytes(this.#head(record, false), point.prefix.data, point.prefix.ts, this.#gpos)
+    return this.#fill(record, prefix ? [prefix] : [], request)
+  }
+
+  /** Stores a new stream's first content (after `plans`, a fork's copied prefix) and closes it if asked. */
+  #fill(record: StreamRecord, plans: AppendPlan[], request: CreateStream): JobOutcome<{ created: boolean; info: StreamInfo }> {
+    // A new stream's head is not held until its creation commits: its id may yet be rolled back.
+    const start = this.#head(record, false)
+    const body = request.body
+    if (body !== undefined && body.length > 0) {
+      const last = plans[plans.length - 1]
+      plans.push(this.#plan(last?.head ?? start, body, true, last?.gpos))
+    }
+    const written = this.#persist(record, start, plans, request.closed === true)
+    return {
+      result: { created: true, info: record },
+      apply: () => {
+        written.apply()
+        this.#catalog.remember(record)
+      },
+      afterCommit: written.afterCommit,
+    }
+  }
+
+  /** The configuration `request` asks of an existing stream (its fork point resolved if it names one). */
+  #existingConfig(request: CreateStream): StreamConfig {
+    const fork = request.fork
+    if (fork === undefined) return requestedConfig(request, this.#policy)
+    const row = this.#rows.byName(fork.source)
+    // A source that is no more cannot be the one the existing fork was made from.
+    if (row === undefined) return { ...requestedConfig(request, this.#policy), fork: { sourceId: -1 } }
+    const source = this.#catalog.recordOf(row)
+    const named = fork.offset !== undefined || fork.at !== undefined || fork.subOffset !== undefined
+    const point: ResolvedForkPoint | undefined = named ? resolveForkPoint(this.#log, source, fork) : undefined
+    return requestedConfig(request, this.#policy, {
+      source,
+      ...(point && { point: { seq: point.seq, prefix: point.prefix?.data.length ?? 0 } }),
+    })
+  }
+
+  // ---- appending ----
+
+  /** The head a plan starts from; `hold`: keep a rebuilt state in the head-state cache. */
+  #head(record: StreamRecord, hold = true): StreamHead {
+    const head: StreamHead = {
+      kind: record.kind,
+      json: isJsonStream(record),
+      seq: record.headSeq,
+      ts: record.headTs,
+      totalBytes: record.totalBytes,
+      lastSnapshot: record.lastSnapshot,
+      policy: record.policy,
+    }
+    if (record.kind === 'state') {
+      const held = this.#catalog.head(record, hold)
+      head.state = held.state
+      head.stateBytes = held.bytes
+    }
+    return head
+  }
+
+  #plan(from: StreamHead, body: Buffer, creating: boolean, gpos?: number): AppendPlan {
+    return planAppend(from, body, { now: this.#now(), gpos: gpos ?? this.#gpos, creating })
+  }
+
+  /**
+   * Persists `plans` (consecutive, each from the previous one's head) and, when `close`, the
+   * closure. Memory changes wait for `apply` (the savepoint may still roll back); readers hear of
+   * it in `afterCommit`.
+   */
+  #persist(record: StreamRecord, start: StreamHead, plans: AppendPlan[], close: boolean, streamSeq?: string) {
+    const now = this.#now()
+    const lastStreamSeq = streamSeq ?? record.lastStreamSeq
+    let head = start
+    let gpos = this.#gpos
+    const entries: StoredEntry[] = []
+    const snapshots: Array<{ seq: number; ts: number }> = []
+    for (const plan of plans) {
+      this.#rows.persist(record.id, plan, lastStreamSeq, now)
+      entries.push(...plan.entries)
+      snapshots.push(...plan.snapshots.map(({ seq, ts }) => ({ seq, ts })))
+      head = plan.head
+      gpos = plan.gpos
+    }
+    const closing = close ? planClose(head) : undefined
+    if (closing !== undefined) {
+      this.#rows.insertSnapshot(record.id, closing)
+      snapshots.push({ seq: closing.seq, ts: closing.ts })
+      head = { ...head, lastSnapshot: { seq: closing.seq, ts: closing.ts, cumBytes: closing.cumBytes } }
+    }
+    if (close) this.#rows.close(record.id, now)
+    const final = head
+    return {
+      head: final,
+      closed: close || record.closed,
+      apply: () => {
+        record.headSeq = final.seq
+        record.headTs = final.ts
+        record.totalBytes = final.totalBytes
+        record.lastSnapshot = final.lastSnapshot
+        record.lastStreamSeq = lastStreamSeq
+        record.touchedTs = now
+        if (final.state !== undefined) this.#catalog.setHead(record.id, final.state, final.stateBytes ?? 0)
+        if (close) record.closed = true
+        this.#gpos = gpos
+      },
+      afterCommit: () => {
+        if (entries.length > 0) this.#emit({ type: 'append', stream: record, entries, snapshots })
+        if (close) this.#emit({ type: 'close', stream: record, bound: { seq: final.seq, ts: final.ts } })
+      },
+    }
+  }
+
+  /** A producer's retry of a request a closed stream already stored (its stale epochs stay 403). */
+  #closedDuplicate(record: StreamRecord, producer: NonNullable<AppendRequest['producer']>): { epoch: number; seq: number } | undefined {
+    try {
+      return fenceProducer(this.#rows.producer(record.id, producer.id), producer)
+    } catch (error) {
+      if ((error as { code?: unknown }).code === ErrorCode.PRODUCER_STALE_EPOCH) throw error
+      return undefined
+    }
+  }
+
+  // ---- finding ----
+
+  #lookup(name: string): Lookup {
+    const found = this.#catalog.lookup(name)
+    if (found.status === 'absent' && found.collectable !== undefined) this.#scheduleCollect(found.collectable)
+    return found
+  }
+
+  #live(name: string): StreamRecord {
+    const found = this.#lookup(name)
+    if (found.status === 'live') return found.record
+    if (found.status === 'gone') {
+      throw new StateStreamError(ErrorCode.STREAM_DELETED, `stream "${name}" was deleted (it is kept only for the forks that read through it)`)
+    }
+    throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${name}"`)
   }
 
   #stateRecord(name: string): StreamRecord {
-    const record = this.#record(name)
+    const record = this.#live(name)
     if (record.kind !== 'state') {
       throw new StateStreamError(ErrorCode.NOT_A_STATE_STREAM, `"${name}" is not a state stream`)
     }
     return record
   }
 
-  #remember(record: StreamRecord): void {
-    this.#records.delete(record.name)
-    this.#records.set(record.name, record)
-    if (this.#records.size > this.#cacheSize) {
-      const oldest = this.#records.keys().next().value
-      if (oldest !== undefined) this.#records.delete(oldest)
-    }
-  }
-
-  #load(row: StreamRow): StreamRecord {
-    const last = this.#stmt.lastSnapshot.get(row.id)
-    return {
-      id: row.id,
-      name: row.name,
-      contentType: row.content_type,
-      kind: row.kind,
-      createdTs: row.created_ts,
-      headSeq: row.head_seq,
-      headTs: row.head_ts,
-      totalBytes: row.total_bytes,
-      ttlSeconds: row.ttl_seconds,
-      expiresAt: row.expires_at,
-      touchedTs: this.#touches.pending(row.id) ?? row.touched_ts ?? row.created_ts,
-      policy: { entries: row.snap_entries, bytes: row.snap_bytes, ms: row.snap_ms },
-      lastStreamSeq: row.last_stream_seq,
-      lastSnapshot: last
-        ? { seq: last.seq, ts: last.ts, cumBytes: last.cum_bytes }
-        : { seq: 0, ts: row.created_ts, cumBytes: 0 },
-    }
-  }
-
-  /** The head state, rebuilt from the last snapshot and the entries after it when not cached. */
-  #headState(record: StreamRecord): Json {
-    return this.#head(record).state
-  }
-
-  #head(record: StreamRecord): HeadState {
-    const held = this.#heads.get(record.id)
-    if (held !== undefined) return held
-    const { seq } = record.lastSnapshot
-    const row = this.#stmt.snapshotState.get(record.id, seq)
-    const text = row?.state ?? '{}'
-    let bytes = text.length
-    const entries = this.#stmt.entriesAfter.iterate(record.id, seq, Number.MAX_SAFE_INTEGER)
-    const state = applySequence(JSON.parse(text) as Json, (function* () {
-      for (const entry of entries) {
-        bytes += entry.data.length
-        yield JSON.parse(entry.data as string) as Mutation
-      }
-    })())
-    this.#heads.set(record.id, state, bytes)
-    return { state, bytes }
-  }
-
-  /**
-   * Validates and stores a request body as entries of `record`, taking snapshots by its policy.
-   * Changes nothing in memory until `apply` is called (the savepoint may still roll back).
-   */
-  #appendBody(record: StreamRecord, body: Buffer, creating: boolean, streamSeq?: string, fromRequest = true) {
-    const now = this.#now()
-    let seq = record.headSeq
-    let ts = record.headTs
-    let total = record.totalBytes
-    let gpos = this.#gpos
-    let lastSnapshot = record.lastSnapshot
-    const head = record.kind === 'state' ? this.#head(record) : undefined
-    let state: Json | undefined = head?.state
-    let stateBytes = head?.bytes ?? 0
-    const entries: StoredEntry[] = []
-    const snapshots: Bound[] = []
-    // An ASCII body without `\u` escapes parses to ASCII strings only, and JSON.stringify writes
-    // ASCII for them: each stored text is then as many bytes as characters, with no count needed.
-    const asciiText = isAscii(body) && !body.includes('\\u')
-    const store = (data: string | Buffer, entryTs: number): void => {
-      seq += 1
-      gpos += 1
-      ts = entryTs
-      const size = typeof data === 'string' && !asciiText ? Buffer.byteLength(data) : data.length
-      total += size
-      stateBytes += size
-      entries.push({ seq, ts, gpos, data })
-    }
-
-    if (mediaType(record.contentType) !== 'application/json') {
-      if (body.length === 0) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append needs a non-empty body')
-      store(body, Math.max(now, ts))
-    } else {
-      const text = body.toString('utf8')
-      const parsed = fromRequest ? parseJson(text) : (JSON.parse(text) as Json)
-      const messages = splitMessages(parsed)
-      // Each message's own text, where storing it is the same as serializing it again.
-      const texts = Array.isArray(parsed) ? elementTexts(text, messages.length) : undefined
-      if (messages.length === 0 && !creating) {
-        throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append of an empty JSON array stores nothing')
-      }
-      // One sequence: the containers a batch creates are updated in place by its later messages;
-      // the head state it started from is never changed, so a refused batch leaves it intact.
-      inSequence(() => messages.forEach((value, index) => {
-        if (state === undefined) {
-          store(texts?.[index] ?? JSON.stringify(value), Math.max(now, ts))
-          return
-        }
-        const message = validateMessage(value, index)
-        if (message.ts !== undefined && message.ts < ts) {
-          throw new StateStreamError(
-            ErrorCode.TS_REGRESSION,
-            `message ${index}: ts ${message.ts} is earlier than the stream's last ts ${ts}`,
-          )
-        }
-        const mutation = mutationOf(message)
-        try {
-          // No state deeper than the limit is ever made: everything that reads it stays safe.
-          state = apply(state, mutation, MAX_JSON_DEPTH)
-        } catch (error) {
-          if (error instanceof StateStreamError) {
-            throw new StateStreamError(error.code, `message ${index}: ${error.message}`, { cause: error })
-          }
-          throw error
-        }
-        const own = mutation === value ? texts?.[index] : undefined
-        store(own ?? JSON.stringify(mutation), message.ts ?? Math.max(now, ts))
-        if (
-          seq - lastSnapshot.seq >= record.policy.entries ||
-          total - lastSnapshot.cumBytes >= record.policy.bytes ||
-          ts - lastSnapshot.ts >= record.policy.ms
-        ) {
-          // A state stored before the depth limit existed may be deeper than JSON.stringify goes.
-          const snapshot = stringifyJson(state)
-          this.#stmt.insertSnapshot.run(record.id, seq, ts, total, snapshot)
-          stateBytes = snapshot.length
-          lastSnapshot = { seq, ts, cumBytes: total }
-          snapshots.push({ seq, ts })
-        }
-      }))
-    }
-    this.#entries.insert(record.id, entries)
-    const lastStreamSeq = streamSeq ?? record.lastStreamSeq
-    this.#stmt.updateHead.run(seq, ts, total, lastStreamSeq, now, record.id)
-    return {
-      headSeq: seq,
-      headTs: ts,
-      apply: () => {
-        record.headSeq = seq
-        record.headTs = ts
-        record.totalBytes = total
-        record.lastSnapshot = lastSnapshot
-        record.lastStreamSeq = lastStreamSeq
-        record.touchedTs = now
-        if (state !== undefined) this.#heads.set(record.id, state, stateBytes)
-        this.#gpos = gpos
-      },
-      afterCommit: () => {
-        if (entries.length > 0) this.#emit({ type: 'append', stream: record, entries, snapshots })
-      },
-    }
+  /** Queues the purge of dead stream `id` (a lookup found it collectable). */
+  #scheduleCollect(id: number): void {
+    if (this.#closed || this.#collecting.has(id)) return
+    this.#collecting.add(id)
+    this.#write(() => {
+      this.#collecting.delete(id)
+      this.#catalog.collect(id)
+      return { result: undefined }
+    }).catch(() => {})
   }
 }
 
-function sameConfig(info: StreamInfo, request: CreateStream): boolean {
-  return (
-    mediaType(info.contentType) === mediaType(request.contentType) &&
-    info.kind === request.kind &&
-    info.ttlSeconds === (request.ttlSeconds ?? null) &&
-    info.expiresAt === (request.expiresAt ?? null)
-  )
-}
-
-function isExpired(info: StreamInfo, now: number): boolean {
-  if (info.expiresAt !== null && now >= info.expiresAt) return true
-  return info.ttlSeconds !== null && now >= info.touchedTs + info.ttlSeconds * 1000
+/** The refusal of an append to a closed stream, with the headers a writer needs (§5.2). */
+function closedError(record: StreamInfo): StateStreamError {
+  return new StateStreamError(ErrorCode.STREAM_CLOSED, `stream "${record.name}" is closed: its content is final`, {
+    headers: { 'stream-closed': 'true', 'stream-next-offset': encodeOffset(record.headSeq) },
+  })
 }

@@ -4,7 +4,7 @@
  *
  *   event: window     id: <last seq> (one stream) | <gpos> (many)   data: the open window JSON
  *   event: entry      id: <seq> | <gpos>   data: {"seq","ts","m"} | {"stream","seq","ts","m","gpos"}
- *   event: bound      id: as its entry     data: {"seq","ts"} | {"stream","seq","ts"}
+ *   event: bound      id: as its entry     data: {"seq","ts"[,"closed":true]} | {"stream","seq","ts"[,"closed":true]}
  *   event: heartbeat                       data: {"ts"}
  *   event: clock                           data: {"gpos","ts"}
  *   event: error                           data: {"error":{"code","message"}}
@@ -51,9 +51,12 @@ export function entryEvent(entry: StoredEntry, closes: boolean): string {
   return closes ? text + boundEvent(entry) : text
 }
 
-/** `event: bound` of `/v1/live/<name>`: the open window closed at `bound`. */
-export function boundEvent(bound: Bound): string {
-  return sseEvent(LIVE_EVENTS.bound, `{"seq":${bound.seq},"ts":${bound.ts}}`, bound.seq)
+/**
+ * `event: bound` of `/v1/live/<name>`: the open window closed at `bound`. With `closed`, the
+ * stream itself is closed there: no window follows, and this is the response's last event.
+ */
+export function boundEvent(bound: Bound, closed = false): string {
+  return sseEvent(LIVE_EVENTS.bound, `{"seq":${bound.seq},"ts":${bound.ts}${closed ? ',"closed":true' : ''}}`, bound.seq)
 }
 
 /** `event: entry` (and its `bound`) of the multiplexed `/v1/live?stream=…`; `stream` is JSON-quoted. */
@@ -69,9 +72,10 @@ export function multiEntryEvent(stream: string, entry: StoredEntry, closes: bool
 /**
  * `event: bound` of the multiplexed `/v1/live?stream=…`: `stream`'s open window closed at `bound`
  * (the entry at `gpos`). Without `gpos` the event has no `id:`, so a reader's last id stays put.
+ * With `closed`, the stream is closed there and nothing more of it follows.
  */
-export function multiBoundEvent(stream: string, bound: Bound, gpos?: number): string {
-  return sseEvent(LIVE_EVENTS.bound, `{"stream":${stream},"seq":${bound.seq},"ts":${bound.ts}}`, gpos)
+export function multiBoundEvent(stream: string, bound: Bound, gpos?: number, closed = false): string {
+  return sseEvent(LIVE_EVENTS.bound, `{"stream":${stream},"seq":${bound.seq},"ts":${bound.ts}${closed ? ',"closed":true' : ''}}`, gpos)
 }
 
 /** The entry events of `entries`, each followed by its bound when `bounds` has its seq. */
@@ -95,8 +99,12 @@ export function errorEvent(code: ErrorCode, message: string): string {
   return sseEvent(LIVE_EVENTS.error, JSON.stringify({ error: { code, message } }))
 }
 
-/** Durable Streams `event: control` after each `event: data` (protocol §5.7). */
-export function controlEvent(nextOffset: string, cursor: string, upToDate: boolean): string {
+/**
+ * Durable Streams `event: control` after each `event: data` (protocol §5.8). Once the reader has
+ * everything of a closed stream it says `streamClosed` (and, as no reconnect follows, no cursor).
+ */
+export function controlEvent(nextOffset: string, cursor: string, upToDate: boolean, closed = false): string {
+  if (closed) return streamEvent('control', `{"streamNextOffset":"${nextOffset}","upToDate":true,"streamClosed":true}`)
   const flag = upToDate ? ',"upToDate":true' : ''
   return streamEvent('control', `{"streamNextOffset":"${nextOffset}","streamCursor":"${cursor}"${flag}}`)
 }

@@ -136,16 +136,22 @@ export class LiveBatch {
   }
 }
 
-/** `event: data` of the Durable Streams SSE mode: a JSON array, or the text of a text/* stream. */
+/**
+ * `event: data` of the Durable Streams SSE mode: a JSON array, the text of a text/* stream, or
+ * the base64 of any other stream's bytes (protocol §5.8; the response says so in a header).
+ */
 export function dataEvent(info: StreamInfo, entries: readonly StoredEntry[]): Buffer {
   const body = renderEntries(info, entries)
-  return Buffer.from(streamEvent('data', typeof body === 'string' ? body : body.toString('utf8')))
+  const text = typeof body === 'string' ? body : sseEncoding(info) === 'base64' ? body.toString('base64') : body.toString('utf8')
+  return Buffer.from(streamEvent('data', text))
 }
 
 /** What the hub tells a subscriber of one stream. */
 export interface StreamSubscriber {
   /** Entries were committed. */
   append(batch: LiveBatch): void
+  /** The stream was closed; `bound` is its end. Comes after the entries closed with it. */
+  closed(info: StreamInfo, bound: Bound): void
   /** The stream was deleted. */
   deleted(info: StreamInfo): void
 }
@@ -222,15 +228,17 @@ export class LiveHub {
   /**
    * Opens an SSE response on `reply`, tracked for shutdown and ended when its token expires.
    * `errorEvents`: whether its format has `event: error` (ours do, the Durable Streams one does
-   * not). Everything it holds is released when it ends, however it ends. Throws (before anything
-   * is sent) when the token already holds as many live connections as it may.
+   * not); `headers` are added to the response's. Everything it holds is released when it ends,
+   * however it ends. Throws (before anything is sent) when the token already holds as many live
+   * connections as it may.
    */
-  openSse(reply: FastifyReply, errorEvents: boolean): SseConnection {
+  openSse(reply: FastifyReply, errorEvents: boolean, headers: Readonly<Record<string, string>> = {}): SseConnection {
     const release = this.admission.admit(reply.request)
     const connection = new SseConnection(reply, {
       maxBufferedBytes: this.#options.maxBufferedBytes,
       closeGraceMs: CLOSE_GRACE_MS,
       errorEvents,
+      headers,
     })
     const untrack = this.track({
       shutdown: () => {
@@ -306,6 +314,10 @@ export class LiveHub {
       for (const subscriber of subscribers) guard(() => subscriber.deleted(event.stream))
       return
     }
+    if (event.type === 'close') {
+      for (const subscriber of subscribers) guard(() => subscriber.closed(event.stream, event.bound))
+      return
+    }
     const batch = new LiveBatch(event.stream, event.entries, event.snapshots)
     for (const subscriber of subscribers) guard(() => subscriber.append(batch))
   }
@@ -332,7 +344,10 @@ export function resolveLiveOptions(options: LiveOptions): ResolvedLiveOptions {
   return resolved
 }
 
-/** True when `/v1/stream` may serve `live=sse` for the stream (protocol §5.7). */
-export function sseCompatible(info: StreamInfo): boolean {
-  return isJsonStream(info) || mediaType(info.contentType).startsWith('text/')
+/**
+ * How `live=sse` on `/v1/stream` carries a stream's data (protocol §5.8): JSON and text/* streams
+ * as text, every other stream's bytes as base64.
+ */
+export function sseEncoding(info: StreamInfo): 'text' | 'base64' {
+  return isJsonStream(info) || mediaType(info.contentType).startsWith('text/') ? 'text' : 'base64'
 }

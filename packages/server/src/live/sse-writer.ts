@@ -27,6 +27,8 @@ export interface SseConnectionOptions {
    * in-band errors: its readers just reconnect from their last offset.
    */
   errorEvents: boolean
+  /** Response headers besides the SSE ones. */
+  headers?: Readonly<Record<string, string>>
 }
 
 /** A chunk to write: pre-encoded when many readers share it. */
@@ -40,6 +42,7 @@ const SSE_HEADERS = {
   // Tell nginx-style proxies not to buffer the stream.
   'x-accel-buffering': 'no',
   'x-content-type-options': 'nosniff',
+  'cross-origin-resource-policy': 'cross-origin',
 } as const
 
 function sizeOf(chunk: Chunk): number {
@@ -81,7 +84,8 @@ export class SseConnection {
       this.#release()
       resolveDone()
     })
-    res.writeHead(200, SSE_HEADERS)
+    // Headers set on the reply before it was hijacked (CORS) are sent too.
+    res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS, ...options.headers })
     // Send the head now: a resumed reader with nothing to catch up must still see its 200.
     res.flushHeaders()
   }

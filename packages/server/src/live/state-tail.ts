@@ -6,6 +6,10 @@
  * turn, and commits notify their listeners synchronously, so nothing committed can fall between
  * them. A long catch-up is read in pages, waiting for the socket between pages (backpressure); the
  * final page is the one that reaches the head, and the subscription follows it in its turn.
+ *
+ * A closed stream ends its tail: once a reader has every entry, it gets `event: bound` with
+ * `"closed":true` at the stream's last entry (the end of its last window), and nothing more of
+ * that stream — the single-stream response ends there.
  */
 import { ErrorCode, LIVE_RESUME_MAX_ENTRIES } from '@statestream/common'
 import type { Bound } from '@statestream/common'
@@ -31,6 +35,12 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
   // Called in the same turn as the last read of initial data: nothing can fall in between.
   const follow = (from: number): void => {
     let seen = from
+    const current = store.find(name)
+    if (current?.closed) {
+      connection.sendInitial(boundEvent({ seq: current.headSeq, ts: current.headTs }, true))
+      connection.end()
+      return
+    }
     const unsubscribe = hub.subscribe(name, {
       append(batch: LiveBatch) {
         if (batch.lastSeq <= seen) return
@@ -42,6 +52,9 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
         const chunk = batch.single(seen)
         seen = batch.lastSeq
         connection.send(chunk)
+      },
+      closed(_info: StreamInfo, bound: Bound) {
+        if (connection.send(boundEvent(bound, true))) connection.end()
       },
       deleted() {
         connection.fail(ErrorCode.STREAM_DELETED, `stream "${name}" was deleted`)
@@ -124,9 +137,17 @@ export async function tailStreams(
   // Called in the same turn as the last read of initial data: nothing can fall in between.
   const follow = (from: number): void => {
     let seen = from
-    // Only now is everything up to the store's gpos sent: the clock may start.
-    hub.tick(connection, 'clock')
+    // Streams still open: once the last of them is closed, the connection has nothing more to say.
+    let open = 0
+    const closedBound = (info: StreamInfo, bound: Bound): string => multiBoundEvent(JSON.stringify(info.name), bound, undefined, true)
+    const ended: string[] = []
     for (const info of infos) {
+      const current = store.find(info.name)
+      if (current?.closed) {
+        ended.push(closedBound(current, { seq: current.headSeq, ts: current.headTs }))
+        continue
+      }
+      open += 1
       const unsubscribe = hub.subscribe(info.name, {
         append(batch: LiveBatch) {
           if (batch.lastGpos <= seen) return
@@ -134,12 +155,21 @@ export async function tailStreams(
           seen = batch.lastGpos
           connection.send(chunk)
         },
+        closed(closing: StreamInfo, bound: Bound) {
+          unsubscribe()
+          open -= 1
+          if (connection.send(closedBound(closing, bound)) && open === 0) connection.end()
+        },
         deleted() {
           connection.fail(ErrorCode.STREAM_DELETED, `stream "${info.name}" was deleted`)
         },
       })
       connection.onEnd(unsubscribe)
     }
+    if (ended.length > 0) connection.sendInitial(ended.join(''))
+    if (open === 0) return connection.end()
+    // Only now is everything up to the store's gpos sent: the clock may start.
+    hub.tick(connection, 'clock')
   }
   try {
     if (afterGpos !== undefined) return await catchUpMany(store, connection, infos, afterGpos, follow)

@@ -14,7 +14,7 @@ import type { StreamStore } from '../stream-store.ts'
 import type { StoredEntry, StreamInfo } from '../stream-types.ts'
 import { liveCursor } from './cursor.ts'
 import { controlEvent } from './live-events.ts'
-import { dataEvent, sseCompatible } from './live-hub.ts'
+import { dataEvent, sseEncoding } from './live-hub.ts'
 import type { LiveBatch, LiveHub } from './live-hub.ts'
 import type { SseConnection } from './sse-writer.ts'
 
@@ -36,12 +36,6 @@ export function streamLiveRead(
   const clientCursor = single(request.query as Record<string, unknown>, QUERY.cursor)
   const seq = after === 'now' ? info.headSeq : after
   if (mode === 'sse') {
-    if (!sseCompatible(info)) {
-      throw new StateStreamError(
-        ErrorCode.INVALID_PARAMETER,
-        `live=sse needs a text/* or application/json stream; this one is ${info.contentType}`,
-      )
-    }
     sse(hub, store, readChunkBytes, reply, info, seq, clientCursor)
     return reply
   }
@@ -58,22 +52,39 @@ function longPoll(
   clientCursor: string | undefined,
 ): Promise<FastifyReply> | FastifyReply {
   const cursor = (): string => liveCursor(store.now(), clientCursor)
-  const sendData = (entries: readonly StoredEntry[], body: string | Buffer, head: number): FastifyReply => {
+  const sendData = (entries: readonly StoredEntry[], body: string | Buffer, current: StreamInfo): FastifyReply => {
     const next = encodeOffset(entries[entries.length - 1]?.seq ?? seq)
+    const atTail = Number(next) >= current.headSeq
+    const closed = atTail && current.closed
     reply
-      .header('content-type', info.contentType)
+      .header('content-type', current.contentType)
       .header(HEADERS.streamNextOffset, next)
-      .header(HEADERS.streamCursor, cursor())
-      .header(HEADERS.etag, `"${info.id}:${encodeOffset(seq)}:${next}"`)
+      .header(HEADERS.etag, `"${current.id}:${encodeOffset(seq)}:${next}${closed ? ':c' : ''}"`)
       .header(HEADERS.cacheControl, CACHE_LONG_POLL)
-    if (Number(next) >= head) reply.header(HEADERS.streamUpToDate, 'true')
+    if (atTail) reply.header(HEADERS.streamUpToDate, 'true')
+    // No cursor once nothing more will come: a reader must not poll again.
+    if (closed) reply.header(HEADERS.streamClosed, 'true')
+    else reply.header(HEADERS.streamCursor, cursor())
     return reply.send(body)
   }
-  if (seq < info.headSeq) {
-    // Data is already there: answer like a catch-up read, with a cursor.
-    const entries = readChunk(store, info, seq, readChunkBytes)
-    return sendData(entries, renderEntries(info, entries), info.headSeq)
+  /** The 204 of a long-poll with nothing (more) to read. */
+  const sendEmpty = (current: StreamInfo): FastifyReply => {
+    reply
+      .code(204)
+      .header(HEADERS.streamNextOffset, encodeOffset(current.headSeq))
+      .header(HEADERS.streamUpToDate, 'true')
+      .header(HEADERS.cacheControl, CACHE_NO_STORE)
+    if (current.closed) reply.header(HEADERS.streamClosed, 'true')
+    else reply.header(HEADERS.streamCursor, cursor())
+    return reply.send()
   }
+  if (seq < info.headSeq) {
+    // Data is already there (a fork's inherited data too): answer like a catch-up read, with a cursor.
+    const entries = readChunk(store, info, seq, readChunkBytes)
+    return sendData(entries, renderEntries(info, entries), info)
+  }
+  // At the tail of a closed stream: the end, at once (protocol §5.7).
+  if (info.closed) return sendEmpty(info)
   // Counted against the token's live connections while it waits (throws before waiting).
   const release = hub.admission.admit(reply.request)
   // The wait ends by the token's expiry at the latest: the next request must show a fresh one.
@@ -95,31 +106,23 @@ function longPoll(
     }
     // Nothing can be sent to a client that left; hijack so Fastify does not try either.
     const aborted = (): void => settle(() => reply.hijack())
-    const timer = setTimeout(
-      () =>
-        settle(() =>
-          reply
-            .code(204)
-            .header(HEADERS.streamNextOffset, encodeOffset(store.find(info.name)?.headSeq ?? seq))
-            .header(HEADERS.streamUpToDate, 'true')
-            .header(HEADERS.streamCursor, cursor())
-            .header(HEADERS.cacheControl, CACHE_NO_STORE)
-            .send(),
-        ),
-      wait,
-    )
+    const timer = setTimeout(() => settle(() => sendEmpty(store.find(info.name) ?? info)), wait)
     unsubscribe = hub.subscribe(info.name, {
       append(batch: LiveBatch) {
         if (batch.lastSeq <= seq) return
         settle(() => {
           if (batch.firstSeq === seq + 1) {
             // The usual case: exactly this commit's entries, rendered once for every waiter.
-            return sendData(batch.entries, batch.body(), batch.stream.headSeq)
+            return sendData(batch.entries, batch.body(), batch.stream)
           }
           const current = store.find(info.name) ?? batch.stream
           const entries = readChunk(store, current, seq, readChunkBytes)
-          return sendData(entries, renderEntries(current, entries), current.headSeq)
+          return sendData(entries, renderEntries(current, entries), current)
         })
+      },
+      closed(current: StreamInfo) {
+        // Closed without more entries (those closed with it came first and answered already).
+        settle(() => sendEmpty(current))
       },
       deleted() {
         settle(() => sendError(reply, new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `stream "${info.name}" was deleted`)))
@@ -143,7 +146,8 @@ function sse(
   from: number,
   clientCursor: string | undefined,
 ): void {
-  const connection = hub.openSse(reply, false)
+  const base64 = sseEncoding(info) === 'base64'
+  const connection = hub.openSse(reply, false, base64 ? { [HEADERS.sseDataEncoding]: 'base64' } : {})
   hub.tick(connection, 'keepalive')
   // One cursor per connection, never going backwards while it lasts.
   const base = Number(liveCursor(store.now(), clientCursor))
@@ -174,11 +178,14 @@ async function follow(
     const last = entries[entries.length - 1]
     if (last !== undefined) seen = last.seq
     const upToDate = seen >= current.headSeq
+    const closed = upToDate && current.closed
     // Each control event says whether its chunk reached the head; with nothing to catch up, the
     // first one still tells the reader where the tail is.
     if (last !== undefined) connection.sendInitial(dataEvent(current, entries))
-    if (last !== undefined || first) connection.sendInitial(controlEvent(encodeOffset(seen), cursor(), upToDate))
+    if (last !== undefined || first) connection.sendInitial(controlEvent(encodeOffset(seen), cursor(), upToDate, closed))
     first = false
+    // Everything of a closed stream is sent: the end (the reader must not reconnect).
+    if (closed) return connection.end()
     if (upToDate) break
     if (!(await connection.writable())) return
   }
@@ -194,7 +201,14 @@ async function follow(
       }
       const data = batch.data(seen)
       seen = batch.lastSeq
-      if (connection.send(data)) connection.send(controlEvent(encodeOffset(seen), cursor(), seen >= batch.stream.headSeq))
+      // The stream may have been closed with these entries: then they are the last.
+      const closed = batch.stream.closed && seen >= batch.stream.headSeq
+      if (connection.send(data)) connection.send(controlEvent(encodeOffset(seen), cursor(), seen >= batch.stream.headSeq, closed))
+      if (closed) connection.end()
+    },
+    closed() {
+      connection.send(controlEvent(encodeOffset(seen), cursor(), true, true))
+      connection.end()
     },
     deleted() {
       // The protocol has no in-band error: end, and the reader's next request gets 404.

@@ -1,13 +1,13 @@
 /**
  * `/v1/stream/<name>`: the log, as the Durable Streams protocol defines it — PUT create, POST
  * append, GET catch-up read (live reads are in `live-routes.ts`), HEAD, DELETE. State streams are
- * JSON streams created with `Stream-Kind: state`; their messages are mutations.
+ * JSON streams created with `Stream-Kind: state`; their messages are mutations. Closure
+ * (`Stream-Closed`) and forks (`Stream-Forked-From`) are served for every stream.
  */
 import {
   CACHE_NO_STORE,
   ErrorCode,
   HEADERS,
-  JSON_CONTENT_TYPE,
   LIVE_MODE,
   QUERY,
   ROUTES,
@@ -15,17 +15,15 @@ import {
   StateStreamError,
   decodeOffset,
   encodeOffset,
-  quote,
 } from '@statestream/common'
-import type { SnapshotPolicy } from '@statestream/common'
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { installSecurityHeaders } from '../http-errors.ts'
 import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
 import { single, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
-import type { Producer, StreamInfo } from '../stream-types.ts'
-import { mediaType } from '../stream-types.ts'
+import type { StreamInfo } from '../stream-types.ts'
+import { closedHeader, createRequest, headerValue, producerHeaders } from './stream-headers.ts'
 
 /** Options of the log routes. */
 export interface StreamRoutesOptions {
@@ -36,7 +34,6 @@ export interface StreamRoutesOptions {
   liveRead: (request: FastifyRequest, reply: FastifyReply, info: StreamInfo, mode: string, afterSeq: number | 'now') => unknown
 }
 
-const STRICT_INT = /^(0|[1-9]\d*)$/
 const READ_PAGE = 1000
 /** Catch-up reads of immutable data may be cached briefly by shared caches (protocol §8.1). */
 const CACHE_CATCH_UP = 'public, max-age=60, stale-while-revalidate=300'
@@ -48,44 +45,10 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
 
   app.put(route, async (request, reply) => {
     const name = streamName(request.params)
-    const headers = request.headers
-    const contentType = headerValue(headers['content-type']) ?? 'application/octet-stream'
-    const kind = headerValue(headers[HEADERS.streamKind])
-    if (kind !== undefined && kind !== STATE_KIND) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Kind must be "${STATE_KIND}" when given`)
-    }
-    if (kind === STATE_KIND && mediaType(contentType) !== JSON_CONTENT_TYPE) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `a state stream needs Content-Type: ${JSON_CONTENT_TYPE}`)
-    }
-    const ttl = headerValue(headers[HEADERS.streamTtl])
-    const expires = headerValue(headers[HEADERS.streamExpiresAt])
-    if (ttl !== undefined && expires !== undefined) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give Stream-TTL or Stream-Expires-At, not both')
-    }
-    const policy: Partial<SnapshotPolicy> = {}
-    for (const [header, key] of [
-      [HEADERS.snapshotEntries, 'entries'],
-      [HEADERS.snapshotBytes, 'bytes'],
-      [HEADERS.snapshotMs, 'ms'],
-    ] as const) {
-      const value = headerValue(headers[header])
-      if (value === undefined) continue
-      if (kind !== STATE_KIND) {
-        throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${header} applies to state streams only`)
-      }
-      policy[key] = positiveInt(value, header)
-    }
-    const { created, info } = await store.create({
-      name,
-      contentType,
-      kind: kind === STATE_KIND ? 'state' : 'plain',
-      ...(ttl !== undefined && { ttlSeconds: strictInt(ttl, 'Stream-TTL') }),
-      ...(expires !== undefined && { expiresAt: rfc3339(expires) }),
-      policy,
-      ...(Buffer.isBuffer(request.body) && { body: request.body }),
-    })
+    const { created, info } = await store.create(createRequest(request, name))
     // The protocol's Location is the stream's absolute URL.
-    if (created) reply.code(201).header(HEADERS.location, `${request.protocol}://${request.host}${ROUTES.stream}${name}`)
+    if (created) reply.code(201).header(HEADERS.location, `${request.protocol}://${request.host}${request.url.split('?')[0]}`)
+    if (info.closed) reply.header(HEADERS.streamClosed, 'true')
     return reply
       .header('content-type', info.contentType)
       .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
@@ -95,28 +58,28 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
   app.post(route, async (request, reply) => {
     const name = streamName(request.params)
     const contentType = headerValue(request.headers['content-type'])
-    if (contentType === undefined) throw new StateStreamError(ErrorCode.BAD_REQUEST, 'an append needs a Content-Type')
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-    if (body.length === 0) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append needs a non-empty body')
+    const closed = closedHeader(request)
+    // Only a close may come without a body (and then its Content-Type does not matter, §5.2).
+    if (body.length === 0 && !closed) throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append needs a non-empty body')
+    if (body.length > 0 && contentType === undefined) throw new StateStreamError(ErrorCode.BAD_REQUEST, 'an append needs a Content-Type')
     const producer = producerHeaders(request)
     const streamSeq = headerValue(request.headers[HEADERS.streamSeq])
     const result = await store.append({
       name,
-      contentType,
       body,
+      ...(contentType !== undefined && { contentType }),
       ...(streamSeq !== undefined && { streamSeq }),
       ...(producer !== undefined && { producer }),
+      ...(closed && { closed }),
     })
     reply.header(HEADERS.streamNextOffset, encodeOffset(result.headSeq))
+    if (result.closed) reply.header(HEADERS.streamClosed, 'true')
     if (result.producer !== undefined) {
-      reply
-        .header(HEADERS.producerEpoch, String(result.producer.epoch))
-        .header(HEADERS.producerSeq, String(result.producer.seq))
-        .code(result.status === 'duplicate' ? 204 : 200)
-    } else {
-      reply.code(204)
+      reply.header(HEADERS.producerEpoch, String(result.producer.epoch)).header(HEADERS.producerSeq, String(result.producer.seq))
     }
-    return reply.send()
+    // 200 tells an idempotent producer its data is new; duplicates and plain appends are 204.
+    return reply.code(result.producer !== undefined && result.status === 'appended' && body.length > 0 ? 200 : 204).send()
   })
 
   app.head(route, async (request, reply) => {
@@ -125,6 +88,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
       .header('content-type', info.contentType)
       .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
       .header('cache-control', CACHE_NO_STORE)
+    if (info.closed) reply.header(HEADERS.streamClosed, 'true')
     // The TTL window itself (it slides with every read and write), not the time left.
     if (info.ttlSeconds !== null) reply.header(HEADERS.streamTtl, String(info.ttlSeconds))
     if (info.expiresAt !== null) reply.header(HEADERS.streamExpiresAt, new Date(info.expiresAt).toISOString())
@@ -168,6 +132,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     }
     reply.header('content-type', info.contentType)
     if (offset.kind === 'now') {
+      if (info.closed) reply.header(HEADERS.streamClosed, 'true')
       return reply
         .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
         .header(HEADERS.streamUpToDate, 'true')
@@ -183,10 +148,14 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     // offsets alone would let a re-created stream's reads match the old ones' tags.
     const digest = createHash('sha256').update(body).digest('base64url').slice(0, 22)
     const upToDate = Number(next) >= info.headSeq
-    // Up-to-dateness is part of the answer a 304 stands for (a chunk may later stop being the tail).
-    const etag = `"${encodeOffset(offset.seq)}:${next}:${digest}${upToDate ? ':u' : ''}"`
+    // A reader with everything of a closed stream has reached its end (§5.6).
+    const closed = upToDate && info.closed
+    // Up-to-dateness and closure are part of the answer a 304 stands for (a chunk may later stop
+    // being the tail; a tail may later be the end).
+    const etag = `"${encodeOffset(offset.seq)}:${next}:${digest}${upToDate ? ':u' : ''}${closed ? ':c' : ''}"`
     reply.header(HEADERS.streamNextOffset, next).header('etag', etag).header('cache-control', CACHE_CATCH_UP)
     if (upToDate) reply.header(HEADERS.streamUpToDate, 'true')
+    if (closed) reply.header(HEADERS.streamClosed, 'true')
     if (request.headers['if-none-match'] === etag) return reply.code(304).send()
     return reply.send(body)
   })
@@ -209,42 +178,3 @@ export function readChunk(store: StreamStore, info: StreamInfo, seq: number, max
     if (page.length < READ_PAGE) return out
   }
 }
-
-function producerHeaders(request: FastifyRequest): Producer | undefined {
-  const id = headerValue(request.headers[HEADERS.producerId])
-  const epoch = headerValue(request.headers[HEADERS.producerEpoch])
-  const seq = headerValue(request.headers[HEADERS.producerSeq])
-  if (id === undefined && epoch === undefined && seq === undefined) return undefined
-  if (id === undefined || epoch === undefined || seq === undefined) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'Producer-Id, Producer-Epoch and Producer-Seq go together')
-  }
-  if (id === '') throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'Producer-Id must not be empty')
-  return { id, epoch: strictInt(epoch, 'Producer-Epoch'), seq: strictInt(seq, 'Producer-Seq') }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
-}
-
-function strictInt(value: string, name: string): number {
-  const n = Number(value)
-  if (!STRICT_INT.test(value) || !Number.isSafeInteger(n)) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${name} must be a non-negative integer, got ${quote(value)}`)
-  }
-  return n
-}
-
-function positiveInt(value: string, name: string): number {
-  const n = strictInt(value, name)
-  if (n === 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `${name} must be at least 1`)
-  return n
-}
-
-function rfc3339(value: string): number {
-  const ms = Date.parse(value)
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value) || Number.isNaN(ms)) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Expires-At must be an RFC 3339 time, got ${quote(value)}`)
-  }
-  return ms
-}
-
