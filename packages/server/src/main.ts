@@ -8,7 +8,7 @@
  * STATESTREAM_DURABILITY, STATESTREAM_BODY_LIMIT, STATESTREAM_CHECKPOINT_MS, STATESTREAM_LOG_LEVEL.
  */
 import { parseArgs } from 'node:util'
-import { DEFAULT_PORT } from '@statestream/common'
+import { DEFAULT_BODY_LIMIT, DEFAULT_PORT } from '@statestream/common'
 import { buildApp } from './app.ts'
 
 const USAGE = `statestream-server: a history server for remote state streams
@@ -18,7 +18,7 @@ const USAGE = `statestream-server: a history server for remote state streams
   --db <file>           SQLite database file (STATESTREAM_DB, default ./statestream.db)
   --durability <level>  normal: survives a process crash; full: survives power loss
                         (STATESTREAM_DURABILITY, default normal)
-  --body-limit <bytes>  largest request body (STATESTREAM_BODY_LIMIT, default 4194304)
+  --body-limit <bytes>  largest request body (STATESTREAM_BODY_LIMIT, default ${DEFAULT_BODY_LIMIT})
   --checkpoint-ms <ms>  a worker thread checkpoints the WAL this often; 0: the writer does it
                         (STATESTREAM_CHECKPOINT_MS, default 20)
   --log-level <level>   fatal|error|warn|info|debug (STATESTREAM_LOG_LEVEL, default info)

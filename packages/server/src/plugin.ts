@@ -6,6 +6,9 @@
  */
 import { DEFAULT_BODY_LIMIT } from '@statestream/common'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { installBodyDrain } from './body-drain.ts'
+import { installCors } from './cors.ts'
+import type { CorsOrigins } from './cors.ts'
 import { installErrorHandler } from './http-errors.ts'
 import { assertExactPath } from './params.ts'
 import { installAccessControl } from './auth/access-control.ts'
@@ -32,8 +35,17 @@ export interface StatestreamOptions extends StreamStoreOptions, LiveOptions {
    * opens a store from the other options and closes it when the app closes.
    */
   store?: StreamStore
-  /** Largest accepted request body, in bytes; larger ones get 413. Default 4 MiB. */
+  /**
+   * Largest accepted request body, in bytes; larger ones get 413 (once the body is read, up to a
+   * hard cap: see `body-drain.ts`). Default 10 MiB, the Durable Streams reference server's.
+   */
   bodyLimit?: number
+  /**
+   * Origins allowed to call from a browser (CORS): `'*'` (the default: any origin, as a local
+   * server is open to all), a list of exact origins (`['https://app.example.com']`), or `false` for
+   * no CORS headers at all.
+   */
+  corsOrigins?: CorsOrigins
   /** Largest catch-up read of `/v1/stream`, in bytes. Default 1 MiB. */
   readChunkBytes?: number
   /**
@@ -50,7 +62,9 @@ export interface StatestreamOptions extends StreamStoreOptions, LiveOptions {
 }
 
 export async function statestream(app: FastifyInstance, options: StatestreamOptions): Promise<void> {
-  // First, so that a bad key fails the registration before anything is opened.
+  // First: preflights are answered before any later hook (access control) runs.
+  await installCors(app, options.corsOrigins ?? '*')
+  // Then access control, so that a bad key fails the registration before anything is opened.
   if (options.auth !== undefined) installAccessControl(app, options.auth)
   const owned = options.store === undefined
   const store = options.store ?? new StreamStore(options)
@@ -58,10 +72,12 @@ export async function statestream(app: FastifyInstance, options: StatestreamOpti
 
   // Every body is taken as bytes: plain streams store them as they are, JSON is parsed where a
   // route knows what it must be (so its errors carry our codes).
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT }, (_request, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
     done(null, body)
   })
+  installBodyDrain(app, bodyLimit)
   installErrorHandler(app)
   // After access control: a verified token is what requests are counted by.
   if (options.rateLimit !== undefined) await limitRate(app, options.rateLimit)

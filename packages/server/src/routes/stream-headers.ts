@@ -69,13 +69,8 @@ function forkRequest(request: FastifyRequest): ForkRequest | undefined {
   if (!path.startsWith(prefix)) {
     throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Forked-From must be a stream path of this server, ${prefix}<name>`)
   }
-  let source: string
-  try {
-    source = decodeURIComponent(path.slice(prefix.length))
-  } catch {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'Stream-Forked-From is not a valid path')
-  }
-  assertStreamName(source)
+  // Taken as it is: names need no escapes, and an escaped character is never part of one.
+  const source = assertStreamName(path.slice(prefix.length))
   const parsed = offset === undefined ? undefined : decodeOffset(offset)
   return {
     source,
