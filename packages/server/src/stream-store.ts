@@ -364,7 +364,7 @@ export class StreamStore {
   // ---- creating ----
 
   #createNew(request: CreateStream): JobOutcome<{ created: boolean; info: StreamInfo }> {
-    const now = this.#now()
+    const now = this.#createdAt(request)
     const config = checkConfig(requestedConfig(request, this.#policy), request)
     const record = this.#catalog.insert(config, request.name, {
       createdTs: now,
@@ -379,6 +379,16 @@ export class StreamStore {
       this.#rows.insertSnapshot(record.id, { seq: 0, ts: now, cumBytes: 0, state: '{}' })
     }
     return this.#fill(record, [], request)
+  }
+
+  /** The creation time of a new stream: now, or the earlier time the request gives. */
+  #createdAt(request: CreateStream): number {
+    const now = this.#now()
+    if (request.createdAt === undefined) return now
+    if (request.createdAt > now) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Created-At ${request.createdAt} is in the future (now is ${now})`)
+    }
+    return request.createdAt
   }
 
   #createFork(request: CreateStream, fork: ForkRequest): JobOutcome<{ created: boolean; info: StreamInfo }> {

@@ -64,6 +64,11 @@ export interface CreateStream {
   kind?: StreamKind
   ttlSeconds?: number
   expiresAt?: number
+  /**
+   * When the stream began (its seq-0 snapshot; the ts its entries may not precede), ms; not
+   * later than now. Default: now. An import sets it to rebuild a stream exactly.
+   */
+  createdAt?: number
   policy?: Partial<SnapshotPolicy>
   /** First content (bytes, or a JSON message / array of messages for JSON streams). */
   body?: Buffer

@@ -32,6 +32,10 @@ export function createRequest(request: FastifyRequest, name: string): CreateStre
     if (value !== undefined) policy[key] = positiveInt(value, header)
   }
   const fork = forkRequest(request)
+  const createdAt = headerValue(headers[HEADERS.streamCreatedAt])
+  if (createdAt !== undefined && fork !== undefined) {
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'a fork begins with its source: Stream-Created-At cannot be given with Stream-Forked-From')
+  }
   const contentType = headerValue(headers[HEADERS.contentType])
   return {
     name,
@@ -40,6 +44,7 @@ export function createRequest(request: FastifyRequest, name: string): CreateStre
     ...(kind !== undefined ? { kind: 'state' as const } : fork === undefined && { kind: 'plain' as const }),
     ...(ttl !== undefined && { ttlSeconds: strictInt(ttl, 'Stream-TTL') }),
     ...(expires !== undefined && { expiresAt: rfc3339(expires) }),
+    ...(createdAt !== undefined && { createdAt: strictInt(createdAt, 'Stream-Created-At') }),
     policy,
     ...(Buffer.isBuffer(request.body) && { body: request.body }),
     ...(closedHeader(request) && { closed: true }),
