@@ -3,7 +3,7 @@
  * /v1/stream/<name>`) and the layout of its windows (`GET /v1/windows/<name>`). Tools that show
  * or copy streams (the CLI's `inspect` and `export`, the inspector's timeline) read these.
  */
-import { HEADERS, QUERY, ROUTES, STATE_KIND, decodeOffset } from '@statestream/common'
+import { ErrorCode, HEADERS, QUERY, ROUTES, STATE_KIND, StateStreamError, decodeOffset } from '@statestream/common'
 import type { SnapshotPolicy, WindowBounds } from '@statestream/common'
 import type { JsonResponse, RequestOptions } from './http.ts'
 
@@ -36,7 +36,16 @@ type Request = <T>(path: string, options?: RequestOptions) => Promise<JsonRespon
 
 /** The `HEAD` of stream `name`, as a `StreamInfo`. */
 export async function readStreamInfo(request: Request, name: string, signal?: AbortSignal): Promise<StreamInfo> {
-  const { headers } = await request<undefined>(`${ROUTES.stream}${name}`, { method: 'HEAD', ...(signal !== undefined && { signal }) })
+  let headers: Record<string, string>
+  try {
+    ;({ headers } = await request<undefined>(`${ROUTES.stream}${name}`, { method: 'HEAD', ...(signal !== undefined && { signal }) }))
+  } catch (err) {
+    // A HEAD answer has no body, so no code of ours: its 404 is the stream's absence.
+    if ((err as { status?: unknown }).status === 404) {
+      throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${name}"`, { cause: err })
+    }
+    throw err
+  }
   const offset = decodeOffset(headers[HEADERS.streamNextOffset] ?? '-1')
   const number = (header: string) => {
     const value = headers[header]
