@@ -32,7 +32,7 @@ try {
   await p.close()
 
   const read = async (): Promise<void> => {
-    const client = new StateStreamClient({ baseUrl: url, maxWindowBytes: keep })
+    const client = new StateStreamClient({ baseUrl: url, maxBytes: keep })
     const cpu = process.cpuUsage()
     const started = performance.now()
     await new Promise<void>((resolve, reject) => {

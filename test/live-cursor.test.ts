@@ -56,16 +56,48 @@ describe('live$', () => {
     const again: Array<LiveState<{ n: number }>> = []
     const subscription = stream.live$.subscribe((s) => again.push(s))
     await first(stream.live$, (s) => s.seq === 10)
+    await writer.append(merge({ n: 11 }))
+    await first(stream.live$, (s) => s.seq === 11)
     subscription.unsubscribe()
-    // The current state first (from held data), then only what is new; nothing fetched again.
-    expect(again.map((s) => s.seq)).toEqual([7, 8, 9, 10])
+    // The server's current state first (the held window caught up: only its new entries were
+    // fetched), then each change; nothing held was fetched again.
+    expect(again.map((s) => s.seq)).toEqual([10, 11])
     expect(again[0]!.entry).toBeUndefined()
-    expect(again[3]!.state).toEqual((await headState(server, 'live/a')).state)
-    expect(server.served.requests.filter((line) => line.includes('/v1/live/'))).toEqual([
+    expect(again[0]!.state).toEqual({ n: 10 })
+    expect(again[1]!.state).toEqual((await headState(server, 'live/a')).state)
+    // (Entry 8 closed the held window: the catch-up committed it, and the next open window came
+    // on a fresh connection, with entries 9 and 10 only.)
+    expect(server.served.requests.filter((line) => line.includes('/v1/live/') || line.includes('/v1/window/'))).toEqual([
       'GET /v1/live/live/a',
-      'GET /v1/live/live/a?after=7',
+      'GET /v1/window/live/a?seq=4&after=7',
+      'GET /v1/live/live/a',
     ])
-    expect(server.served.count('/v1/window/')).toBe(0)
+    expect(server.served.refetched('live/a')).toEqual([])
+  })
+
+  test('live$ never opens with a stale state: a held window behind the head is caught up first', async ({ serve, connect }) => {
+    const server = await serve({ heartbeatMs: 200 })
+    const writer = connect(server.url).client.stream('live/behind')
+    await writer.create()
+    for (let n = 1; n <= 5; n++) await writer.append(merge({ n }))
+    const { client } = connect(server.url)
+    const stream = client.stream<{ n: number }>('live/behind')
+    // The client holds the open window at seq 5, and the server moves on to seq 10.
+    expect((await stream.window({ at: 'now' })).entries.at(-1)?.seq).toBe(5)
+    for (let n = 6; n <= 10; n++) await writer.append(merge({ n }))
+    const seen: Array<LiveState<{ n: number }>> = []
+    const subscription = stream.live$.subscribe((s) => seen.push(s))
+    await first(stream.live$, (s) => s.seq === 10)
+    subscription.unsubscribe()
+    // Its first value is the server's current state, not seq 5 followed by 6..10 as changes.
+    expect(seen.map((s) => [s.seq, s.entry === undefined])).toEqual([[10, true]])
+    expect(seen[0]!.state).toEqual({ n: 10 })
+    expect(server.served.refetched('live/behind')).toEqual([])
+    expect(server.served.requests.filter((line) => line.includes('/v1/live/') || line.includes('/v1/window/'))).toEqual([
+      'GET /v1/window/live/behind?at=now',
+      'GET /v1/window/live/behind?seq=0&after=5',
+      'GET /v1/live/live/behind?after=10',
+    ])
   })
 
   test('random connection cuts while tailing: every seq applied exactly once, final state equals the server’s', async ({ serve, connect, proxy }) => {
@@ -99,7 +131,8 @@ describe('live$', () => {
     // Enough cuts happened to mean something, and each was followed by a resume, not a refetch.
     expect(net.cuts).toBeGreaterThan(3)
     expect(statuses.filter((s) => s === 'reconnecting').length).toBeGreaterThan(3)
-    expect(server.served.count('/v1/window/')).toBe(0)
+    // No window answer carried an entry: the last subscribe only checked for new ones.
+    expect(server.served.sent('live/cuts')).toBe(0)
     const lives = server.served.requests.filter((line) => line.includes('/v1/live/'))
     expect(lives.slice(1).every((line) => line.includes('?after='))).toBe(true)
     console.log(`live cuts: ${net.cuts} cuts, ${lives.length} connections, ${total} entries each applied once`)

@@ -47,7 +47,7 @@ serve({
     keep.length = 0
 
     // The client holding the windows.
-    const client = new StateStreamClient({ baseUrl: url, maxWindowBytes: 2 ** 40 })
+    const client = new StateStreamClient({ baseUrl: url, maxBytes: 2 ** 40 })
     const handle = client.stream(stream)
     await handle.window({ seq: 0 }) // Warm the client's code paths with a window not measured.
     base = heap()
@@ -55,7 +55,7 @@ serve({
     for (const window of closed) held.push(await handle.window({ seq: window.start.seq }))
     keep.push(held)
     const clientHeap = heap() - base
-    const heldWindows = handle.storeOf().models().length
+    const heldWindows = client.stats().windows
     keep.length = 0
     await client.close()
 

@@ -47,8 +47,8 @@ async function build(url: string, entries: number, headers: Record<string, strin
 }
 
 /** statestream: every state of the stream through the client's `history()`. Returns entries/s. */
-async function viaClient(url: string, entries: number, maxWindowBytes = KEPT_BYTES): Promise<number> {
-  const client = new StateStreamClient({ baseUrl: url, maxWindowBytes })
+async function viaClient(url: string, entries: number, maxBytes = KEPT_BYTES): Promise<number> {
+  const client = new StateStreamClient({ baseUrl: url, maxBytes })
   const started = performance.now()
   try {
     const stream = client.stream(STREAM)

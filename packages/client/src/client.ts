@@ -1,105 +1,114 @@
 /**
- * `StateStreamClient`: the entry point. It owns the HTTP dispatcher (unless one is injected), one
- * handle per stream name (so every `live$` of a stream is the same shared cursor), and ends every
- * live subscription on `close()`.
+ * The client of one statestream server, whatever the platform: it owns the transport, the one
+ * memory budget of every stream it holds, the state of each stream name in use (let go of once
+ * nothing uses it and it holds nothing), and ends every live subscription on `close()`. The Node
+ * and browser entries (`index.ts`, `browser.ts`) give it its `fetch`.
  */
-import { ErrorCode, StateStreamError } from '@statestream/common'
-import type { Json, Snapshot } from '@statestream/common'
-import { Agent } from 'undici'
-import type { Dispatcher } from 'undici'
-import type { BackoffOptions } from './backoff.ts'
-import { HttpClient } from './http.ts'
-import type { ErrorHandler, HeadersOption, RequestOptions, TraceEvent } from './http.ts'
-import { DEFAULT_WATCHDOG_MS } from './live-tail.ts'
-import type { LiveOptions } from './live-tail.ts'
+import { ErrorCode, StateStreamError, assertStreamName } from '@statestream/common'
+import type { Bound, Json, Snapshot } from '@statestream/common'
+import { MemoryBudget } from './core/budget.ts'
+import type { BackoffOptions } from './core/backoff.ts'
+import { DEFAULT_WATCHDOG_MS } from './io/tail.ts'
+import type { TailOptions } from './io/tail.ts'
+import { retrying } from './io/retry.ts'
+import { Transport } from './io/transport.ts'
+import type { ErrorHandler, FetchLike, HeadersOption, RequestOptions, TraceEvent } from './io/transport.ts'
 import { MultiLive } from './multi-live.ts'
-import { retrying } from './retry.ts'
 import { StateStream } from './state-stream.ts'
+import type { CallOptions } from './state-stream.ts'
+import { StreamCore } from './stream-core.ts'
 import { readStreamPage } from './stream-info.ts'
 import type { ListOptions, StreamListing, StreamPage } from './stream-info.ts'
-import type { CallOptions } from './state-stream.ts'
 
-/** Options of a `StateStreamClient`. */
-export interface StateStreamClientOptions {
+/** How many creation bounds of streams let go of the client remembers. */
+const MAX_CREATED = 10_000
+
+/** Options of a client, in Node and in browsers alike. */
+export interface ClientOptions {
   /** The server, e.g. `http://127.0.0.1:4437` (a path prefix is kept). */
   baseUrl: string
-  /** undici dispatcher for every request. Default: an `Agent` the client owns and closes. */
-  dispatcher?: Dispatcher
   /**
    * Headers of every request (e.g. `{ authorization: 'Bearer …' }`): fixed values, or a function,
    * possibly async, called before every request and every reconnect (so a renewed token is used).
    */
   headers?: HeadersOption
   /**
-   * Told of an error that is about to reach the caller (not of failures retried by backoff).
-   * Returning headers (an object, possibly empty) retries the call with them on top of `headers`,
-   * kept for later requests too: a token refresh. Returning nothing lets the error through.
+   * Told of an error about to reach the caller (not of failures retried by backoff). Returning
+   * headers (an object, possibly empty) retries the call with them on top of `headers`, kept for
+   * later requests too: a token refresh. Returning nothing lets the error through.
    */
   onError?: ErrorHandler
+  /** The `fetch` to send requests with. Default: undici's in Node (on `dispatcher`), the global one in browsers. */
+  fetch?: FetchLike
   /** Silence after which a live connection is presumed dead, ms. Keep it above the server's heartbeat interval. Default 45,000. */
   watchdogMs?: number
-  /** Reconnection and retry backoff (full jitter). Default 100 ms initial, 10 s max. */
+  /** Reconnection and retry backoff (jittered exponential). Default 100 ms initial, 10 s max. */
   backoff?: BackoffOptions
-  /** Attempts per append before it fails on network errors. Default 6. */
+  /** Attempts per append before it fails on retryable errors. Default 6. */
   appendAttempts?: number
-  /** Attempts per window fetch before it fails on network errors. Default 6. */
+  /** Attempts per read (and per create, set or delete) before it fails on retryable errors. Default 6. */
   fetchAttempts?: number
-  /** Memory budget of each stream's committed windows, bytes. Default 64 MiB. */
-  maxWindowBytes?: number
+  /** Memory budget of the held windows of all streams together, bytes. Default 64 MiB. */
+  maxBytes?: number
   /** Window fetches one `history()` runs at once. Default 4. */
   historyConcurrency?: number
-  /** Told of requests, entries received, window states and connection status (for logs, demos, tests). */
+  /** Told of requests, entries received, window statuses and connection status (for logs, demos, tests). */
   trace?: (event: TraceEvent) => void
 }
 
+/** What a platform gives the client: its `fetch`, and how to let go of what that holds. */
+export interface Platform {
+  fetch: FetchLike
+  close?: () => Promise<void>
+}
+
+/** What a client holds, for diagnostics. */
+export interface ClientStats {
+  /** Stream names with state held (windows, a live cursor, a call under way). */
+  streams: number
+  /** Windows held, across streams. */
+  windows: number
+  /** Estimated bytes of the held windows, across streams. */
+  bytes: number
+  /** The memory budget. */
+  maxBytes: number
+}
+
 /** A client of one statestream server. */
-export class StateStreamClient {
-  readonly #http: HttpClient
-  readonly #owned: Agent | undefined
-  readonly #options: StateStreamClientOptions
-  readonly #live: LiveOptions
-  readonly #streams = new Map<string, StateStream<unknown>>()
+export class Client {
+  readonly #transport: Transport
+  readonly #platform: Platform
+  readonly #options: ClientOptions
+  readonly #live: TailOptions
+  readonly #budget: MemoryBudget
+  readonly #cores = new Map<string, StreamCore>()
   readonly #subscribers = new Set<() => void>()
+  /** Creation bounds of streams let go of (a bounded LRU): "before creation" stays known without a request. */
+  readonly #created = new Map<string, Bound>()
+  #swept = 0
   #closed = false
 
-  constructor(options: StateStreamClientOptions) {
+  constructor(options: ClientOptions, platform: Platform) {
     this.#options = options
-    this.#owned = options.dispatcher === undefined ? new Agent({ keepAliveTimeout: 10_000 }) : undefined
-    this.#http = new HttpClient(options.baseUrl, options.dispatcher ?? (this.#owned as Agent), {
-      trace: options.trace,
-      headers: options.headers,
-      onError: options.onError,
-    })
-    this.#live = { watchdogMs: options.watchdogMs ?? DEFAULT_WATCHDOG_MS, backoff: options.backoff ?? {} }
+    this.#platform = platform
+    this.#transport = new Transport({ baseUrl: options.baseUrl, fetch: platform.fetch, headers: options.headers, onError: options.onError, trace: options.trace })
+    this.#live = { watchdogMs: options.watchdogMs ?? DEFAULT_WATCHDOG_MS, backoff: options.backoff }
+    this.#budget = new MemoryBudget(options.maxBytes)
   }
 
-  /** The handle of stream `name` (the same object for the same name). */
+  /** The handle of stream `name`. Handles are cheap: every handle of one name shares one store and one live cursor. */
   stream<S = Json>(name: string): StateStream<S> {
     this.#assertOpen()
-    let stream = this.#streams.get(name)
-    if (stream === undefined) {
-      stream = new StateStream<unknown>(this.#http, name, {
-        live: this.#live,
-        producer: {
-          ...(this.#options.appendAttempts !== undefined && { attempts: this.#options.appendAttempts }),
-          ...(this.#options.backoff !== undefined && { backoff: this.#options.backoff }),
-        },
-        ...(this.#options.maxWindowBytes !== undefined && { maxWindowBytes: this.#options.maxWindowBytes }),
-        historyConcurrency: this.#options.historyConcurrency ?? 4,
-        fetchAttempts: this.#options.fetchAttempts ?? 6,
-        track: (end) => this.#track(end),
-      })
-      this.#streams.set(name, stream)
-    }
-    return stream as StateStream<S>
+    assertStreamName(name)
+    return new StateStream<S>(name, () => this.#core(name), this.#options.historyConcurrency ?? 4)
   }
 
   /** Several streams tailed over one connection, with the server-wide gpos clock. */
   live<S = Json>(names: readonly string[]): MultiLive<S> {
     this.#assertOpen()
     if (names.length === 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'live() needs at least one stream')
-    for (const name of names) this.stream(name)
-    return new MultiLive<S>(this.#http, names, (name) => this.stream(name).storeOf(), this.#live, (end) => this.#track(end))
+    for (const name of names) assertStreamName(name)
+    return new MultiLive<S>(this.#transport, names, (name) => this.#core(name), this.#live, (end) => this.#track(end))
   }
 
   /**
@@ -114,7 +123,6 @@ export class StateStreamClient {
 
   /** Like `statesAt`, with the seq and ts of the last entry each state includes. */
   async snapshotsAt<S = Json>(names: readonly string[], ts: number, options: CallOptions = {}): Promise<Record<string, Snapshot<S> | undefined>> {
-    this.#assertOpen()
     // A bad name refuses the call before anything is sent, so no request is left to fail unseen.
     const streams = names.map((name) => this.stream<S>(name))
     const snapshots = await Promise.all(
@@ -132,7 +140,7 @@ export class StateStreamClient {
   streams(options: ListOptions = {}): Promise<StreamPage> {
     this.#assertOpen()
     const request = <T>(path: string, init: RequestOptions = {}) =>
-      retrying(() => this.#http.json<T>(path, init), { attempts: this.#options.fetchAttempts ?? 6, backoff: this.#live.backoff, signal: init.signal })
+      retrying(this.#transport, () => this.#transport.json<T>(path, init), { attempts: this.#options.fetchAttempts ?? 6, backoff: this.#live.backoff, signal: init.signal })
     return readStreamPage(request, options)
   }
 
@@ -146,12 +154,59 @@ export class StateStreamClient {
     } while (cursor !== undefined)
   }
 
-  /** Ends every live subscription (they complete) and closes the dispatcher the client owns. */
+  /** What the client holds now. */
+  stats(): ClientStats {
+    this.#sweep()
+    let windows = 0
+    for (const core of this.#cores.values()) windows += core.store.index.held.length
+    return { streams: this.#cores.size, windows, bytes: this.#budget.bytes, maxBytes: this.#budget.maxBytes }
+  }
+
+  /** Ends every live subscription (they complete) and lets go of what the platform holds (Node: the dispatcher the client made). */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     for (const end of [...this.#subscribers]) end()
-    await this.#owned?.close()
+    await this.#platform.close?.()
+  }
+
+  #core(name: string): StreamCore {
+    this.#assertOpen()
+    let core = this.#cores.get(name)
+    if (core === undefined) {
+      // Now and then, let go of the streams other streams' windows pushed out of the budget.
+      if (this.#cores.size >= 2 * this.#swept + 16) this.#sweep()
+      const made: StreamCore = new StreamCore(name, {
+        transport: this.#transport,
+        budget: this.#budget,
+        live: this.#live,
+        producer: { attempts: this.#options.appendAttempts ?? 6, backoff: this.#options.backoff },
+        fetchAttempts: this.#options.fetchAttempts ?? 6,
+        track: (end) => this.#track(end),
+        idle: () => this.#letGo(made),
+      })
+      core = made
+      const created = this.#created.get(name)
+      if (created !== undefined) core.store.index.created = created
+      this.#cores.set(name, core)
+    }
+    return core
+  }
+
+  /** Drops `core` if nobody uses it and it holds nothing. */
+  #letGo(core: StreamCore): void {
+    if (!core.idle || this.#cores.get(core.name) !== core) return
+    this.#cores.delete(core.name)
+    core.store.detach()
+    const created = core.store.index.created
+    this.#created.delete(core.name)
+    if (created !== undefined) this.#created.set(core.name, created)
+    if (this.#created.size > MAX_CREATED) this.#created.delete(this.#created.keys().next().value as string)
+  }
+
+  #sweep(): void {
+    for (const core of [...this.#cores.values()]) this.#letGo(core)
+    this.#swept = this.#cores.size
   }
 
   #track(end: () => void): () => void {

@@ -1,18 +1,33 @@
-export { ErrorCode, StateStreamError } from '@statestream/common'
-export type { Bound, Entry, Json, Message, Mutation, PatchOp, Snapshot, SnapshotPolicy, WindowBounds } from '@statestream/common'
-export { DEFAULT_BACKOFF } from './backoff.ts'
-export type { BackoffOptions } from './backoff.ts'
-export { StateStreamClient } from './client.ts'
-export type { StateStreamClientOptions } from './client.ts'
-export type { ErrorHandler, HeadersOption, TraceEvent } from './http.ts'
-export { DEFAULT_WATCHDOG_MS, LiveStatus } from './live-tail.ts'
-export type { LiveState } from './live-tail.ts'
-export { MultiLive } from './multi-live.ts'
-export type { ClockTick, MultiLiveState } from './multi-live.ts'
-export type { AppendResult } from './producer.ts'
-export { StateStream } from './state-stream.ts'
-export type { ListOptions, StreamInfo, StreamListing, StreamPage, WindowRange } from './stream-info.ts'
-export type { AppendOptions, CallOptions, CreateOptions, HistoryRange, HistoryState, WindowPoint } from './state-stream.ts'
-export { DEFAULT_MAX_BYTES } from './window-store.ts'
-export type { Window, WindowView } from './window-store.ts'
-export { WindowState as WindowStatus } from './window-state.ts'
+/**
+ * `@statestream/client` in Node: the client sends its requests with undici's `fetch` on a
+ * dispatcher that may be injected (a proxy agent, a `MockAgent`, …), or an `Agent` of its own,
+ * closed by `client.close()`. Browsers get `browser.ts` instead, which imports nothing of Node.
+ */
+import { Agent, fetch as undiciFetch } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Client } from './client.ts'
+import type { ClientOptions, Platform } from './client.ts'
+import type { FetchLike } from './io/transport.ts'
+
+/** Options of a `StateStreamClient` in Node. */
+export interface StateStreamClientOptions extends ClientOptions {
+  /** undici dispatcher for every request. Default: an `Agent` the client owns and closes. Not used with `fetch`. */
+  dispatcher?: Dispatcher
+}
+
+/** A client of one statestream server. */
+export class StateStreamClient extends Client {
+  constructor(options: StateStreamClientOptions) {
+    super(options, nodePlatform(options))
+  }
+}
+
+function nodePlatform(options: StateStreamClientOptions): Platform {
+  if (options.fetch !== undefined) return { fetch: options.fetch }
+  const owned = options.dispatcher === undefined ? new Agent({ keepAliveTimeout: 10_000 }) : undefined
+  const dispatcher = options.dispatcher ?? (owned as Agent)
+  const fetch = ((input, init) => undiciFetch(input, { ...(init as unknown as Parameters<typeof undiciFetch>[1]), dispatcher })) as FetchLike
+  return { fetch, close: async () => owned?.close() }
+}
+
+export * from './public-api.ts'

@@ -8,13 +8,12 @@
  * that the server refused is not counted (its seq is reused); one whose fate stayed unknown after
  * every retry closes the epoch, so the next request starts a new one and cannot be mistaken for it.
  */
-import { randomUUID } from 'node:crypto'
 import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, StateStreamError } from '@statestream/common'
 import type { Message } from '@statestream/common'
-import type { BackoffOptions } from './backoff.ts'
-import { isRetryable } from './http.ts'
-import type { HttpClient } from './http.ts'
-import { retrying } from './retry.ts'
+import { classify } from './core/backoff.ts'
+import type { BackoffOptions } from './core/backoff.ts'
+import { retrying } from './io/retry.ts'
+import type { Transport } from './io/transport.ts'
 
 /** What an append stored. */
 export interface AppendResult {
@@ -32,28 +31,29 @@ export interface ProducerOptions {
   /** Attempts per request before giving up on network failures. Default 6. */
   attempts?: number
   /** Backoff between attempts. */
-  backoff?: BackoffOptions
+  backoff?: BackoffOptions | undefined
   /** Producer id; a random UUID by default. */
   id?: string
 }
 
 /** The sequential, retrying writer of one stream. */
 export class IdempotentProducer {
-  readonly #http: HttpClient
+  readonly #http: Transport
   readonly #name: string
   readonly #id: string
   readonly #attempts: number
-  readonly #backoff: BackoffOptions
+  readonly #backoff: BackoffOptions | undefined
   #epoch = 0
   #seq = 0
   #queue: Promise<unknown> = Promise.resolve()
 
-  constructor(http: HttpClient, name: string, options: ProducerOptions = {}) {
+  constructor(http: Transport, name: string, options: ProducerOptions = {}) {
     this.#http = http
     this.#name = name
-    this.#id = options.id ?? randomUUID()
+    // Web Crypto: the same in Node and in browsers.
+    this.#id = options.id ?? globalThis.crypto.randomUUID()
     this.#attempts = options.attempts ?? 6
-    this.#backoff = options.backoff ?? {}
+    this.#backoff = options.backoff
   }
 
   /** The producer id sent with every request. */
@@ -86,7 +86,7 @@ export class IdempotentProducer {
     }
     const path = `${ROUTES.stream}${this.#name}`
     try {
-      const response = await retrying(() => this.#http.json<undefined>(path, { method: 'POST', headers, body, ...(signal !== undefined && { signal }) }), {
+      const response = await retrying(this.#http, () => this.#http.json<undefined>(path, { method: 'POST', headers, body, signal }), {
         attempts: this.#attempts,
         backoff: this.#backoff,
         signal,
@@ -96,7 +96,7 @@ export class IdempotentProducer {
       return { seq: offset === undefined ? Number.NaN : Number(offset), duplicate: response.status === 204 }
     } catch (err) {
       // A refusal (bad mutation, missing stream…) stored nothing: the seq is free for the next request.
-      if (!signal?.aborted && !isRetryable(err)) throw err
+      if (!signal?.aborted && classify(err) !== 'retry') throw err
       // Cut short or never answered: it may be stored. A new epoch keeps the next request from being taken for it.
       this.#newEpoch()
       if (signal?.aborted) throw signal.reason

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, HEADERS, QUERY, ROUTES, STATE_KIND, StateStreamError, decodeOffset } from '@statestream/common'
 import type { SnapshotPolicy, WindowBounds } from '@statestream/common'
-import type { JsonResponse, RequestOptions } from './http.ts'
+import type { JsonResponse, RequestOptions } from './io/transport.ts'
 
 /** A stream's configuration and head, as `HEAD` reports them. */
 export interface StreamInfo {

@@ -1,12 +1,14 @@
 /**
  * Model-based test of the window store (electric's `model-based.test.ts` in spirit): any sequence
- * of appends, snapshots, reads by time and by seq, concurrent reads, fetch failures and live
- * tails starting and stopping gives the same states as a naive replay of the whole log — and no
- * entry is ever sent to the client twice.
+ * of appends, snapshots, reads by time and by seq, concurrent requests of every kind (points,
+ * seqs, listed windows), fetch failures, answers cut halfway (also while other requests wait on
+ * them) and live tails starting and stopping gives the same states as a naive replay of the whole
+ * log — and no entry is ever sent to the client twice, cut answers included.
  */
 import fc from 'fast-check'
 import { expect, test } from 'vitest'
 import type { Json, Mutation } from '@statestream/common'
+import { MemoryBudget } from '../src/core/budget.ts'
 import { WindowStore } from '../src/window-store.ts'
 import { FakeHistory } from './support/fake-history.ts'
 
@@ -18,6 +20,8 @@ type Command =
   | { kind: 'windowSeq'; seq: number }
   | { kind: 'concurrent'; ats: number[] }
   | { kind: 'fail'; at: number }
+  | { kind: 'cut'; at: number; keep: number }
+  | { kind: 'race'; ats: number[]; seqs: number[]; cut: boolean }
   | { kind: 'tail'; on: boolean }
 
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -27,6 +31,16 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('concurrent' as const), ats: fc.array(fc.integer({ min: CREATED - 5, max: CREATED + 400 }), { minLength: 2, maxLength: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fail' as const), at: fc.integer({ min: CREATED, max: CREATED + 400 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('tail' as const), on: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('cut' as const), at: fc.integer({ min: CREATED, max: CREATED + 400 }), keep: fc.constantFrom(0.1, 0.5, 0.9) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('race' as const),
+      ats: fc.array(fc.integer({ min: CREATED - 5, max: CREATED + 400 }), { maxLength: 4 }),
+      seqs: fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 3 }),
+      cut: fc.boolean(),
+    }),
+  },
 )
 
 function mutation(key: string, value: number): Mutation {
@@ -38,7 +52,7 @@ function mutation(key: string, value: number): Mutation {
 
 async function run(commands: Command[]): Promise<void> {
   const server = new FakeHistory(CREATED)
-  const store = new WindowStore({ fetch: (query) => server.window(query) })
+  const store = new WindowStore(server, new MemoryBudget())
   const check = async (at: number): Promise<void> => {
     const state = await store.stateAt(at)
     expect(state === undefined ? undefined : (state.state as Json)).toEqual(server.stateAt(at))
@@ -55,7 +69,7 @@ async function run(commands: Command[]): Promise<void> {
         if (c.seq > server.head.seq) break
         const window = await store.window({ seq: c.seq })
         expect(window.start?.seq).toBeLessThanOrEqual(c.seq)
-        const answer = await server.window({ point: { seq: c.seq } })
+        const answer = await server.fetch({ seq: c.seq }, undefined, () => undefined)
         expect(window.start?.seq).toBe(answer.data.start?.seq)
         expect(window.entries.map((e) => e.seq)).toEqual(expect.arrayContaining(answer.data.entries.map((e) => e.seq)))
         // The model's own fetch counts as a send; take it back out of the tally.
@@ -75,6 +89,42 @@ async function run(commands: Command[]): Promise<void> {
         if (!first.ok) expect((first.err as { code?: string }).code).toBe('NETWORK')
         server.failNext(0)
         await check(c.at)
+        break
+      }
+      case 'cut': {
+        // The next answer delivers only part of its entries, then fails; what came is kept.
+        server.cutNext(1, c.keep)
+        await store.stateAt(c.at).then(
+          (state) => expect(state === undefined ? undefined : (state.state as Json)).toEqual(server.stateAt(c.at)),
+          (err: unknown) => expect((err as { code?: string }).code).toBe('NETWORK'),
+        )
+        server.cutNext(0)
+        await check(c.at)
+        break
+      }
+      case 'race': {
+        // Points, seqs and listed windows at once, one answer perhaps cut under them all.
+        if (c.cut) server.cutNext(1, 0.5)
+        const spans = c.seqs.filter((seq) => seq <= server.head.seq).map((seq) => server.spanOf(seq))
+        const outcomes = await Promise.allSettled([
+          ...c.ats.map(async (at) => {
+            const state = await store.stateAt(at)
+            expect(state === undefined ? undefined : (state.state as Json)).toEqual(server.stateAt(at))
+          }),
+          ...spans.map(async (span) => {
+            const window = await store.windowFor(span)
+            try {
+              expect(window.start?.seq).toBe(span.start.seq)
+            } finally {
+              store.release(span.start.seq)
+            }
+          }),
+        ])
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') expect((outcome.reason as { code?: string }).code).toBe('NETWORK')
+        }
+        server.cutNext(0)
+        for (const at of c.ats) await check(at)
         break
       }
       case 'tail':

@@ -1,7 +1,18 @@
 import { expect, test } from 'vitest'
-import { apply } from '@statestream/common'
+import type { Json } from '@statestream/common'
+import { MemoryBudget } from '../src/core/budget.ts'
+import type { HeldModel } from '../src/core/window-machine.ts'
 import { WindowStore } from '../src/window-store.ts'
+import type { WindowSource } from '../src/window-store.ts'
 import { FakeHistory } from './support/fake-history.ts'
+
+function storeOf(source: WindowSource, maxBytes?: number): WindowStore {
+  return new WindowStore(source, new MemoryBudget(maxBytes))
+}
+
+function models(store: WindowStore): HeldModel[] {
+  return store.index.held.map((slot) => slot.model)
+}
 
 /** Ten closed windows of five entries each, 10 ms apart. */
 function history(): FakeHistory {
@@ -12,7 +23,7 @@ function history(): FakeHistory {
 
 test('concurrent requests for one missing window share one fetch', async () => {
   const server = history()
-  const store = new WindowStore({ fetch: (q) => server.window(q) })
+  const store = storeOf(server)
   await Promise.all([store.stateAt(12), store.stateAt(12), store.stateAt(15), store.stateAt(30)])
   expect(server.fetches).toBe(1)
   expect(await store.stateAt(45)).toMatchObject({ seq: 4 })
@@ -23,13 +34,13 @@ test('requests for windows known to differ do not wait on each other', async () 
   const server = history()
   let inFlight = 0
   let most = 0
-  const slow = new WindowStore({
-    fetch: async (q) => {
+  const slow = storeOf({
+    fetch: async (point, after, onPartial) => {
       inFlight += 1
       most = Math.max(most, inFlight)
       await new Promise((resolve) => setImmediate(resolve))
       inFlight -= 1
-      return server.window(q)
+      return server.fetch(point, after, onPartial)
     },
   })
   await Promise.all([0, 5, 10, 15].map((seq) => slow.windowFor({ start: { seq, ts: seq * 10 }, end: { seq: seq + 5, ts: seq * 10 + 50 } })))
@@ -38,25 +49,25 @@ test('requests for windows known to differ do not wait on each other', async () 
 
 test('a failed fetch rejects its waiters and is fetched again by the next request', async () => {
   const server = history()
-  const store = new WindowStore({ fetch: (q) => server.window(q) })
+  const store = storeOf(server)
   server.failNext(1)
   const results = await Promise.allSettled([store.stateAt(120), store.stateAt(120)])
   expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
-  expect(store.models()).toEqual([])
+  expect(models(store)).toEqual([])
   expect((await store.stateAt(120))?.seq).toBe(12)
   expect(server.fetches).toBe(2)
 })
 
 test('the memory budget evicts the least recently used committed windows, never one being read', async () => {
   const server = history()
-  const store = new WindowStore({ fetch: (q) => server.window(q), maxBytes: 3_000 })
+  const store = storeOf(server, 3_000)
   for (let ts = 5; ts < 500; ts += 50) await store.stateAt(ts)
-  expect(store.bytes).toBeLessThanOrEqual(3_000)
-  expect(store.models().length).toBeLessThan(10)
+  expect(store.index.bytes).toBeLessThanOrEqual(3_000)
+  expect(models(store).length).toBeLessThan(10)
   // A pinned window survives pressure until released.
   const pinned = await store.windowFor({ start: { seq: 0, ts: 0 }, end: { seq: 5, ts: 50 } })
   for (let ts = 105; ts < 500; ts += 50) await store.stateAt(ts)
-  expect(store.models().some((m) => m.state !== 'pending' && m.start.seq === 0)).toBe(true)
+  expect(models(store).some((m) => m.start.seq === 0)).toBe(true)
   store.release(pinned.start?.seq ?? -1)
   // Whatever was evicted answers correctly when asked again.
   for (let ts = 5; ts < 500; ts += 50) expect((await store.stateAt(ts))?.seq).toBe(Math.floor(ts / 10))
@@ -64,7 +75,7 @@ test('the memory budget evicts the least recently used committed windows, never 
 
 test('a held range answers without a listing only when it has no gap', async () => {
   const server = history()
-  const store = new WindowStore({ fetch: (q) => server.window(q) })
+  const store = storeOf(server)
   await store.stateAt(5)
   await store.stateAt(105)
   expect(store.heldRange(5, 60)).toBeUndefined()
@@ -81,9 +92,9 @@ function nested(): { server: FakeHistory; store: WindowStore } {
   const members = (g: number): Record<string, string> => Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`k${k}`, `${g}.${k}`]))
   server.append({ set: Object.fromEntries(Array.from({ length: 8 }, (_, g) => [`g${g}`, members(g)])) }, 10, true)
   for (let n = 0; n < 32; n++) server.append({ merge: { [`g${(n * 3) % 8}`]: { [`k${n % 8}`]: `changed ${n}` } } }, 10, n % 4 === 3)
-  const store = new WindowStore({
-    fetch: async (q) => {
-      const answer = await server.window(q)
+  const store = storeOf({
+    fetch: async (point, after, onPartial) => {
+      const answer = await server.fetch(point, after, onPartial)
       return { ...answer, data: structuredClone(answer.data) }
     },
   })
@@ -99,7 +110,7 @@ test.for([
 ] as const)('consecutive held windows fetched %s share every untouched subtree of their start states', async ([, seqs]) => {
   const { server, store } = nested()
   for (const seq of seqs) await store.window({ seq })
-  const held = store.models().filter((model) => model.state === 'committed')
+  const held = models(store).filter((model) => model.status === 'committed')
   expect(held.map((model) => model.start.seq)).toEqual([1, 5, 9, 13, 17, 21, 25, 29])
   for (let i = 1; i < held.length; i++) {
     const previous = held[i - 1] as (typeof held)[number]
@@ -130,33 +141,28 @@ test.for([
   for (const seq of [1, 6, 12, 17, 23, 32]) expect((await store.stateAtSeq(seq)).state).toEqual(server.stateAt(seq * 10 + 0))
 })
 
-test('a reader pinning windows hands each the state it replayed; one it did not reach is derived on release', async () => {
+test('a reader replaying pinned windows through the store gives each the state it reached; one it did not reach is derived on release', async () => {
   const { server, store } = nested()
   const span = (seq: number) => ({ start: { seq, ts: seq * 10 }, end: { seq: seq + 4, ts: seq * 10 + 40 } })
   const [first, second, third] = await Promise.all([1, 5, 9].map((seq) => store.windowFor(span(seq))))
-  const startOf = (seq: number): Groups => {
-    const model = store.models().find((m) => m.state === 'committed' && m.start.seq === seq)
-    return (model?.state === 'committed' ? model.start.state : undefined) as Groups
-  }
+  const startOf = (seq: number): Groups => models(store).find((m) => m.status === 'committed' && m.start.seq === seq)?.start.state as Groups
   // Pinned, their starts wait for the reader: still the server's own copies, sharing nothing.
   // (g2 is a group the first window's entries leave alone.)
   expect(startOf(5).g2).not.toBe(startOf(1).g2)
   expect(startOf(5).g2).toEqual(startOf(1).g2)
 
-  // The reader replays the first window to its end and offers the state it reached.
-  let state = first?.start?.state ?? null
-  for (const entry of first?.entries ?? []) state = apply(state, entry.m)
-  // An offer from a window the store does not hold (same bounds, other entries) is ignored.
-  store.offerState({ ...(first as NonNullable<typeof first>), entries: [...(first?.entries ?? [])] }, { seq: 5, ts: 50, state })
-  expect(startOf(5)).not.toBe(state)
-  store.offerState(first as NonNullable<typeof first>, { seq: 5, ts: 50, state })
-  expect(startOf(5)).toBe(state)
+  // The reader replays the first window to its end, through the store.
+  let reached: Json = null
+  store.replay(first!, 0, first!.start!.state, (_entry, state) => ((reached = state), true))
+  expect(startOf(5)).toBe(reached)
   const fetches = server.fetches
   store.release(1)
   store.release(5)
-  expect(startOf(5)).toBe(state)
+  expect(startOf(5)).toBe(reached)
 
-  // The third was never offered a state: releasing it derives its start from the second.
+  // A replay that stops early remembers nothing.
+  store.replay(second!, 0, second!.start!.state, () => false)
+  // The third was never given a state: releasing it derives its start from the second.
   expect(startOf(9).g0).not.toBe(startOf(5).g0)
   store.release(9)
   const before = startOf(5)
@@ -172,8 +178,8 @@ test('a reader pinning windows hands each the state it replayed; one it did not 
 
 test('windows only a history read are evicted first, the last fetched first, so a long read keeps its beginning and pushes out nothing else', async () => {
   const server = history()
-  const size = (await server.window({ point: { seq: 5 } })).size
-  const store = new WindowStore({ fetch: (q) => server.window(q), maxBytes: Math.floor(size * 4.5) })
+  const size = (await server.fetch({ seq: 5 }, undefined, () => undefined)).size
+  const store = storeOf(server, Math.floor(size * 4.5))
   // A window used by a point read: it must outlive any history.
   await store.stateAt(5)
   // A history reading windows 1..9 in order, pinning each while it reads it.
@@ -186,8 +192,8 @@ test('windows only a history read are evicted first, the last fetched first, so 
     }
   }
   await read(1)
-  const held = () => store.models().flatMap((m) => (m.state === 'committed' ? [m.start.seq] : []))
-  expect(store.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
+  const held = () => models(store).flatMap((m) => (m.status === 'committed' ? [m.start.seq] : []))
+  expect(store.index.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
   // The point read's window, the read's first windows, and its last (nothing came after it to push it out).
   const kept = held()
   expect(kept.slice(0, 3)).toEqual([0, 5, 10])
@@ -205,7 +211,7 @@ test('windows only a history read are evicted first, the last fetched first, so 
   await read(4)
   expect(held()).toContain(0)
   expect(held()).toContain(10)
-  expect(store.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
+  expect(store.index.bytes).toBeLessThanOrEqual(Math.floor(size * 4.5))
 })
 
 test('windows sharing one large start state count it once against the budget, and the run that shares it goes as a whole', async () => {
@@ -214,26 +220,28 @@ test('windows sharing one large start state count it once against the budget, an
   server.append({ set: { big: Object.fromEntries(Array.from({ length: 40 }, (_, g) => [`g${g}`, 'x'.repeat(1000)])), n: 0 } }, 10, false)
   for (let i = 1; i < 60; i++) server.append({ merge: { n: i } }, 10, i % 4 === 3)
   const state = JSON.stringify(server.stateAt(1_000)).length
-  const store = new WindowStore({
-    fetch: async (q) => {
-      const answer = await server.window(q)
-      return { ...answer, data: structuredClone(answer.data) }
+  const store = storeOf(
+    {
+      fetch: async (point, after, onPartial) => {
+        const answer = await server.fetch(point, after, onPartial)
+        return { ...answer, data: structuredClone(answer.data) }
+      },
     },
-    maxBytes: Math.round(state * 2.5),
-  })
-  const held = () => store.models().flatMap((m) => (m.state === 'committed' ? [m.start.seq] : []))
+    Math.round(state * 2.5),
+  )
+  const held = () => models(store).flatMap((m) => (m.status === 'committed' ? [m.start.seq] : []))
   // A run of ten windows in order: about one state and their entries.
   for (let seq = 4; seq <= 40; seq += 4) await store.window({ seq })
   expect(held()).toEqual([4, 8, 12, 16, 20, 24, 28, 32, 36, 40])
-  expect(store.bytes).toBeLessThan(state * 1.5)
+  expect(store.index.bytes).toBeLessThan(state * 1.5)
   // A window apart from the run carries its own copy of the state: two states now.
   await store.window({ seq: 50 })
   expect(held()).toEqual([4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 48])
-  expect(store.bytes).toBeGreaterThan(state * 2)
+  expect(store.index.bytes).toBeGreaterThan(state * 2)
   // A third copy passes the budget: the least recently used run is evicted until its state is freed,
   // which takes every window of it.
   await store.window({ seq: 58 })
   expect(held()).toEqual([48, 56])
-  expect(store.bytes).toBeLessThanOrEqual(Math.round(state * 2.5))
+  expect(store.index.bytes).toBeLessThanOrEqual(Math.round(state * 2.5))
   expect(server.fetches).toBe(12)
 })

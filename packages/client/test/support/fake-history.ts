@@ -5,10 +5,11 @@
  */
 import { ErrorCode, StateStreamError, apply, encodeOffset, windowIndexAt, windowIndexForSeq } from '@statestream/common'
 import type { Bound, Entry, Json, Mutation, Snapshot, WindowData } from '@statestream/common'
-import type { Point } from '../../src/window-state.ts'
-import type { WindowStore } from '../../src/window-store.ts'
+import type { Point } from '../../src/core/window-machine.ts'
+import type { PartialHandler, WindowAnswer } from '../../src/io/window-fetcher.ts'
+import type { WindowSource, WindowStore } from '../../src/window-store.ts'
 
-export class FakeHistory {
+export class FakeHistory implements WindowSource {
   readonly name = 'fake'
   readonly created: number
   readonly entries: Entry[] = []
@@ -18,6 +19,8 @@ export class FakeHistory {
   readonly served = new Map<number, number>()
   fetches = 0
   #failures = 0
+  #cuts = 0
+  #keep = 0.5
   #state: Json = {}
   #tail: WindowStore | undefined
 
@@ -52,29 +55,53 @@ export class FakeHistory {
     return state
   }
 
-  /** Makes the next `count` fetches fail with a network error. */
+  /** The extent of the window holding seq `seq`, as a listing gives it. */
+  spanOf(seq: number): { start: Bound; end: Bound | null } {
+    const index = windowIndexForSeq(this.snapshots, seq)
+    const start = this.snapshots[index] as Snapshot
+    const next = this.snapshots[index + 1]
+    return { start: { seq: start.seq, ts: start.ts }, end: next === undefined ? null : { seq: next.seq, ts: next.ts } }
+  }
+
+  /** Makes the next `count` fetches fail with a network error, delivering nothing. */
   failNext(count: number): void {
     this.#failures = count
   }
 
-  /** The server's `GET /v1/window`. */
-  async window(query: { point: Point; after?: number }): Promise<{ data: WindowData; size: number }> {
+  /**
+   * Makes the next `count` fetches cut short: each delivers its start and the first `keep`
+   * fraction of its entries (at least one when it has two or more), then fails, as an answer cut
+   * halfway does.
+   */
+  cutNext(count: number, keep = 0.5): void {
+    this.#cuts = count
+    this.#keep = keep
+  }
+
+  /** The server's `GET /v1/window`, as the client's fetcher hands it over (a `WindowSource`). */
+  async fetch(point: Point, after: number | undefined, onPartial: PartialHandler): Promise<WindowAnswer> {
     this.fetches += 1
     await Promise.resolve()
     if (this.#failures > 0) {
       this.#failures -= 1
       throw new StateStreamError(ErrorCode.NETWORK, 'injected failure')
     }
-    const point = query.point
     const index = 'at' in point ? windowIndexAt(this.snapshots, point.at) : windowIndexForSeq(this.snapshots, point.seq)
     if (index === -1) {
       return { data: { stream: this.name, start: null, entries: [], end: { seq: 0, ts: this.created }, nextOffset: encodeOffset(0) }, size: 10 }
     }
     const start = this.snapshots[index] as Snapshot
     const next = this.snapshots[index + 1]
-    const from = Math.max(start.seq, query.after ?? start.seq)
+    const from = Math.max(start.seq, after ?? start.seq)
     const upper = next === undefined ? this.head.seq : next.seq
     const entries = this.entries.slice(from, upper)
+    if (this.#cuts > 0 && entries.length >= 2) {
+      this.#cuts -= 1
+      const kept = entries.slice(0, Math.max(1, Math.floor(entries.length * this.#keep)))
+      for (const entry of kept) this.served.set(entry.seq, (this.served.get(entry.seq) ?? 0) + 1)
+      onPartial({ start, entries: kept, end: undefined }, JSON.stringify(kept).length)
+      throw new StateStreamError(ErrorCode.NETWORK, 'injected cut')
+    }
     for (const entry of entries) this.served.set(entry.seq, (this.served.get(entry.seq) ?? 0) + 1)
     const data: WindowData = {
       stream: this.name,
@@ -88,7 +115,7 @@ export class FakeHistory {
 
   /** A live tail connects: resuming from the store's open window, or with the open window. */
   startTail(store: WindowStore): void {
-    const resume = store.resumePoint()
+    const resume = store.index.head()
     this.#tail = store
     if (resume === undefined) {
       const start = this.snapshots[this.snapshots.length - 1] as Snapshot
@@ -120,4 +147,3 @@ export class FakeHistory {
     this.#tail?.liveEntry(entry, 20)
   }
 }
-

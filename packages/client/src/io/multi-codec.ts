@@ -1,0 +1,168 @@
+/**
+ * The codec of `/v1/live?stream=a&stream=b…`: several streams on one connection, with the
+ * server-wide clock. Each stream's events feed that stream's window store (whose index holds its
+ * one head), so `client.stream(a).stateAt(…)` answers from what this connection brought.
+ *
+ * Never refetch: a stream whose store holds its open window is asked for as `a@<last held seq>`:
+ * the server sends only its entries after that seq, then a `clock` that ends the initial data.
+ * Once a connection's initial data was complete, a drop resumes by gpos (`Last-Event-ID`), which
+ * re-sends nothing; a drop before that starts over from each stream's held head the same way.
+ */
+import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError } from '@statestream/common'
+import type { Bound, Entry, Mutation, Snapshot, WindowData } from '@statestream/common'
+import type { SseEvent } from './sse.ts'
+import type { EventOutcome, TailCodec } from './tail.ts'
+import type { Transport } from './transport.ts'
+import type { WindowStore } from '../window-store.ts'
+
+/** A tick of the server-wide clock: `gpos` entries appended to all streams as of server time `ts`. */
+export interface ClockTick {
+  gpos: number
+  ts: number
+}
+
+/** Where the codec sends what it learns: each stream's head (current state, or a change) and clock ticks. */
+export interface MultiSink {
+  state(stream: string, head: Snapshot, gpos: number, entry: Entry | undefined): void
+  clock(tick: ClockTick): void
+}
+
+export class MultiCodec implements TailCodec {
+  readonly label: string
+  readonly #streams: readonly string[]
+  readonly #stores: (name: string) => WindowStore
+  readonly #transport: Transport
+  readonly #sink: MultiSink
+  /** Per stream, the seq of the last head emitted. */
+  readonly #emitted = new Map<string, number>()
+  /** Streams whose held head is not emitted yet: it is current once the initial data says so. */
+  readonly #unannounced = new Set<string>()
+  /** Streams of the current connection whose window has not arrived. */
+  #awaiting = new Set<string>()
+  /** Whether the current connection named held streams: its initial data then ends with a clock. */
+  #pointed = false
+  /** Whether every stream has all entries up to `#lastId` and none after it, so a gpos resume re-sends nothing. */
+  #complete = false
+  #byGpos = false
+  #lastId: string | undefined
+  #tailing = false
+
+  constructor(streams: readonly string[], stores: (name: string) => WindowStore, transport: Transport, sink: MultiSink) {
+    this.label = streams.join(',')
+    this.#streams = streams
+    this.#stores = stores
+    this.#transport = transport
+    this.#sink = sink
+  }
+
+  request(): { path: string; headers: Record<string, string> } {
+    this.#byGpos = this.#lastId !== undefined && this.#complete
+    const headers: Record<string, string> = this.#byGpos ? { [HEADERS.lastEventId]: this.#lastId as string } : {}
+    const held = new Map<string, number>()
+    if (!this.#byGpos) {
+      for (const name of this.#streams) {
+        const head = this.#stores(name).index.head()
+        if (head === undefined) continue
+        held.set(name, head.seq)
+        if (this.#emitted.get(name) !== head.seq) this.#unannounced.add(name)
+      }
+    }
+    this.#awaiting = new Set(this.#byGpos ? [] : this.#streams.filter((name) => !held.has(name)))
+    this.#pointed = held.size > 0
+    const query = this.#streams
+      .map((name) => `${QUERY.stream}=${held.has(name) ? `${name}${STREAM_RESUME_SEPARATOR}${held.get(name)}` : name}`)
+      .join('&')
+    return { path: `${ROUTES.liveMulti}?${query}`, headers }
+  }
+
+  opened(): boolean {
+    this.#tailing = true
+    for (const name of this.#streams) this.#stores(name).tailed()
+    return this.#byGpos
+  }
+
+  event(event: SseEvent): EventOutcome {
+    switch (event.event) {
+      case LIVE_EVENTS.window: {
+        const data = JSON.parse(event.data) as WindowData
+        const gpos = Number(event.id ?? 0)
+        this.#awaiting.delete(data.stream)
+        this.#stores(data.stream).liveWindow(data, event.data.length)
+        this.#transport.traceEntries(data.stream, 'live', data.entries)
+        this.#current(data.stream, gpos)
+        this.#remember(event.id)
+        // Windows come after every catch-up entry: the held states are current at their gpos.
+        this.#announce(gpos)
+        if (this.#awaiting.size > 0) return 'none'
+        // Without held streams the windows are all the initial data; with them, the clock that follows says so.
+        if (!this.#pointed) this.#complete = true
+        return this.#pointed ? 'none' : 'synced'
+      }
+      case LIVE_EVENTS.entry: {
+        const wire = JSON.parse(event.data) as { stream: string; seq: number; ts: number; m: Mutation; gpos: number }
+        const store = this.#stores(wire.stream)
+        const head = store.index.head()
+        if (head === undefined || wire.seq > head.seq + 1) {
+          // Start over from each stream's own head, not from a gpos that does not fit them all.
+          this.#complete = false
+          const problem = head === undefined ? 'came before its window' : `skips entries after ${head.seq}`
+          throw new StateStreamError(ErrorCode.NETWORK, `entry ${wire.seq} of "${wire.stream}" ${problem}`)
+        }
+        this.#remember(event.id)
+        if (wire.seq <= head.seq) return 'none'
+        // Its first entry on this connection: the held state was current just before it.
+        if (this.#unannounced.has(wire.stream)) this.#current(wire.stream, wire.gpos - 1)
+        const entry: Entry = { seq: wire.seq, ts: wire.ts, m: wire.m }
+        const next = store.liveEntry(entry, event.data.length)
+        this.#transport.traceEntries(wire.stream, 'live', [entry])
+        this.#emitted.set(wire.stream, next.seq)
+        this.#sink.state(wire.stream, next, wire.gpos, entry)
+        return 'progress'
+      }
+      case LIVE_EVENTS.bound: {
+        const bound = JSON.parse(event.data) as Bound & { stream: string }
+        this.#stores(bound.stream).liveBound({ seq: bound.seq, ts: bound.ts })
+        return 'none'
+      }
+      case LIVE_EVENTS.clock: {
+        const tick = JSON.parse(event.data) as ClockTick
+        // A clock comes only after the initial data: every held stream is at its head.
+        this.#announce(tick.gpos)
+        this.#complete = true
+        this.#sink.clock({ gpos: tick.gpos, ts: tick.ts })
+        return 'synced'
+      }
+      default:
+        return 'none'
+    }
+  }
+
+  closed(): void {
+    if (!this.#tailing) return
+    this.#tailing = false
+    for (const name of this.#streams) this.#stores(name).untailed()
+  }
+
+  gone(): void {
+    // Which stream went is not said; each stream's own cursor finds out for itself.
+  }
+
+  /** Emits the held states not emitted yet as current at `gpos`: no entry of theirs came before it. */
+  #announce(gpos: number): void {
+    for (const name of [...this.#unannounced]) this.#current(name, gpos)
+  }
+
+  /** Emits `stream`'s head as its current state at `gpos`, unless it was emitted already. */
+  #current(stream: string, gpos: number): void {
+    this.#unannounced.delete(stream)
+    const head = this.#stores(stream).index.head()
+    if (head === undefined || this.#emitted.get(stream) === head.seq) return
+    this.#emitted.set(stream, head.seq)
+    this.#sink.state(stream, head, gpos, undefined)
+  }
+
+  #remember(id: string | undefined): void {
+    if (id !== undefined && id !== '') this.#lastId = id
+  }
+
+}

@@ -1,0 +1,110 @@
+/**
+ * The codec of `/v1/live/<name>`: one stream. A fresh connection gets `event: window` (the open
+ * window) first; a connection made while the open window is held resumes with `?after=` its last
+ * entry and gets only what is new. Each event feeds the stream's window store, whose index holds
+ * the one head; the cursor emits that head: first when the connection is synced, then per entry.
+ */
+import { ErrorCode, LIVE_EVENTS, QUERY, ROUTES, StateStreamError } from '@statestream/common'
+import type { Bound, Entry, Snapshot, WindowData } from '@statestream/common'
+import type { SseEvent } from './sse.ts'
+import type { EventOutcome, TailCodec } from './tail.ts'
+import type { Transport } from './transport.ts'
+import type { WindowStore } from '../window-store.ts'
+
+/** Told of the head: the current state (no entry) once synced, then each change with its entry. */
+export type HeadSink = (head: Snapshot, entry: Entry | undefined) => void
+
+export class SingleCodec implements TailCodec {
+  readonly label: string
+  readonly #store: WindowStore
+  readonly #transport: Transport
+  readonly #emit: HeadSink
+  /** Seq of the last head emitted; `undefined` before the first. */
+  #emitted: number | undefined
+  #resumed = false
+  #tailing = false
+
+  constructor(name: string, store: WindowStore, transport: Transport, emit: HeadSink) {
+    this.label = name
+    this.#store = store
+    this.#transport = transport
+    this.#emit = emit
+  }
+
+  /** Before the first value: a held open window that is behind the head is caught up (only its new entries). */
+  async prepare(): Promise<void> {
+    if (this.#emitted === undefined) await this.#store.catchUp()
+  }
+
+  request(): { path: string } {
+    const head = this.#store.index.head()
+    this.#resumed = head !== undefined
+    return { path: `${ROUTES.live}${this.label}${head === undefined ? '' : `?${QUERY.after}=${head.seq}`}` }
+  }
+
+  opened(): boolean {
+    if (!this.#resumed) return false
+    // Resuming what is held (brought up to date before the first connection): current already.
+    this.#tail()
+    this.#announce()
+    return true
+  }
+
+  event(event: SseEvent): EventOutcome {
+    switch (event.event) {
+      case LIVE_EVENTS.window: {
+        const data = JSON.parse(event.data) as WindowData
+        this.#store.liveWindow(data, event.data.length)
+        this.#transport.traceEntries(this.label, 'live', data.entries)
+        this.#tail()
+        this.#announce()
+        return 'synced'
+      }
+      case LIVE_EVENTS.entry: {
+        const entry = JSON.parse(event.data) as Entry
+        const head = this.#store.index.head()
+        if (head === undefined) throw new StateStreamError(ErrorCode.NETWORK, 'an entry came before the window')
+        if (entry.seq <= head.seq) return 'none'
+        if (entry.seq !== head.seq + 1) throw new StateStreamError(ErrorCode.NETWORK, `entry ${entry.seq} skips entries after ${head.seq}; resuming`)
+        const next = this.#store.liveEntry({ seq: entry.seq, ts: entry.ts, m: entry.m }, event.data.length)
+        this.#transport.traceEntries(this.label, 'live', [entry])
+        this.#emitted = next.seq
+        this.#emit(next, entry)
+        return 'progress'
+      }
+      case LIVE_EVENTS.bound:
+        this.#store.liveBound(JSON.parse(event.data) as Bound)
+        return 'none'
+      default:
+        // Heartbeats (and anything newer than this client) only keep the watchdog quiet.
+        return 'none'
+    }
+  }
+
+  closed(): void {
+    if (!this.#tailing) return
+    this.#tailing = false
+    this.#store.untailed()
+  }
+
+  gone(): void {
+    // What is held of a deleted stream must not mix with a stream later made under its name.
+    this.#store.clear()
+  }
+
+  /** This connection feeds the open window: it is live while it lasts. */
+  #tail(): void {
+    if (this.#tailing) return
+    this.#tailing = true
+    this.#store.tailed()
+  }
+
+  /** Emits the head as the current state, unless subscribers have it already. */
+  #announce(): void {
+    const head = this.#store.index.head()
+    if (head === undefined || head.seq === this.#emitted) return
+    this.#emitted = head.seq
+    this.#emit(head, undefined)
+  }
+
+}

@@ -1,0 +1,167 @@
+/**
+ * The one tail loop: a live connection driven by the connection machine
+ * (`core/connection-machine.ts`), reading SSE and handing each event to a codec (one for
+ * `/v1/live/<name>`, one for the multiplexed `/v1/live?stream=…`). The driver only carries out
+ * the machine's effects: open a connection, wait out a backoff, arm the health timer, report a
+ * refusal, close. What an event means, and where a connection resumes, is the codec's.
+ */
+import { ErrorCode, LIVE_EVENTS, StateStreamError } from '@statestream/common'
+import type { BehaviorSubject } from 'rxjs'
+import { HEALTHY_AFTER_MS, classify, retryAfterMs } from '../core/backoff.ts'
+import type { BackoffOptions } from '../core/backoff.ts'
+import { LiveStatus, step } from '../core/connection-machine.ts'
+import type { Connection, ConnectionEvent, Effect } from '../core/connection-machine.ts'
+import { inBandError, toNetworkError } from './answer-errors.ts'
+import { readSse } from './sse.ts'
+import type { SseEvent } from './sse.ts'
+import type { Transport } from './transport.ts'
+
+/** What an event did for the connection. */
+export type EventOutcome = 'synced' | 'progress' | 'none'
+
+/** A live route's codec: where to connect, and what each event means. */
+export interface TailCodec {
+  /** Names the connection in traces. */
+  readonly label: string
+  /** Work before each connection (held data brought up to date); a failure counts as the connection's. */
+  prepare?(): Promise<void>
+  /** The request of the next connection, resuming from what is held. */
+  request(): { path: string; headers?: Record<string, string> }
+  /** The answer arrived; `true` when nothing more is needed for the initial data (a resume). */
+  opened(): boolean
+  /** One event; throws to drop the connection (an in-band error, data that does not follow). */
+  event(event: SseEvent): EventOutcome
+  /** The connection ended (dropped, refused or stopped). */
+  closed(): void
+  /** The stream (or one of the streams) is gone: what is held of it must go. */
+  gone(err: unknown): void
+}
+
+/** Settings of live tails. */
+export interface TailOptions {
+  /** Silence (no byte, not even a heartbeat) after which a connection is presumed dead, ms. */
+  watchdogMs: number
+  backoff?: BackoffOptions | undefined
+}
+
+/** Default watchdog: three of the server's default 15 s heartbeats. */
+export const DEFAULT_WATCHDOG_MS = 45_000
+
+export class TailDriver {
+  readonly #transport: Transport
+  readonly #codec: TailCodec
+  readonly #options: TailOptions
+  readonly #status$: BehaviorSubject<LiveStatus>
+  readonly #onFail: (err: unknown) => void
+  readonly #abort = new AbortController()
+  #state: Connection = { status: 'closed' }
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #health: ReturnType<typeof setTimeout> | undefined
+  #failure: unknown
+  #recoveries = 0
+
+  constructor(transport: Transport, codec: TailCodec, options: TailOptions, status$: BehaviorSubject<LiveStatus>, onFail: (err: unknown) => void) {
+    this.#transport = transport
+    this.#codec = codec
+    this.#options = options
+    this.#status$ = status$
+    this.#onFail = onFail
+  }
+
+  start(): void {
+    this.#dispatch({ type: 'start' })
+  }
+
+  stop(): void {
+    this.#dispatch({ type: 'stop' })
+  }
+
+  #dispatch(event: ConnectionEvent): void {
+    if (this.#abort.signal.aborted) return
+    const { state, effect } = step(this.#state, event, this.#options.backoff)
+    this.#state = state
+    this.#setStatus(state.status)
+    this.#carryOut(effect)
+  }
+
+  #carryOut(effect: Effect): void {
+    switch (effect.type) {
+      case 'open':
+        void this.#connect()
+        return
+      case 'wait':
+        clearTimeout(this.#health)
+        this.#timer = setTimeout(() => this.#dispatch({ type: 'elapsed' }), effect.ms)
+        return
+      case 'arm':
+        this.#recoveries = 0
+        clearTimeout(this.#health)
+        this.#health = setTimeout(() => this.#dispatch({ type: 'healthy' }), HEALTHY_AFTER_MS)
+        return
+      case 'fail':
+        this.#close()
+        this.#onFail(this.#failure)
+        return
+      case 'close':
+        this.#close()
+        return
+      case 'none':
+        return
+    }
+  }
+
+  /** One connection, until it ends or fails; then the machine decides what comes next. */
+  async #connect(): Promise<void> {
+    const signal = this.#abort.signal
+    let failure: unknown
+    try {
+      await this.#codec.prepare?.()
+      const { path, headers } = this.#codec.request()
+      const response = await this.#transport.send(path, { headers: { accept: 'text/event-stream', ...headers }, signal })
+      if (response.body === null) throw new StateStreamError(ErrorCode.NETWORK, 'the live answer has no body')
+      this.#dispatch({ type: 'opened' })
+      if (this.#codec.opened()) this.#dispatch({ type: 'synced' })
+      await readSse(response.body, (event) => this.#event(event), this.#options.watchdogMs)
+      failure = new StateStreamError(ErrorCode.NETWORK, 'the server ended the live connection')
+    } catch (err) {
+      // Socket errors arrive raw from the body stream: every failure is judged by its code.
+      failure = toNetworkError(err)
+    }
+    this.#codec.closed()
+    if (signal.aborted) return
+    const kind = classify(failure)
+    if (kind === 'retry') {
+      const floorMs = retryAfterMs(failure, Date.now()) ?? 0
+      return this.#dispatch({ type: 'dropped', random: (this.#options.backoff?.random ?? Math.random)(), floorMs })
+    }
+    // A refusal (a token that expired, in-band or not): `onError` may give new headers.
+    if (kind === 'refused' && (await this.#transport.recover(failure, this.#recoveries))) {
+      this.#recoveries += 1
+      return this.#dispatch({ type: 'renewed' })
+    }
+    if (kind === 'gone') this.#codec.gone(failure)
+    this.#failure = failure
+    this.#dispatch({ type: 'refused' })
+  }
+
+  #event(event: SseEvent): void {
+    // An in-band error ends the connection; the machine judges it like any other failure.
+    if (event.event === LIVE_EVENTS.error) throw inBandError(event.data)
+    const outcome = this.#codec.event(event)
+    if (outcome !== 'none') this.#dispatch({ type: outcome })
+  }
+
+  #close(): void {
+    clearTimeout(this.#timer)
+    clearTimeout(this.#health)
+    this.#abort.abort(new StateStreamError(ErrorCode.CLOSED, 'the live connection was stopped'))
+    // At once: the open window is no longer tailed, so it no longer answers "now" by itself.
+    this.#codec.closed()
+  }
+
+  #setStatus(status: LiveStatus): void {
+    if (this.#status$.value === status) return
+    this.#status$.next(status)
+    this.#transport.trace({ type: 'status', stream: this.#codec.label, status })
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The one place the client talks HTTP: `fetch` (undici's in Node, with its dispatcher; the
+ * browser's own otherwise), the headers of every request (values or a function read each time,
+ * plus what `onError` returned), the trace of every request, and answers turned into errors.
+ * Every response body is read to its end or cancelled before a call returns.
+ */
+import { ErrorCode, StateStreamError } from '@statestream/common'
+import { errorOf, isStateStreamError, toNetworkError } from './answer-errors.ts'
+
+/** The `fetch` the client sends its requests with. */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
+
+/** Request headers: fixed values, or a function (possibly async) read before every request. */
+export type HeadersOption = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
+
+/**
+ * Told of an error about to reach the caller. Returning headers (an object, possibly empty)
+ * retries with them, on top of `headers`, for this and every later request (a refreshed token);
+ * returning nothing lets the error through.
+ */
+export type ErrorHandler = (err: StateStreamError) => void | Record<string, string> | Promise<void | Record<string, string>>
+
+/** Something the client reports about its own work, for logging, demos and tests. */
+export type TraceEvent =
+  /** A request was sent (`url` is the path and query). */
+  | { type: 'request'; method: string; url: string }
+  /** Entries arrived for `stream`, from a window fetch or a live tail. */
+  | { type: 'entries'; stream: string; source: 'window' | 'live'; count: number; first: number; last: number }
+  /** A held window changed status (`removed` when dropped). */
+  | { type: 'window'; stream: string; status: string; start: number | null; end: number | null }
+  /** The live tail of `stream` (or of a multi-stream connection) changed status. */
+  | { type: 'status'; stream: string; status: string }
+
+/** Options of one request. */
+export interface RequestOptions {
+  method?: string
+  headers?: Record<string, string>
+  body?: string
+  signal?: AbortSignal | undefined
+}
+
+/** A JSON answer, with the headers a caller may need. */
+export interface JsonResponse<T> {
+  status: number
+  headers: Record<string, string>
+  body: T
+  /** Length of the body text in UTF-16 code units (a close estimate of its bytes). */
+  size: number
+}
+
+/** Options of a `Transport`. */
+export interface TransportOptions {
+  baseUrl: string
+  fetch: FetchLike
+  headers?: HeadersOption | undefined
+  onError?: ErrorHandler | undefined
+  trace?: ((event: TraceEvent) => void) | undefined
+}
+
+/** How many times in a row one call may be retried on `onError`'s word before its error goes through. */
+export const MAX_RECOVERIES = 3
+
+export class Transport {
+  readonly #base: string
+  readonly #fetch: FetchLike
+  readonly #headers: HeadersOption | undefined
+  readonly #onError: ErrorHandler | undefined
+  readonly #trace: ((event: TraceEvent) => void) | undefined
+  /** Headers `onError` returned, sent on top of `#headers` from then on. */
+  #recovered: Record<string, string> = {}
+
+  constructor(options: TransportOptions) {
+    const base = new URL(options.baseUrl)
+    // Keep a base path such as `http://host/prefix` in front of the routes.
+    this.#base = `${base.origin}${base.pathname.replace(/\/$/, '')}`
+    this.#fetch = options.fetch
+    this.#headers = options.headers
+    this.#onError = options.onError
+    this.#trace = options.trace
+  }
+
+  /** Reports `event` to the trace hook, if there is one. */
+  trace(event: TraceEvent): void {
+    this.#trace?.(event)
+  }
+
+  /** Reports entries that arrived for `stream` (none: nothing to report). */
+  traceEntries(stream: string, source: 'window' | 'live', entries: ReadonlyArray<{ seq: number }>): void {
+    const first = entries[0]
+    const last = entries[entries.length - 1]
+    if (this.#trace === undefined || first === undefined || last === undefined) return
+    this.#trace({ type: 'entries', stream, source, count: entries.length, first: first.seq, last: last.seq })
+  }
+
+  /**
+   * Sends a request; resolves with a 2xx response whose body the caller must read or cancel.
+   * Any other answer is read and thrown as its error; a failure to get one is `NETWORK`; an
+   * abort of `signal` rejects with its reason.
+   */
+  async send(path: string, options: RequestOptions = {}): Promise<Response> {
+    const method = options.method ?? 'GET'
+    this.#trace?.({ type: 'request', method, url: path })
+    const base = typeof this.#headers === 'function' ? await this.#headers() : this.#headers
+    const headers = { ...lowerKeys(base ?? {}), ...this.#recovered, ...lowerKeys(options.headers ?? {}) }
+    const signal = options.signal
+    let response: Response
+    try {
+      response = await this.#fetch(`${this.#base}${path}`, {
+        method,
+        headers,
+        ...(options.body !== undefined && { body: options.body }),
+        ...(signal !== undefined && { signal }),
+      })
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      throw toNetworkError(err)
+    }
+    if (response.ok) return response
+    let text = ''
+    try {
+      text = await response.text()
+    } catch {
+      if (signal?.aborted) throw signal.reason
+    }
+    throw errorOf(response.status, text, flatten(response.headers))
+  }
+
+  /** Sends a request and parses its JSON answer (an empty body is `undefined`). */
+  async json<T>(path: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
+    const response = await this.send(path, options)
+    let text: string
+    try {
+      text = await response.text()
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason
+      throw toNetworkError(err)
+    }
+    const body = (text === '' ? undefined : JSON.parse(text)) as T
+    return { status: response.status, headers: flatten(response.headers), body, size: text.length }
+  }
+
+  /**
+   * Asks `onError` whether `err`, about to reach the caller, should be retried with new headers:
+   * true when it returned some (kept for every later request). `recoveries`: how many times this
+   * call was retried so already.
+   */
+  async recover(err: unknown, recoveries: number): Promise<boolean> {
+    if (this.#onError === undefined || recoveries >= MAX_RECOVERIES || !isStateStreamError(err) || err.code === ErrorCode.CLOSED) return false
+    const headers = await this.#onError(err)
+    if (headers === undefined || headers === null || typeof headers !== 'object') return false
+    this.#recovered = { ...this.#recovered, ...lowerKeys(headers) }
+    return true
+  }
+}
+
+/** A response's headers as a plain object with lower-case names. */
+export function flatten(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {}
+  headers.forEach((value, key) => {
+    out[key.toLowerCase()] = value
+  })
+  return out
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(headers)) out[key.toLowerCase()] = value
+  return out
+}
+
