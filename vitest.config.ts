@@ -7,8 +7,9 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    // Tests that spawn the compiled server or pack the packages need dist/ up to date.
-    globalSetup: ['./test/support/build.ts'],
+    // Tests that spawn the compiled server or pack the packages need dist/ up to date; the
+    // PostgreSQL engine's tests need a PostgreSQL server (one per run).
+    globalSetup: ['./test/support/build.ts', './test/support/postgres.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Server tests share two cores with their own clients; keep the pool small.
