@@ -1,0 +1,71 @@
+/**
+ * The PostgreSQL engine's migrations, against the test run's real PostgreSQL: a new schema is
+ * created and migrated once, replicas that start together migrate it once between them, and a
+ * schema newer than the server is refused rather than misread.
+ */
+import pg from 'pg'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { clientConfig, resolvePostgresOptions } from '../src/postgres/pg-connection.ts'
+import { PG_MIGRATIONS, migrate } from '../src/postgres/pg-schema.ts'
+import { freshDatabase } from '../../../test/support/pg-database.ts'
+import type { TestDatabase } from '../../../test/support/pg-database.ts'
+
+let database: TestDatabase
+beforeAll(async () => {
+  database = await freshDatabase()
+})
+afterAll(() => database.drop())
+
+async function connect(schema: string): Promise<pg.Client> {
+  const client = new pg.Client(clientConfig(resolvePostgresOptions({ url: database.url, schema })))
+  await client.connect()
+  return client
+}
+
+test('a new schema is created and migrated to the newest version, once', async () => {
+  const client = await connect('fresh')
+  try {
+    await migrate(client, 'fresh')
+    await client.query("INSERT INTO streams (name, content_type, kind, created_ts, snap_entries, snap_bytes, snap_ms, head_ts, snap_ts) VALUES ('s', 'text/plain', 'plain', 1, 1, 1, 1, 1, 1)")
+    // Again: nothing to do, nothing lost.
+    await migrate(client, 'fresh')
+    const version = await client.query<{ version: number }>('SELECT version FROM schema_version')
+    expect(version.rows).toEqual([{ version: PG_MIGRATIONS.length }])
+    const streams = await client.query<{ name: string }>('SELECT name FROM streams')
+    expect(streams.rows).toEqual([{ name: 's' }])
+    // 64-bit integers come back as numbers.
+    const position = await client.query<{ gpos: number }>('SELECT gpos FROM position')
+    expect(position.rows).toEqual([{ gpos: 0 }])
+  } finally {
+    await client.end()
+  }
+})
+
+test('replicas that start together migrate the schema once between them', async () => {
+  const clients = await Promise.all([1, 2, 3, 4].map(() => connect('together')))
+  try {
+    await Promise.all(clients.map((client) => migrate(client, 'together')))
+    const version = await (clients[0] as pg.Client).query<{ version: number }>('SELECT version FROM schema_version')
+    expect(version.rows).toEqual([{ version: PG_MIGRATIONS.length }])
+  } finally {
+    await Promise.all(clients.map((client) => client.end()))
+  }
+})
+
+test('a schema newer than this server is refused', async () => {
+  const client = await connect('newer')
+  try {
+    await migrate(client, 'newer')
+    await client.query('UPDATE schema_version SET version = $1', [PG_MIGRATIONS.length + 1])
+    await expect(migrate(client, 'newer')).rejects.toThrow(`the database is at schema version ${PG_MIGRATIONS.length + 1}, newer than this server`)
+  } finally {
+    await client.end()
+  }
+})
+
+test('bad connection options are refused with a clear message that hides the password', () => {
+  expect(() => resolvePostgresOptions({ url: 'mysql://u:secret@h/db' })).toThrow('a PostgreSQL store needs a postgres:// URL, got "mysql://u:***@h/db"')
+  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', schema: 'a; DROP' })).toThrow('the PostgreSQL schema must be letters')
+  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', poolSize: 1 })).toThrow('poolSize must be an integer of at least 2')
+  expect(resolvePostgresOptions({ url: 'postgresql://h/db' })).toEqual({ url: 'postgresql://h/db', schema: 'public', poolSize: 10 })
+})
