@@ -50,8 +50,7 @@ export class IdempotentProducer {
   constructor(http: Transport, name: string, options: ProducerOptions = {}) {
     this.#http = http
     this.#name = name
-    // Web Crypto: the same in Node and in browsers.
-    this.#id = options.id ?? globalThis.crypto.randomUUID()
+    this.#id = options.id ?? randomId()
     this.#attempts = options.attempts ?? 6
     this.#backoff = options.backoff
   }
@@ -108,4 +107,18 @@ export class IdempotentProducer {
     this.#epoch += 1
     this.#seq = 0
   }
+}
+
+/**
+ * A random UUID (v4) from Web Crypto, the same in Node and in browsers. `randomUUID` exists only
+ * in secure contexts (HTTPS, localhost); elsewhere the id is made from `getRandomValues`.
+ */
+function randomId(): string {
+  const crypto = globalThis.crypto
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID()
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
