@@ -12,6 +12,10 @@ export const ROUTES = {
   live: '/v1/live/',
   liveMulti: '/v1/live',
   health: '/health',
+  /** Readiness: the store answers and the server is not shutting down. */
+  ready: '/ready',
+  /** Prometheus metrics. */
+  metrics: '/metrics',
   /** The list of streams, paged (`?prefix=&limit=&cursor=`). */
   streams: '/v1/streams',
 } as const
@@ -140,6 +144,10 @@ export const MAX_JSON_MEMBERS = 100_000
 
 /** Default largest accepted request body, in bytes: 10 MiB, as the Durable Streams reference server. */
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
+
+/** Default and largest page of `GET /v1/streams`. */
+export const STREAM_LIST_DEFAULT_LIMIT = 100
+export const STREAM_LIST_MAX_LIMIT = 1000
 
 /** Default port of the standalone server (the Durable Streams port). */
 export const DEFAULT_PORT = 4437

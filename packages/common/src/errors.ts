@@ -27,6 +27,10 @@ export const ErrorCode = {
   EMPTY_BODY: 'EMPTY_BODY',
   /** The body is larger than the server accepts. */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The request's headers are larger than the server accepts (HTTP 431). */
+  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
+  /** A body of a content type the route does not take (HTTP 415). */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** No stream of that name. */
   STREAM_NOT_FOUND: 'STREAM_NOT_FOUND',
   /** No route for that method and path. */
@@ -53,6 +57,8 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   /** The server is shutting down. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** The server is up but cannot serve: its store does not answer (`/ready`, HTTP 503). */
+  NOT_READY: 'NOT_READY',
   /** A live reader fell too far behind and must reconnect from its last id. */
   SLOW_READER: 'SLOW_READER',
   /**
@@ -98,6 +104,8 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   INVALID_OFFSET: 400,
   EMPTY_BODY: 400,
   PAYLOAD_TOO_LARGE: 413,
+  HEADERS_TOO_LARGE: 431,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   STREAM_NOT_FOUND: 404,
   NOT_FOUND: 404,
   STREAM_CONFLICT: 409,
@@ -111,6 +119,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   TOO_MANY_STREAMS: 400,
   METHOD_NOT_ALLOWED: 405,
   SHUTTING_DOWN: 503,
+  NOT_READY: 503,
   SLOW_READER: 503,
   STREAM_DELETED: 410,
   UNAUTHORIZED: 401,

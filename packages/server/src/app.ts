@@ -1,16 +1,23 @@
 /**
- * `buildApp()`: a ready-to-listen Fastify instance serving statestream and `/health`. It does not
- * listen; `main.ts` does (and tests use `inject()` or `listen({ port: 0 })`).
+ * `buildApp()`: a ready-to-listen Fastify instance serving statestream and the operations routes
+ * (`/health`, `/ready`, `/metrics`). It does not listen; `main.ts` does (and tests use `inject()`
+ * or `listen({ port: 0 })`).
+ *
+ * Every answer it sends is either a success or the wire error body, Fastify's and Node's own
+ * refusals included: malformed requests (`clientErrorHandler`), bad URLs (`frameworkErrors`),
+ * unknown routes, a request without `Host`, and requests that arrive while it shuts down.
  */
-import { ErrorCode, ROUTES } from '@statestream/common'
-import Fastify from 'fastify'
+import { ErrorCode, ROUTES, StateStreamError } from '@statestream/common'
+import Fastify, { LogController } from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import { installErrorHandler, sendError } from './http-errors.ts'
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import { clientErrorHandler, installErrorHandler, sendError } from './http-errors.ts'
 import { statestream } from './plugin.ts'
 import type { StatestreamOptions } from './plugin.ts'
+import { installRequestLog } from './request-log.ts'
 import { capConnectionsPerAddress, resolveServerLimits, serverOptions } from './server-limits.ts'
 import type { ServerLimitsOptions } from './server-limits.ts'
-import { StateStreamError } from '@statestream/common'
+import { StreamStore } from './stream-store.ts'
 
 /** Options of `buildApp`: the plugin's, the server's timeouts and connection caps, and Fastify's logger. */
 export interface AppOptions extends StatestreamOptions, ServerLimitsOptions {
@@ -18,28 +25,75 @@ export interface AppOptions extends StatestreamOptions, ServerLimitsOptions {
   logger?: FastifyServerOptions['logger']
 }
 
+/** Routes a scraper or an orchestrator calls all day: their requests log at `debug`, not `info`. */
+const PROBES: ReadonlySet<string> = new Set([ROUTES.health, ROUTES.ready, ROUTES.metrics])
+
 export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
   const limits = resolveServerLimits(options)
+  const server = serverOptions(limits)
   const app = Fastify({
     logger: options.logger ?? false,
     // Header, body and idle timeouts: no client holds a connection by being slow.
-    ...serverOptions(limits),
+    ...server,
+    // Node would answer an HTTP/1.1 request without Host itself, with an empty 400.
+    http: { ...server.http, requireHostHeader: false },
+    // One line per request instead (request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     // Stream names may be 512 bytes; they arrive as one wildcard parameter.
     routerOptions: { maxParamLength: 2048 },
     // Live responses are long-lived: close them (and idle keep-alives) when the app closes.
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Requests that arrive while closing get SHUTTING_DOWN from the hook below, not Fastify's body.
+    return503OnClosing: false,
+    clientErrorHandler,
     // Malformed URLs (bad percent-encoding, over-long names) get our wire error, not Fastify's.
     frameworkErrors: (error, _request, reply) => {
       sendError(reply, error)
     },
   })
   capConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress)
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (request) => {
+    if (closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down; retry on another server or later')
+    const { httpVersionMajor, httpVersionMinor } = request.raw
+    if (request.headers.host === undefined && httpVersionMajor === 1 && httpVersionMinor >= 1) {
+      throw new StateStreamError(ErrorCode.BAD_REQUEST, 'an HTTP/1.1 request needs a Host header')
+    }
+  })
+  installRequestLog(app, PROBES)
   installErrorHandler(app)
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)),
   )
+
+  // The app owns the store (unless given one), so that /ready can ask it.
+  const store = options.store ?? new StreamStore(options)
+  if (options.store === undefined) app.addHook('onClose', async () => store.close())
+  const metrics = new Registry()
+  collectDefaultMetrics({ register: metrics })
+
   app.get(ROUTES.health, async () => ({ status: 'ok' }))
-  await app.register(statestream, options)
+  app.get(ROUTES.ready, async (_request, reply) => {
+    if (closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
+    try {
+      store.ping()
+    } catch (error) {
+      throw new StateStreamError(ErrorCode.NOT_READY, 'the store does not answer', { cause: error })
+    }
+    return reply.header('cache-control', 'no-store').send({ status: 'ready' })
+  })
+  app.get(ROUTES.metrics, async (_request, reply) =>
+    reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(await metrics.metrics()),
+  )
+  try {
+    await app.register(statestream, { ...options, store, metrics })
+  } catch (error) {
+    // A plugin option refused (an auth key, say): the store opened for it must not stay open.
+    if (options.store === undefined) await store.close()
+    throw error
+  }
   return app
 }

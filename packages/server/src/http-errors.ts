@@ -1,8 +1,11 @@
 /**
- * The one error handler: every failure becomes `{ error: { code, message } }` with the status of
- * its code. Unknown errors are logged and answered with `INTERNAL` and no detail.
+ * The one error body: every failure becomes `{ error: { code, message } }` with the status of its
+ * code, whoever raised it: our routes, Fastify (routing, body parsing, URLs), or Node's HTTP parser
+ * (`clientErrorHandler`). Unknown errors are logged and answered with `INTERNAL` and no detail.
  */
 import { ERROR_STATUS, ErrorCode, StateStreamError } from '@statestream/common'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /** True for a `StateStreamError`, by its shape (it may come from another copy of `common`). */
@@ -13,6 +16,24 @@ export function isStateStreamError(error: unknown): error is StateStreamError {
     typeof (error as { code?: unknown }).code === 'string' &&
     Object.hasOwn(ERROR_STATUS, (error as unknown as { code: string }).code)
   )
+}
+
+/**
+ * The code of a framework error by its HTTP status (Fastify's own errors, Node's client errors):
+ * what an error without a code of ours means on the wire.
+ */
+const CODE_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
+  400: ErrorCode.BAD_REQUEST,
+  401: ErrorCode.UNAUTHORIZED,
+  403: ErrorCode.FORBIDDEN,
+  404: ErrorCode.NOT_FOUND,
+  405: ErrorCode.METHOD_NOT_ALLOWED,
+  408: ErrorCode.REQUEST_TIMEOUT,
+  413: ErrorCode.PAYLOAD_TOO_LARGE,
+  415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+  429: ErrorCode.RATE_LIMITED,
+  431: ErrorCode.HEADERS_TOO_LARGE,
+  503: ErrorCode.SHUTTING_DOWN,
 }
 
 /** Maps any error to the wire error of statestream. */
@@ -29,6 +50,7 @@ export function toStateStreamError(error: unknown): StateStreamError {
       // The only path parameters are stream names.
       return new StateStreamError(ErrorCode.INVALID_STREAM_NAME, 'the stream name is far longer than a stream name may be')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new StateStreamError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, fastifyError.message ?? 'unsupported content type')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -36,7 +58,7 @@ export function toStateStreamError(error: unknown): StateStreamError {
   }
   const status = fastifyError.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new StateStreamError(ErrorCode.BAD_REQUEST, fastifyError.message ?? 'bad request')
+    return new StateStreamError(CODE_BY_STATUS[status] ?? ErrorCode.BAD_REQUEST, fastifyError.message ?? 'bad request')
   }
   return new StateStreamError(ErrorCode.INTERNAL, 'internal error', { cause: error })
 }
@@ -59,6 +81,36 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (wire.code === ErrorCode.INTERNAL) request.log.error({ err: error }, 'request failed')
     return sendError(reply, wire)
   })
+}
+
+/**
+ * Node's `clientError`: a request the HTTP parser refused before any route saw it (a malformed
+ * request line or header, a raw NUL, headers over the size limit, a request that took too long to
+ * arrive). The answer is still the wire error body, then the connection is closed: after a parse
+ * error nothing more can be read from it.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const wire =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new StateStreamError(ErrorCode.HEADERS_TOO_LARGE, 'the request headers are larger than the server accepts')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new StateStreamError(ErrorCode.REQUEST_TIMEOUT, 'the request took too long to arrive')
+        : new StateStreamError(ErrorCode.BAD_REQUEST, `malformed HTTP request${error.code?.startsWith('HPE_') ? ` (${error.code})` : ''}`)
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify(wire.toBody())
+  const status = ERROR_STATUS[wire.code]
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
+      body,
+  )
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_BODY_LIMIT } from '@statestream/common'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Registry } from 'prom-client'
 import { installBodyDrain } from './body-drain.ts'
 import { installCors } from './cors.ts'
 import type { CorsOrigins } from './cors.ts'
@@ -17,7 +18,9 @@ import { limitRate } from './rate-limit.ts'
 import { LiveHub } from './live/live-hub.ts'
 import type { LiveOptions } from './live/live-hub.ts'
 import { streamLiveRead } from './live/stream-tail.ts'
+import { installMetrics } from './metrics.ts'
 import { historyRoutes } from './routes/history-routes.ts'
+import { listRoutes } from './routes/list-routes.ts'
 import { liveRoutes } from './routes/live-routes.ts'
 import { streamRoutes } from './routes/stream-routes.ts'
 import { StreamStore } from './stream-store.ts'
@@ -59,6 +62,11 @@ export interface StatestreamOptions extends StreamStoreOptions, LiveOptions {
    * (every route open) without it. See `AuthOptions`.
    */
   auth?: AuthOptions
+  /**
+   * A prom-client registry to put the plugin's metrics on (see `metrics.ts`); the host serves it.
+   * Default: none gathered. `buildApp` gives one and serves it at `/metrics`.
+   */
+  metrics?: Registry
 }
 
 export async function statestream(app: FastifyInstance, options: StatestreamOptions): Promise<void> {
@@ -90,10 +98,14 @@ export async function statestream(app: FastifyInstance, options: StatestreamOpti
   app.addHook('preClose', async () => hub.close())
   app.addHook('onClose', async () => hub.close())
 
+  // Before the routes: hooks reach only the routes registered after them.
+  if (options.metrics !== undefined) installMetrics(app, store, hub, options.metrics)
+
   const readChunkBytes = options.readChunkBytes ?? 1024 * 1024
   const liveRead = (request: FastifyRequest, reply: FastifyReply, info: StreamInfo, mode: string, after: number | 'now') =>
     streamLiveRead(hub, store, readChunkBytes, request, reply, info, mode, after)
   await app.register(streamRoutes, { store, readChunkBytes, liveRead })
   await app.register(historyRoutes, { store })
   await app.register(liveRoutes, { store, hub })
+  await app.register(listRoutes, { store })
 }

@@ -31,6 +31,7 @@ import { fenceProducer } from './producer-fence.ts'
 import { checkConfig, requestedConfig, sameConfig } from './stream-config.ts'
 import type { StreamConfig } from './stream-config.ts'
 import { StreamCatalog } from './stream-catalog.ts'
+import { StreamList } from './stream-list.ts'
 import type { Lookup } from './stream-catalog.ts'
 import { StreamRows } from './stream-rows.ts'
 import { mediaType } from './stream-types.ts'
@@ -83,10 +84,13 @@ export class StreamStore {
   readonly #catalog: StreamCatalog
   readonly #touches: TtlTouches
   readonly #listeners = new Set<(event: StoreEvent) => void>()
+  readonly #commitListeners = new Set<(writes: number, ms: number) => void>()
   /** Ids of dead streams whose purge is queued. */
   readonly #collecting = new Set<number>()
   /** Reads history (windows, states) from snapshots and the log. */
   readonly history: HistoryReader
+  /** Lists the streams, a page at a time. */
+  readonly list: StreamList
   #gpos: number
   #closed = false
 
@@ -122,10 +126,14 @@ export class StreamStore {
         this.#catalog.clear()
         this.#gpos = this.#rows.loadGpos()
       },
-      // The checkpoint worker sleeps until there is something to copy.
-      () => this.#checkpointer?.committed(),
+      (writes, ms) => {
+        // The checkpoint worker sleeps until there is something to copy.
+        this.#checkpointer?.committed()
+        for (const listener of this.#commitListeners) listener(writes, ms)
+      },
     )
     this.history = new HistoryReader(this.#log, (name) => this.get(name))
+    this.list = new StreamList(this.#db, (name) => this.find(name))
   }
 
   /** The server-wide global position: entries appended to all streams so far. */
@@ -142,6 +150,17 @@ export class StreamStore {
   subscribe(listener: (event: StoreEvent) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
+  }
+
+  /** Calls `listener` after every group commit: the writes it carried and how long it took, in ms. */
+  onCommit(listener: (writes: number, ms: number) => void): () => void {
+    this.#commitListeners.add(listener)
+    return () => this.#commitListeners.delete(listener)
+  }
+
+  /** Throws unless the database answers a query: it is open and readable (the `/ready` probe). */
+  ping(): void {
+    this.#rows.loadGpos()
   }
 
   /**

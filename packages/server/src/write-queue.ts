@@ -26,7 +26,7 @@ export class WriteQueue {
   readonly #db: Database.Database
   readonly #beforeCommit: () => void
   readonly #onAbort: () => void
-  readonly #onCommit: () => void
+  readonly #onCommit: (writes: number, ms: number) => void
   #jobs: QueuedJob[] = []
   #scheduled = false
   #idle: Array<() => void> = []
@@ -34,9 +34,10 @@ export class WriteQueue {
   /**
    * @param beforeCommit runs last inside every transaction (persist counters).
    * @param onAbort runs when a whole transaction failed to commit: in-memory caches must be dropped.
-   * @param onCommit runs once after every transaction that committed.
+   * @param onCommit runs once after every transaction that committed, with the number of writes
+   *   it carried and how long it took (ms).
    */
-  constructor(db: Database.Database, beforeCommit: () => void, onAbort: () => void, onCommit: () => void = () => {}) {
+  constructor(db: Database.Database, beforeCommit: () => void, onAbort: () => void, onCommit: (writes: number, ms: number) => void = () => {}) {
     this.#db = db
     this.#beforeCommit = beforeCommit
     this.#onAbort = onAbort
@@ -65,6 +66,7 @@ export class WriteQueue {
     const jobs = this.#jobs
     this.#jobs = []
     const settled: Array<{ ok: true; outcome: JobOutcome<unknown> } | { ok: false; error: unknown }> = []
+    const started = performance.now()
     try {
       this.#db.transaction(() => {
         for (const job of jobs) {
@@ -85,7 +87,7 @@ export class WriteQueue {
       this.#settleIdle()
       return
     }
-    this.#onCommit()
+    this.#onCommit(jobs.length, performance.now() - started)
     jobs.forEach((job, i) => {
       const result = settled[i]
       if (result === undefined) return

@@ -180,6 +180,7 @@ export class LiveHub {
   /** Per-token connection counts and token expiry. */
   readonly admission: LiveAdmission
   #closing = false
+  #slowReaderCuts = 0
 
   constructor(store: StreamStore, options: LiveOptions = {}) {
     this.#store = store
@@ -191,6 +192,11 @@ export class LiveHub {
   /** The options in force. */
   get options(): ResolvedLiveOptions {
     return this.#options
+  }
+
+  /** Live readers cut with `SLOW_READER` so far (for metrics). */
+  get slowReaderCuts(): number {
+    return this.#slowReaderCuts
   }
 
   /** True once `close()` has begun: no new live reads are accepted. */
@@ -253,6 +259,9 @@ export class LiveHub {
         connection.fail(ErrorCode.UNAUTHORIZED, 'the token has expired: renew it and resume from the last id'),
       ),
     )
+    connection.onEnd(() => {
+      if (connection.failure === ErrorCode.SLOW_READER) this.#slowReaderCuts += 1
+    })
     return connection
   }
 

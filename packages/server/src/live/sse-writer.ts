@@ -59,6 +59,7 @@ export class SseConnection {
   #pendingTick: (() => Chunk) | undefined
   #ended = false
   #released = false
+  #failure: ErrorCode | undefined
   #graceTimer: NodeJS.Timeout | undefined
   readonly #done: Promise<void>
 
@@ -93,6 +94,11 @@ export class SseConnection {
   /** False once the response has ended or the client has gone. */
   get open(): boolean {
     return !this.#ended
+  }
+
+  /** The code the response was ended with by `fail`, if it was. */
+  get failure(): ErrorCode | undefined {
+    return this.#failure
   }
 
   /** Resolves when the response is closed (ended and flushed, or aborted). */
@@ -157,6 +163,7 @@ export class SseConnection {
   /** Ends the response with an `event: error` (the last event the reader sees), if errors are in-band. */
   fail(code: ErrorCode, message: string): void {
     if (this.#ended) return
+    this.#failure = code
     this.#pendingTick = undefined
     if (this.#options.errorEvents) this.#res.write(errorEvent(code, message))
     this.end()
