@@ -1,101 +1,107 @@
 /**
  * The standalone server, `statestream-server` (and `pnpm start`). The only module that reads
- * `process`: flags, environment and signals.
+ * `process`: arguments, environment, the terminal, signals and the exit code.
  *
- *   statestream-server [--port 4437] [--host 127.0.0.1] [--db ./statestream.db] [--durability normal|full]
- *
- * Each flag has an environment equivalent: STATESTREAM_PORT, STATESTREAM_HOST, STATESTREAM_DB,
- * STATESTREAM_DURABILITY, STATESTREAM_BODY_LIMIT, STATESTREAM_CHECKPOINT_MS, STATESTREAM_LOG_LEVEL.
+ * Its options are the table of `config.ts` (`--help` prints it). Starting either works or ends
+ * with one line on stderr that names the flag or variable at fault, and exit code 2; nothing else
+ * exits before a clean shutdown but a failure nobody foresaw (exit 1, still one line).
  */
-import { parseArgs } from 'node:util'
-import { DEFAULT_BODY_LIMIT, DEFAULT_PORT } from '@statestream/common'
+import { readFileSync } from 'node:fs'
+import type { FastifyServerOptions } from 'fastify'
 import { buildApp } from './app.ts'
+import { ConfigError, readConfig, usage } from './config.ts'
+import type { ServerConfig } from './config.ts'
+import { REQUEST_LOG_FIELDS } from './request-log.ts'
+import { StoreFileError } from './store-file.ts'
 
-const USAGE = `statestream-server: a history server for remote state streams
+/** How long a shutdown may take before the process gives up on it. */
+const SHUTDOWN_LIMIT_MS = 15_000
 
-  --port <n>            port to listen on (STATESTREAM_PORT, default ${DEFAULT_PORT})
-  --host <addr>         address to bind (STATESTREAM_HOST, default 127.0.0.1)
-  --db <file>           SQLite database file (STATESTREAM_DB, default ./statestream.db)
-  --durability <level>  normal: survives a process crash; full: survives power loss
-                        (STATESTREAM_DURABILITY, default normal)
-  --body-limit <bytes>  largest request body (STATESTREAM_BODY_LIMIT, default ${DEFAULT_BODY_LIMIT})
-  --checkpoint-ms <ms>  a worker thread checkpoints the WAL this often; 0: the writer does it
-                        (STATESTREAM_CHECKPOINT_MS, default 20)
-  --log-level <level>   fatal|error|warn|info|debug (STATESTREAM_LOG_LEVEL, default info)
-  --help                this text
-`
-
-function fail(message: string): never {
-  process.stderr.write(`statestream-server: ${message}\n\n${USAGE}`)
-  process.exit(2)
+/** Prints one line and exits: 2 for what the user can fix (configuration, the database), else 1. */
+function fail(message: string, code: 1 | 2 = 2): never {
+  process.stderr.write(`statestream-server: ${message}\n`)
+  process.exit(code)
 }
 
-function integer(value: string, name: string): number {
-  if (!/^\d+$/.test(value)) fail(`${name} must be a non-negative integer, got "${value}"`)
-  return Number(value)
+/** `message`, prefixed by the flag or variable that set `flag` when the user set it. */
+function blame(config: ServerConfig, flag: string, message: string): string {
+  const given = config.sources[flag]
+  return given === undefined ? message : `${given}: ${message}`
 }
 
-let args
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return manifest.version
+}
+
+/** Pino options: human-readable lines on a terminal (or when asked), JSON lines otherwise. */
+async function logger(config: ServerConfig): Promise<FastifyServerOptions['logger']> {
+  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true)
+  if (!pretty) return { level: config.logLevel }
+  // Loaded only for a terminal: JSON logging does not pay for it.
+  const { default: pinoPretty } = await import('pino-pretty')
+  const stream = pinoPretty({
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    // A request line says it all in its message; its fields are for machines.
+    ignore: ['pid', 'hostname', 'reqId', ...REQUEST_LOG_FIELDS].join(','),
+    singleLine: true,
+    sync: true,
+  })
+  return { level: config.logLevel, stream }
+}
+
+let command
 try {
-  args = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      db: { type: 'string' },
-      durability: { type: 'string' },
-      'body-limit': { type: 'string' },
-      'checkpoint-ms': { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  }).values
+  command = readConfig(process.argv.slice(2), process.env)
 } catch (error) {
-  fail((error as Error).message)
+  if (error instanceof ConfigError) fail(error.message)
+  throw error
 }
-if (args.help) {
-  process.stdout.write(USAGE)
+if (command.kind === 'help') {
+  process.stdout.write(usage())
   process.exit(0)
 }
+if (command.kind === 'version') {
+  process.stdout.write(`statestream-server ${version()}\n`)
+  process.exit(0)
+}
+const config = command.config
 
-const env = process.env
-const port = integer(args.port ?? env.STATESTREAM_PORT ?? String(DEFAULT_PORT), '--port')
-const host = args.host ?? env.STATESTREAM_HOST ?? '127.0.0.1'
-const file = args.db ?? env.STATESTREAM_DB ?? './statestream.db'
-const durability = args.durability ?? env.STATESTREAM_DURABILITY ?? 'normal'
-if (durability !== 'normal' && durability !== 'full') fail(`--durability must be "normal" or "full", got "${durability}"`)
-const bodyLimit = args['body-limit'] ?? env.STATESTREAM_BODY_LIMIT
-const checkpointMs = args['checkpoint-ms'] ?? env.STATESTREAM_CHECKPOINT_MS
-const level = args['log-level'] ?? env.STATESTREAM_LOG_LEVEL ?? 'info'
-
-const app = await buildApp({
-  file,
-  durability,
-  ...(bodyLimit !== undefined && { bodyLimit: integer(bodyLimit, '--body-limit') }),
-  ...(checkpointMs !== undefined && { checkpointMs: integer(checkpointMs, '--checkpoint-ms') }),
-  logger: { level },
-})
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp({ ...config.app, logger: await logger(config) })
+} catch (error) {
+  if (error instanceof StoreFileError) fail(blame(config, 'db', error.message))
+  fail(`could not start: ${(error as Error).message}`, 1)
+}
 
 let closing = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
+    // A terminal's Ctrl-C reaches both a wrapper (pnpm) and this process, which then gets the
+    // signal twice: one shutdown is under way, the second changes nothing.
     if (closing) return
     closing = true
     app.log.info({ signal }, 'shutting down')
+    setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without it`, 1), SHUTDOWN_LIMIT_MS).unref()
     // Ends live connections, finishes queued writes and closes the database.
     app.close().then(
       () => process.exit(0),
-      (error: unknown) => {
-        app.log.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
+      (error: unknown) => fail(`shutdown failed: ${(error as Error).message}`, 1),
     )
   })
 }
 
 try {
-  await app.listen({ port, host })
-  app.log.info({ db: file, durability }, 'statestream ready')
+  await app.listen({ port: config.port, host: config.host })
 } catch (error) {
-  app.log.error({ err: error }, 'could not start')
-  process.exit(1)
+  const code = (error as { code?: unknown }).code
+  const where = `${config.host}:${config.port}`
+  await app.close().catch(() => {})
+  if (code === 'EADDRINUSE') fail(blame(config, 'port', `${where} is already in use`))
+  if (code === 'EACCES') fail(blame(config, 'port', `not allowed to listen on ${where}`))
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') fail(blame(config, 'host', `cannot listen on ${where}: no such local address`))
+  fail(`could not listen on ${where}: ${(error as Error).message}`, 1)
 }
+app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal' }, 'statestream ready')

@@ -20,6 +20,7 @@ import { planAppend, planBytes, planClose } from './append-plan.ts'
 import type { AppendPlan, StreamHead } from './append-plan.ts'
 import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { openDatabase } from './db.ts'
+import { lockStoreFile, openFailure } from './store-file.ts'
 import type { Durability } from './db.ts'
 import { resolveForkPoint } from './fork-point.ts'
 import type { ResolvedForkPoint } from './fork-point.ts'
@@ -75,6 +76,7 @@ export interface StreamStoreOptions {
 
 export class StreamStore {
   readonly #db: Database.Database
+  readonly #unlock: () => void
   readonly #checkpointer: Checkpointer | undefined
   readonly #queue: WriteQueue
   readonly #rows: StreamRows
@@ -96,7 +98,14 @@ export class StreamStore {
 
   constructor(options: StreamStoreOptions = {}) {
     const file = options.file ?? ':memory:'
-    this.#db = openDatabase(file, options.durability)
+    // A file is locked before it is opened (see store-file.ts): a second server writes nothing.
+    this.#unlock = file === ':memory:' || file === '' ? () => {} : lockStoreFile(file)
+    try {
+      this.#db = openDatabase(file, options.durability)
+    } catch (error) {
+      this.#unlock()
+      throw openFailure(file, error)
+    }
     const checkpointMs = options.checkpointMs ?? DEFAULT_CHECKPOINT_MS
     if (checkpointMs > 0 && file !== '' && !this.#db.memory) this.#checkpointer = new Checkpointer(file, options.durability ?? 'normal', checkpointMs)
     this.#now = options.now ?? Date.now
@@ -363,6 +372,7 @@ export class StreamStore {
     // The worker's connection first: the last one to close checkpoints and removes the WAL.
     await this.#checkpointer?.close()
     this.#db.close()
+    this.#unlock()
   }
 
   #write<T>(run: () => JobOutcome<T>): Promise<T> {

@@ -1,0 +1,287 @@
+/**
+ * The configuration of the standalone server: one table, `SETTINGS`, whose every row is a flag,
+ * its environment variable, how its text is read, and the option it sets. The usage text, the
+ * parsing and the errors all come from the table, so adding an option is adding a row.
+ *
+ * A flag wins over its environment variable; an empty variable counts as unset. Every refusal is
+ * a `ConfigError` whose message names what the user actually gave (`--port` or `STATESTREAM_PORT`).
+ * Pure: `process` is read only by `main.ts`.
+ */
+import { DEFAULT_BODY_LIMIT, DEFAULT_PORT, DEFAULT_SNAPSHOT_POLICY, quote } from '@statestream/common'
+import type { SnapshotPolicy } from '@statestream/common'
+import { parseArgs } from 'node:util'
+import type { AppOptions } from './app.ts'
+import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
+import { LIVE_DEFAULTS } from './live/live-hub.ts'
+
+/** Pino's levels, and `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** `auto`: human-readable on a terminal, JSON lines otherwise. */
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
+
+/** Everything the standalone server is started with. */
+export interface ServerConfig {
+  port: number
+  host: string
+  logLevel: LogLevel
+  logFormat: LogFormat
+  /** The options of `buildApp` (the store's, the plugin's, the live routes'). */
+  app: AppOptions & { file: string; snapshotPolicy: Partial<SnapshotPolicy> }
+  /** For each flag the user set, what set it: `--db` or `STATESTREAM_DB` (errors name it). */
+  sources: Record<string, string>
+}
+
+/** A configuration the server refuses; its message is one line naming the flag or variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** One row of the table. */
+export interface Setting {
+  /** The flag without its dashes: `port` is `--port`. */
+  flag: string
+  /** Its environment variable. */
+  env: string
+  /** What the value is, in the usage: `<n>`, `<ms>`, `<file>`. */
+  arg: string
+  /** One line of help. */
+  help: string
+  /** The default, as the usage and the README show it. */
+  default: string
+  /** Reads `text` into `config`; throws an `Error` whose message follows the name (`must be …`). */
+  apply: (text: string, config: ServerConfig) => void
+}
+
+/** A row whose value is read by `parse` and stored by `set`. */
+function setting<T>(row: Omit<Setting, 'apply'> & { parse: (text: string) => T; set: (config: ServerConfig, value: NoInfer<T>) => void }): Setting {
+  const { parse, set, ...rest } = row
+  return { ...rest, apply: (text, config) => set(config, parse(text)) }
+}
+
+/** Largest timer delay Node honours (about 24.8 days); longer ones would fire at once. */
+const MAX_MS = 2_147_483_647
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER): (text: string) => number {
+  return (text) => {
+    const value = Number(text)
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? (min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`) : `an integer from ${min} to ${max}`
+      throw new Error(`must be ${range}, got ${quote(text)}`)
+    }
+    return value
+  }
+}
+
+function oneOf<const T extends string>(values: readonly T[]): (text: string) => T {
+  return (text) => {
+    if ((values as readonly string[]).includes(text)) return text as T
+    const cased = values.find((value) => value === text.toLowerCase())
+    const listed = values.map((value) => `"${value}"`).join(', ')
+    throw new Error(`must be one of ${listed}, got ${quote(text)}${cased === undefined ? '' : ` (values are lower case: "${cased}")`}`)
+  }
+}
+
+function nonEmpty(text: string): string {
+  if (text.trim() === '') throw new Error('must not be empty')
+  return text
+}
+
+const positive = integer(1)
+const durability = oneOf(['normal', 'full'])
+const logLevel = oneOf(LOG_LEVELS)
+const logFormat = oneOf(LOG_FORMATS)
+const positiveMs = integer(1, MAX_MS)
+
+/** Every setting of the standalone server. Add a row to add an option. */
+export const SETTINGS: readonly Setting[] = [
+  setting({
+    flag: 'port', env: 'STATESTREAM_PORT', arg: '<n>', default: String(DEFAULT_PORT),
+    help: 'port to listen on (0: any free port)',
+    parse: integer(0, 65535), set: (c, v) => (c.port = v),
+  }),
+  setting({
+    flag: 'host', env: 'STATESTREAM_HOST', arg: '<addr>', default: '127.0.0.1',
+    help: 'address to bind (0.0.0.0: every interface)',
+    parse: nonEmpty, set: (c, v) => (c.host = v),
+  }),
+  setting({
+    flag: 'db', env: 'STATESTREAM_DB', arg: '<file>', default: './statestream.db',
+    help: 'SQLite database file (one server per file)',
+    parse: nonEmpty, set: (c, v) => (c.app.file = v),
+  }),
+  setting({
+    flag: 'durability', env: 'STATESTREAM_DURABILITY', arg: '<level>', default: 'normal',
+    help: 'normal: writes survive a process crash; full: a power loss too',
+    parse: durability, set: (c, v) => (c.app.durability = v),
+  }),
+  setting({
+    flag: 'body-limit', env: 'STATESTREAM_BODY_LIMIT', arg: '<bytes>', default: String(DEFAULT_BODY_LIMIT),
+    help: 'largest request body (413 past it)',
+    parse: positive, set: (c, v) => (c.app.bodyLimit = v),
+  }),
+  setting({
+    flag: 'read-chunk-bytes', env: 'STATESTREAM_READ_CHUNK_BYTES', arg: '<bytes>', default: String(1024 * 1024),
+    help: 'largest catch-up read of /v1/stream',
+    parse: positive, set: (c, v) => (c.app.readChunkBytes = v),
+  }),
+  setting({
+    flag: 'snapshot-entries', env: 'STATESTREAM_SNAPSHOT_ENTRIES', arg: '<n>', default: String(DEFAULT_SNAPSHOT_POLICY.entries),
+    help: 'default snapshot policy: a snapshot after this many entries',
+    parse: positive, set: (c, v) => (c.app.snapshotPolicy.entries = v),
+  }),
+  setting({
+    flag: 'snapshot-bytes', env: 'STATESTREAM_SNAPSHOT_BYTES', arg: '<bytes>', default: String(DEFAULT_SNAPSHOT_POLICY.bytes),
+    help: '... or after this many bytes of mutations',
+    parse: positive, set: (c, v) => (c.app.snapshotPolicy.bytes = v),
+  }),
+  setting({
+    flag: 'snapshot-ms', env: 'STATESTREAM_SNAPSHOT_MS', arg: '<ms>', default: String(DEFAULT_SNAPSHOT_POLICY.ms),
+    help: '... or after this much stream time, whichever comes first',
+    parse: positive, set: (c, v) => (c.app.snapshotPolicy.ms = v),
+  }),
+  setting({
+    flag: 'cache-size', env: 'STATESTREAM_CACHE_SIZE', arg: '<n>', default: '10000',
+    help: 'streams whose metadata stays in memory',
+    parse: positive, set: (c, v) => (c.app.cacheSize = v),
+  }),
+  setting({
+    flag: 'state-cache-bytes', env: 'STATESTREAM_STATE_CACHE_BYTES', arg: '<bytes>', default: String(128 * 1024 * 1024),
+    help: 'budget of the head states held in memory (JSON text)',
+    parse: integer(0), set: (c, v) => (c.app.stateCacheBytes = v),
+  }),
+  setting({
+    flag: 'checkpoint-ms', env: 'STATESTREAM_CHECKPOINT_MS', arg: '<ms>', default: String(DEFAULT_CHECKPOINT_MS),
+    help: 'a worker thread checkpoints the WAL this often; 0: the writer does it',
+    parse: integer(0, MAX_MS), set: (c, v) => (c.app.checkpointMs = v),
+  }),
+  setting({
+    flag: 'long-poll-timeout-ms', env: 'STATESTREAM_LONG_POLL_TIMEOUT_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.longPollTimeoutMs),
+    help: 'a live=long-poll read with no new data answers 204 after this long',
+    parse: positiveMs, set: (c, v) => (c.app.longPollTimeoutMs = v),
+  }),
+  setting({
+    flag: 'sse-max-ms', env: 'STATESTREAM_SSE_MAX_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.sseMaxMs),
+    help: 'a live=sse response on /v1/stream ends after this long (the client reconnects)',
+    parse: positiveMs, set: (c, v) => (c.app.sseMaxMs = v),
+  }),
+  setting({
+    flag: 'heartbeat-ms', env: 'STATESTREAM_HEARTBEAT_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.heartbeatMs),
+    help: 'interval of heartbeats on live connections',
+    parse: positiveMs, set: (c, v) => (c.app.heartbeatMs = v),
+  }),
+  setting({
+    flag: 'clock-ms', env: 'STATESTREAM_CLOCK_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.clockMs),
+    help: 'interval of clock ticks on the multiplexed /v1/live',
+    parse: positiveMs, set: (c, v) => (c.app.clockMs = v),
+  }),
+  setting({
+    flag: 'max-buffered-bytes', env: 'STATESTREAM_MAX_BUFFERED_BYTES', arg: '<bytes>', default: String(LIVE_DEFAULTS.maxBufferedBytes),
+    help: 'bytes buffered for one live reader before it is cut with SLOW_READER',
+    parse: positive, set: (c, v) => (c.app.maxBufferedBytes = v),
+  }),
+  setting({
+    flag: 'max-streams-per-connection', env: 'STATESTREAM_MAX_STREAMS_PER_CONNECTION', arg: '<n>', default: String(LIVE_DEFAULTS.maxStreamsPerConnection),
+    help: 'streams on one multiplexed /v1/live connection',
+    parse: positive, set: (c, v) => (c.app.maxStreamsPerConnection = v),
+  }),
+  setting({
+    flag: 'log-level', env: 'STATESTREAM_LOG_LEVEL', arg: '<level>', default: 'info',
+    help: LOG_LEVELS.join('|'),
+    parse: logLevel, set: (c, v) => (c.logLevel = v),
+  }),
+  setting({
+    flag: 'log-format', env: 'STATESTREAM_LOG_FORMAT', arg: '<format>', default: 'auto',
+    help: 'auto: human-readable on a terminal, JSON lines otherwise; pretty; json',
+    parse: logFormat, set: (c, v) => (c.logFormat = v),
+  }),
+]
+
+/** What the command line asks for. */
+export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'serve'; config: ServerConfig }
+
+/** Reads the command line and the environment; throws a `ConfigError` for anything wrong. */
+export function readConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Command {
+  // `npm start -- --port 1` passes the separator on; it means nothing here.
+  const args = argv[0] === '--' ? argv.slice(1) : [...argv]
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(SETTINGS.map((row) => [row.flag, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    }).values
+  } catch (error) {
+    throw new ConfigError(argumentProblem(error as Error & { code?: string }))
+  }
+  if (values.help === true) return { kind: 'help' }
+  if (values.version === true) return { kind: 'version' }
+  const config: ServerConfig = {
+    port: DEFAULT_PORT,
+    host: '127.0.0.1',
+    logLevel: 'info',
+    logFormat: 'auto',
+    app: { file: './statestream.db', snapshotPolicy: {} },
+    sources: {},
+  }
+  for (const row of SETTINGS) {
+    const flag = values[row.flag]
+    const fromEnv = env[row.env]
+    const [source, text] = typeof flag === 'string' ? [`--${row.flag}`, flag] : fromEnv !== undefined && fromEnv !== '' ? [row.env, fromEnv] : [undefined, undefined]
+    if (source === undefined || text === undefined) continue
+    config.sources[row.flag] = source
+    try {
+      row.apply(text, config)
+    } catch (error) {
+      throw new ConfigError(`${source} ${(error as Error).message}`)
+    }
+  }
+  return { kind: 'serve', config }
+}
+
+/** The usage text, from the table. */
+export function usage(): string {
+  const lines = SETTINGS.map((row) => {
+    const left = `  --${row.flag} ${row.arg}`
+    return `${left.padEnd(38)}${row.help}\n${' '.repeat(38)}(${row.env}, default ${row.default})`
+  })
+  return [
+    'statestream-server: a history server for remote state streams',
+    '',
+    'Usage: statestream-server [options]',
+    '',
+    ...lines,
+    `${'  -h, --help'.padEnd(38)}this text`,
+    `${'  -v, --version'.padEnd(38)}the version`,
+    '',
+    'A flag wins over its environment variable. Exit codes: 0 after a clean shutdown,',
+    '2 for a configuration or database the server refuses, 1 for any other failure.',
+    '',
+  ].join('\n')
+}
+
+/** One line for what `parseArgs` refused. */
+function argumentProblem(error: Error & { code?: string }): string {
+  const option = /'(?:-\w, )?(-{1,2}[^' ,]+)/.exec(error.message)?.[1]
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${option ?? ''} (statestream-server --help lists them)`.replace('  ', ' ')
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (error.message.includes('does not take')) return `${option ?? 'a flag'} takes no value`
+      if (error.message.includes('ambiguous')) return `${option ?? 'a flag'} needs a value (write ${option ?? '--flag'}=-1 for one that starts with "-")`
+      return `${option ?? 'a flag'} needs a value`
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const positional = /argument '([^']*)'/.exec(error.message)?.[1] ?? ''
+      return `unexpected argument ${quote(positional)}: every option is a flag with a value, like --port 4437`
+    }
+    default:
+      return error.message
+  }
+}
