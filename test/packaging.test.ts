@@ -174,6 +174,12 @@ console.log(JSON.stringify({
   for (const url of result.resolved as string[]) expect(url).toMatch(/\/node_modules\/@statestream\/\w+\/dist\/index\.js$/)
 }, 120_000)
 
+test('every bin of the packages runs from its tarball', () => {
+  const bins = readdirSync(join(app, 'node_modules', '.bin')).filter((name) => name.startsWith('statestream'))
+  expect(bins.sort()).toEqual(published.flatMap((dir) => Object.keys((manifest(dir) as { bin?: Record<string, string> }).bin ?? {})).sort())
+  for (const bin of bins) expect(sh(join(app, 'node_modules', '.bin', bin), ['--help'], app), bin).toMatch(/--help/)
+})
+
 test('a strict NodeNext TypeScript consumer type-checks with no errors', () => {
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', strict: true, noEmit: true }, include: ['consumer.ts'] }, null, 2))
   writeFileSync(

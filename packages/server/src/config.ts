@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import type { AppOptions } from './app.ts'
 import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { LIVE_DEFAULTS } from './live/live-hub.ts'
+import { SERVER_LIMIT_DEFAULTS } from './server-limits.ts'
 
 /** Pino's levels, and `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -186,6 +187,36 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-streams-per-connection', env: 'STATESTREAM_MAX_STREAMS_PER_CONNECTION', arg: '<n>', default: String(LIVE_DEFAULTS.maxStreamsPerConnection),
     help: 'streams on one multiplexed /v1/live connection',
     parse: positive, set: (c, v) => (c.app.maxStreamsPerConnection = v),
+  }),
+  setting({
+    flag: 'max-live-connections-per-token', env: 'STATESTREAM_MAX_LIVE_CONNECTIONS_PER_TOKEN', arg: '<n>', default: String(LIVE_DEFAULTS.maxLiveConnectionsPerToken),
+    help: 'with access control: live connections one token holds at once',
+    parse: positive, set: (c, v) => (c.app.maxLiveConnectionsPerToken = v),
+  }),
+  setting({
+    flag: 'headers-timeout-ms', env: 'STATESTREAM_HEADERS_TIMEOUT_MS', arg: '<ms>', default: String(SERVER_LIMIT_DEFAULTS.headersTimeoutMs),
+    help: "most time to receive a request's head (slow clients are cut)",
+    parse: positiveMs, set: (c, v) => (c.app.headersTimeoutMs = v),
+  }),
+  setting({
+    flag: 'request-timeout-ms', env: 'STATESTREAM_REQUEST_TIMEOUT_MS', arg: '<ms>', default: String(SERVER_LIMIT_DEFAULTS.requestTimeoutMs),
+    help: 'most time to receive a whole request, head and body',
+    parse: positiveMs, set: (c, v) => (c.app.requestTimeoutMs = v),
+  }),
+  setting({
+    flag: 'idle-timeout-ms', env: 'STATESTREAM_IDLE_TIMEOUT_MS', arg: '<ms>', default: String(SERVER_LIMIT_DEFAULTS.idleTimeoutMs),
+    help: 'a connection with no traffic for this long is closed',
+    parse: positiveMs, set: (c, v) => (c.app.idleTimeoutMs = v),
+  }),
+  setting({
+    flag: 'keep-alive-timeout-ms', env: 'STATESTREAM_KEEP_ALIVE_TIMEOUT_MS', arg: '<ms>', default: String(SERVER_LIMIT_DEFAULTS.keepAliveTimeoutMs),
+    help: 'an idle keep-alive connection is closed after this long',
+    parse: positiveMs, set: (c, v) => (c.app.keepAliveTimeoutMs = v),
+  }),
+  setting({
+    flag: 'max-connections-per-address', env: 'STATESTREAM_MAX_CONNECTIONS_PER_ADDRESS', arg: '<n>', default: String(SERVER_LIMIT_DEFAULTS.maxConnectionsPerAddress),
+    help: 'open connections from one client address; 0: no cap',
+    parse: integer(0), set: (c, v) => (c.app.maxConnectionsPerAddress = v),
   }),
   setting({
     flag: 'log-level', env: 'STATESTREAM_LOG_LEVEL', arg: '<level>', default: 'info',

@@ -9,6 +9,7 @@ import { expect, test } from 'vitest'
 import { ConfigError, SETTINGS, readConfig } from '../src/config.ts'
 import type { ServerConfig, Setting } from '../src/config.ts'
 import { LIVE_DEFAULTS } from '../src/live/live-hub.ts'
+import { SERVER_LIMIT_DEFAULTS } from '../src/server-limits.ts'
 
 /** A valid value of `row` other than its default. */
 function sample(row: Setting): string {
@@ -39,6 +40,7 @@ test('every option of the plugin and the store has a row', () => {
   const all = serve(SETTINGS.flatMap((row) => [`--${row.flag}`, sample(row)]))
   const options = [
     ...Object.keys(LIVE_DEFAULTS),
+    ...Object.keys(SERVER_LIMIT_DEFAULTS),
     'file', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointMs', 'snapshotPolicy',
   ]
   for (const option of options) expect(all.app, option).toHaveProperty(option)
