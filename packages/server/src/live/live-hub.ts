@@ -16,6 +16,7 @@ import { mediaType } from '../stream-types.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StoreEvent, StoredEntry, StreamInfo } from '../stream-types.ts'
 import { clockEvent, entryEvent, heartbeatEvent, multiEntryEvent, streamEvent, SSE_KEEPALIVE } from './live-events.ts'
+import { KernelQueues } from './kernel-queue.ts'
 import { LiveAdmission } from './live-admission.ts'
 import { SseConnection } from './sse-writer.ts'
 import type { Chunk } from './sse-writer.ts'
@@ -35,10 +36,17 @@ export interface LiveOptions {
   /** Interval of `event: clock` on the multiplexed `/v1/live`, in ms. Default 1,000. */
   clockMs?: number
   /**
-   * Most bytes buffered for one live reader before it is cut with `SLOW_READER` (it resumes from
-   * its last id without loss). Initial data is allowed on top until it drains. Default 1 MiB.
+   * Most bytes of backlog for one live reader — written and not yet taken by it: queued in the
+   * server, in Node's buffer and in the kernel's send buffer — before it is cut with
+   * `SLOW_READER` (it resumes from its last id without loss). Initial data is allowed on top until
+   * the backlog is back within it. Default 1 MiB.
    */
   maxBufferedBytes?: number
+  /**
+   * How long a reader cut with `SLOW_READER` keeps its (ended) connection to read the rest and
+   * find that error, before its socket is destroyed, in ms. Default 30,000.
+   */
+  slowReaderGraceMs?: number
   /** Most streams on one multiplexed `/v1/live` connection; more is `TOO_MANY_STREAMS`. Default 100. */
   maxStreamsPerConnection?: number
   /**
@@ -58,6 +66,7 @@ export const LIVE_DEFAULTS: ResolvedLiveOptions = {
   heartbeatMs: 15_000,
   clockMs: 1_000,
   maxBufferedBytes: 1024 * 1024,
+  slowReaderGraceMs: 30_000,
   maxStreamsPerConnection: 100,
   maxLiveConnectionsPerToken: 100,
 }
@@ -179,6 +188,8 @@ export class LiveHub {
   readonly #unsubscribe: () => void
   /** Per-token connection counts and token expiry. */
   readonly admission: LiveAdmission
+  /** The kernel's share of each reader's backlog. */
+  readonly #kernel = new KernelQueues()
   #closing = false
   #slowReaderCuts = 0
 
@@ -243,6 +254,8 @@ export class LiveHub {
     const connection = new SseConnection(reply, {
       maxBufferedBytes: this.#options.maxBufferedBytes,
       closeGraceMs: CLOSE_GRACE_MS,
+      slowReaderGraceMs: this.#options.slowReaderGraceMs,
+      kernel: this.#kernel,
       errorEvents,
       headers,
     })

@@ -1,27 +1,38 @@
 /**
- * One server-sent-events response: the hijacked reply, a bounded buffer, and an orderly end.
+ * One server-sent-events response: the hijacked reply, a bounded backlog, and an orderly end.
  *
  * Appends never wait for readers, so a reader that does not keep up must not hold the server's
- * memory hostage. Every event goes straight to the socket; what the socket has not taken yet sits
- * in Node's buffer (`res.writableLength`). Once that passes `maxBufferedBytes` the reader is told
- * `SLOW_READER` in-band and cut: it resumes from its last id and loses nothing. Initial data (a
- * window, a catch-up page) is granted on top of the budget until the socket drains once, so a
- * large first answer does not count as falling behind.
+ * memory hostage. A reader's backlog is everything written for it and not yet taken by the
+ * client: events waiting here, in Node's buffer, and in the kernel's send buffer (which, for a
+ * client that stops reading, grows to megabytes: `KernelQueues`). Events go to the socket while it
+ * takes them and wait here while it does not. Once the backlog would pass `maxBufferedBytes` the
+ * reader is cut: the events still waiting here are dropped, `SLOW_READER` is written as the last
+ * event (right behind what the socket already holds, so a client that reads again finds it), and
+ * the response ends; it resumes from its last id and loses nothing. Such a cut reader gets
+ * `slowReaderGraceMs` to take that end before its socket is destroyed. Initial data (a window, a
+ * catch-up page) is granted on top of the budget until the backlog is back within it, so a large
+ * first answer does not count as falling behind.
  *
  * Ticks (heartbeats, clocks) are different: they carry no data, so a backed-up reader gets one
  * tick, rendered afresh, once its socket drains, and a tick never pushes a reader over its budget.
  */
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { ErrorCode } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
+import type { KernelQueues } from './kernel-queue.ts'
 import { errorEvent } from './live-events.ts'
 
 /** Tunables of one connection. */
 export interface SseConnectionOptions {
-  /** Most bytes buffered for a reader before it is cut with `SLOW_READER`. */
+  /** Most bytes of backlog for a reader (here, in Node and in the kernel) before it is cut with `SLOW_READER`. */
   maxBufferedBytes: number
   /** How long an ended response may take to flush before its socket is destroyed, in ms. */
   closeGraceMs: number
+  /** The same, for a reader cut with `SLOW_READER`: its time to resume reading and find why. */
+  slowReaderGraceMs: number
+  /** The kernel's share of the backlog; without it only this process's buffers count. */
+  kernel?: KernelQueues
   /**
    * Whether `fail` sends `event: error` before ending. The Durable Streams SSE mode has no
    * in-band errors: its readers just reconnect from their last offset.
@@ -51,12 +62,18 @@ function sizeOf(chunk: Chunk): number {
 
 export class SseConnection {
   readonly #res: ServerResponse
+  readonly #socket: Socket | null
   readonly #options: SseConnectionOptions
   readonly #cleanups: Array<() => void> = []
-  /** Bytes of initial data not yet held against the budget (until the next drain). */
+  /** Events the socket did not take yet, in order, and their bytes. */
+  #queue: Chunk[] = []
+  #queuedBytes = 0
+  /** Bytes of initial data not yet held against the budget (until the backlog is within it). */
   #allowance = 0
   /** Renders the tick owed to a reader whose socket was backed up when ticks went out. */
   #pendingTick: (() => Chunk) | undefined
+  /** Waiting for the backlog to go out (`writable`). */
+  #waiters: Array<(open: boolean) => void> = []
   #ended = false
   #released = false
   #failure: ErrorCode | undefined
@@ -69,20 +86,20 @@ export class SseConnection {
     reply.hijack()
     const res = reply.raw
     this.#res = res
+    this.#socket = res.socket
     let resolveDone: () => void = () => {}
     this.#done = new Promise((resolve) => (resolveDone = resolve))
-    res.on('drain', () => {
-      this.#allowance = 0
-      const tick = this.#pendingTick
-      this.#pendingTick = undefined
-      // Rendered now, not when it was missed: a clock must not claim less than was sent since.
-      if (tick !== undefined && !this.#ended) res.write(tick())
-    })
+    res.on('drain', () => this.#flush())
+    const unwatch = this.#socket === null ? () => {} : (options.kernel?.watch(this.#socket) ?? (() => {}))
     // 'close' comes both after our own end and when the client goes away: release either way.
     res.on('close', () => {
       this.#ended = true
+      this.#queue = []
+      this.#queuedBytes = 0
       clearTimeout(this.#graceTimer)
+      unwatch()
       this.#release()
+      for (const resolve of this.#waiters.splice(0)) resolve(false)
       resolveDone()
     })
     // Headers set on the reply before it was hijacked (CORS) are sent too.
@@ -106,17 +123,25 @@ export class SseConnection {
     return this.#done
   }
 
+  /**
+   * Bytes written for this reader that it has not taken: waiting here, in Node's buffer and, at
+   * most, in the kernel's (an upper bound between two reads of the kernel's tables).
+   */
+  get backlog(): number {
+    return this.#ownBacklog() + this.#kernelBound()
+  }
+
   /** Runs `cleanup` once when the connection ends, whoever ends it (at once if already ended). */
   onEnd(cleanup: () => void): void {
     if (this.#released) cleanup()
     else this.#cleanups.push(cleanup)
   }
 
-  /** Writes initial data (window, catch-up); it does not count against the budget until drained. */
+  /** Writes initial data (window, catch-up); it does not count against the budget until it is out. */
   sendInitial(chunk: Chunk): void {
     if (this.#ended) return
     this.#allowance += sizeOf(chunk)
-    this.#res.write(chunk)
+    this.#write(chunk)
   }
 
   /**
@@ -125,13 +150,11 @@ export class SseConnection {
    */
   send(chunk: Chunk, size = sizeOf(chunk)): boolean {
     if (this.#ended) return false
-    // Below the high-water mark the initial data is as good as sent: its allowance is spent.
-    if (!this.#res.writableNeedDrain) this.#allowance = 0
-    if (this.#res.writableLength + size > this.#options.maxBufferedBytes + this.#allowance) {
+    if (this.#over(size)) {
       this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
       return false
     }
-    this.#res.write(chunk)
+    this.#write(chunk)
     return true
   }
 
@@ -141,42 +164,109 @@ export class SseConnection {
    */
   tick(chunk: Chunk, render: () => Chunk): void {
     if (this.#ended) return
-    if (this.#res.writableNeedDrain) this.#pendingTick = render
+    if (this.#queue.length > 0 || this.#res.writableNeedDrain) this.#pendingTick = render
     else this.#res.write(chunk)
   }
 
-  /** Resolves true when the socket can take more (at once if it can), false if the reader left. */
+  /** Resolves true once the socket has taken every event (at once if it has), false if the reader left. */
   writable(): Promise<boolean> {
     if (this.#ended) return Promise.resolve(false)
-    if (!this.#res.writableNeedDrain) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const settle = (): void => {
-        this.#res.off('drain', settle)
-        this.#res.off('close', settle)
-        resolve(!this.#ended)
-      }
-      this.#res.on('drain', settle)
-      this.#res.on('close', settle)
-    })
+    if (this.#queue.length === 0 && !this.#res.writableNeedDrain) return Promise.resolve(true)
+    return new Promise((resolve) => this.#waiters.push(resolve))
   }
 
-  /** Ends the response with an `event: error` (the last event the reader sees), if errors are in-band. */
+  /**
+   * Ends the response with an `event: error` (the last event the reader sees), if errors are
+   * in-band. For `SLOW_READER` the events still waiting are dropped first, so that the error is
+   * right behind what the socket already holds: a client that reads again finds it.
+   */
   fail(code: ErrorCode, message: string): void {
     if (this.#ended) return
     this.#failure = code
     this.#pendingTick = undefined
-    if (this.#options.errorEvents) this.#res.write(errorEvent(code, message))
-    this.end()
+    const slow = code === ErrorCode.SLOW_READER
+    if (slow) {
+      this.#queue = []
+      this.#queuedBytes = 0
+    }
+    if (this.#options.errorEvents) this.#write(errorEvent(code, message))
+    this.#finish(slow ? this.#options.slowReaderGraceMs : this.#options.closeGraceMs)
   }
 
-  /** Ends the response; a reader that does not take the rest within the grace period is cut. */
+  /** Ends the response after the events waiting; a reader that does not take them within the grace period is cut. */
   end(): void {
+    this.#finish(this.#options.closeGraceMs)
+  }
+
+  #finish(graceMs: number): void {
     if (this.#ended) return
     this.#ended = true
     this.#release()
+    // What waits here goes into Node's buffer now: the response has nothing after it.
+    for (const chunk of this.#queue.splice(0)) this.#res.write(chunk)
+    this.#queuedBytes = 0
     this.#res.end()
-    this.#graceTimer = setTimeout(() => this.#res.destroy(), this.#options.closeGraceMs)
+    for (const resolve of this.#waiters.splice(0)) resolve(false)
+    this.#graceTimer = setTimeout(() => this.#res.destroy(), graceMs)
     this.#graceTimer.unref()
+  }
+
+  /** To the socket when it takes more, else in line. */
+  #write(chunk: Chunk): void {
+    if (this.#queue.length === 0 && !this.#res.writableNeedDrain) {
+      this.#res.write(chunk)
+      return
+    }
+    this.#queue.push(chunk)
+    this.#queuedBytes += sizeOf(chunk)
+  }
+
+  /** The socket drained: hands it what waits, as far as it takes it, then an owed tick. */
+  #flush(): void {
+    if (this.#ended) return
+    while (this.#queue.length > 0 && !this.#res.writableNeedDrain) {
+      const chunk = this.#queue.shift() as Chunk
+      this.#queuedBytes -= sizeOf(chunk)
+      this.#res.write(chunk)
+    }
+    if (this.#queue.length > 0 || this.#res.writableNeedDrain) return
+    const tick = this.#pendingTick
+    this.#pendingTick = undefined
+    // Rendered now, not when it was missed: a clock must not claim less than was sent since.
+    if (tick !== undefined) this.#res.write(tick())
+    for (const resolve of this.#waiters.splice(0)) resolve(true)
+  }
+
+  /** True when `size` more bytes would take the backlog past the budget (and the initial allowance). */
+  #over(size: number): boolean {
+    const budget = this.#options.maxBufferedBytes
+    const own = this.#ownBacklog()
+    let kernel = this.#kernelBound()
+    if (own + kernel + size <= budget + this.#allowance) {
+      // Back within the budget: the initial data is as good as taken.
+      if (own + kernel <= budget) this.#allowance = 0
+      return false
+    }
+    // The kernel's part is a bound: read it afresh before deciding (a reader that keeps up is not cut).
+    const socket = this.#socket
+    const kernelQueues = this.#options.kernel
+    if (socket !== null && kernelQueues !== undefined && kernel > 0) {
+      const confirmed = kernelQueues.confirm(socket)
+      kernel = confirmed.bytes
+      if (own + kernel <= budget) this.#allowance = 0
+      if (own + kernel + size <= budget + this.#allowance) return false
+      // Read within the interval, and over only by what was handed since: decide on the next read.
+      if (!confirmed.fresh && own + size <= budget + this.#allowance) return false
+    }
+    return true
+  }
+
+  #ownBacklog(): number {
+    return this.#queuedBytes + this.#res.writableLength
+  }
+
+  #kernelBound(): number {
+    return this.#socket === null ? 0 : (this.#options.kernel?.queued(this.#socket) ?? 0)
   }
 
   #release(): void {

@@ -1,0 +1,96 @@
+/**
+ * The kernel's share of a socket's backlog: for a peer that does not read, the kernel holds far
+ * more than Node's own buffer, and `KernelQueues` sees it (on Linux, where the kernel reports it).
+ */
+import { createServer } from 'node:net'
+import type { Server, Socket } from 'node:net'
+import { connect } from 'node:net'
+import { afterEach, expect, test } from 'vitest'
+import { IN_FLIGHT_MS, KernelQueues } from '../src/live/kernel-queue.ts'
+
+const servers: Server[] = []
+const sockets: Socket[] = []
+afterEach(() => {
+  for (const socket of sockets.splice(0)) socket.destroy()
+  for (const server of servers.splice(0)) server.close()
+})
+
+/** A server-side socket whose peer (on `host`) never reads, after `bytes` were written to it. */
+async function stalled(host: string, bytes: number): Promise<Socket> {
+  const server = createServer()
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+  const peer = connect((server.address() as { port: number }).port, host)
+  peer.pause()
+  sockets.push(peer)
+  const socket = await accepted
+  sockets.push(socket)
+  const chunk = Buffer.alloc(64 * 1024, 120)
+  for (let written = 0; written < bytes; written += chunk.length) socket.write(chunk)
+  // Let the kernel take what it will.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  return socket
+}
+
+const queues = new KernelQueues(0)
+
+test.skipIf(!queues.available)('a stalled socket holds megabytes in the kernel beyond Node’s own buffer, and they are counted', async () => {
+  const socket = await stalled('127.0.0.1', 8 * 1024 * 1024)
+  const unwatch = queues.watch(socket)
+  // Before any read of the tables the bound is everything handed to the kernel since watching: 0.
+  expect(queues.queued(socket)).toBe(0)
+  queues.refresh()
+  const kernel = queues.queued(socket)
+  // Node's buffer holds the rest of the 8 MiB; the kernel holds well over a MiB of it.
+  expect(kernel).toBeGreaterThan(1024 * 1024)
+  expect(kernel + socket.writableLength).toBeLessThanOrEqual(8 * 1024 * 1024)
+  // Held, not in flight, once it has stayed unacknowledged past IN_FLIGHT_MS.
+  expect(queues.confirm(socket).bytes).toBe(0)
+  await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_MS + 50))
+  expect(queues.confirm(socket).bytes).toBeGreaterThan(1024 * 1024)
+  unwatch()
+  expect(queues.queued(socket)).toBe(0)
+})
+
+test.skipIf(!queues.available)('IPv6 sockets are found too', async () => {
+  let socket: Socket
+  try {
+    socket = await stalled('::1', 4 * 1024 * 1024)
+  } catch {
+    return // no IPv6 loopback here
+  }
+  const unwatch = queues.watch(socket)
+  queues.refresh()
+  expect(queues.queued(socket)).toBeGreaterThan(256 * 1024)
+  await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_MS + 50))
+  expect(queues.confirm(socket).bytes).toBeGreaterThan(256 * 1024)
+  unwatch()
+})
+
+test.skipIf(!queues.available)('a socket whose peer reads has nothing left in the kernel once read', async () => {
+  const server = createServer()
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+  const peer = connect((server.address() as { port: number }).port, '127.0.0.1')
+  sockets.push(peer)
+  let received = 0
+  const waiters: Array<{ bytes: number; resolve: () => void }> = []
+  peer.on('data', (chunk: Buffer) => {
+    received += chunk.length
+    for (const waiter of waiters.filter((w) => received >= w.bytes)) waiter.resolve()
+  })
+  const receivedAll = (bytes: number) => new Promise<void>((resolve) => (received >= bytes ? resolve() : waiters.push({ bytes, resolve })))
+  const socket = await accepted
+  sockets.push(socket)
+  const unwatch = queues.watch(socket)
+  socket.write(Buffer.alloc(1024 * 1024, 1))
+  await receivedAll(1024 * 1024)
+  // Handed to the kernel since watching began: the bound counts it until the tables say otherwise.
+  expect(queues.queued(socket)).toBe(1024 * 1024)
+  const { bytes, fresh } = queues.confirm(socket)
+  expect(fresh).toBe(true)
+  expect(bytes).toBe(0)
+  unwatch()
+})
