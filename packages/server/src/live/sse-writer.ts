@@ -20,6 +20,7 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { ErrorCode } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
+import { IN_FLIGHT_MS, KERNEL_QUEUE_INTERVAL_MS } from './kernel-queue.ts'
 import type { KernelQueues } from './kernel-queue.ts'
 import { errorEvent } from './live-events.ts'
 
@@ -78,6 +79,8 @@ export class SseConnection {
   #released = false
   #failure: ErrorCode | undefined
   #graceTimer: NodeJS.Timeout | undefined
+  /** A second look at a backlog the kernel's tables could not yet confirm (see `#over`). */
+  #recheck: NodeJS.Timeout | undefined
   readonly #done: Promise<void>
 
   /** Hijacks `reply` and sends the SSE response head. */
@@ -97,6 +100,7 @@ export class SseConnection {
       this.#queue = []
       this.#queuedBytes = 0
       clearTimeout(this.#graceTimer)
+      clearTimeout(this.#recheck)
       unwatch()
       this.#release()
       for (const resolve of this.#waiters.splice(0)) resolve(false)
@@ -201,6 +205,7 @@ export class SseConnection {
   #finish(graceMs: number): void {
     if (this.#ended) return
     this.#ended = true
+    clearTimeout(this.#recheck)
     this.#release()
     // What waits here goes into Node's buffer now: the response has nothing after it.
     for (const chunk of this.#queue.splice(0)) this.#res.write(chunk)
@@ -254,11 +259,26 @@ export class SseConnection {
       const confirmed = kernelQueues.confirm(socket)
       kernel = confirmed.bytes
       if (own + kernel <= budget) this.#allowance = 0
-      if (own + kernel + size <= budget + this.#allowance) return false
-      // Read within the interval, and over only by what was handed since: decide on the next read.
-      if (!confirmed.fresh && own + size <= budget + this.#allowance) return false
+      const within = own + kernel + size <= budget + this.#allowance
+      // Read within the interval, or over only by bytes too young to tell in flight from held:
+      // not cut now, but looked at again once they are old enough, writes or no writes.
+      if (within || (!confirmed.fresh && own + size <= budget + this.#allowance)) {
+        this.#lookAgain()
+        return false
+      }
     }
     return true
+  }
+
+  /** Looks at the backlog again after `IN_FLIGHT_MS`, and cuts the reader if it is then over. */
+  #lookAgain(): void {
+    if (this.#recheck !== undefined || this.#ended) return
+    this.#recheck = setTimeout(() => {
+      this.#recheck = undefined
+      if (this.#ended) return
+      if (this.#over(0)) this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
+    }, IN_FLIGHT_MS + KERNEL_QUEUE_INTERVAL_MS)
+    this.#recheck.unref()
   }
 
   #ownBacklog(): number {
