@@ -24,7 +24,8 @@ function body(start: { seq: number; ts: number; state: Json }, entries: Entry[])
   return written(start, entries).text
 }
 
-const json = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>
+// Values as they cross the wire: JSON text has no -0 (it is written as 0).
+const json = (fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>).map((value) => JSON.parse(JSON.stringify(value)) as Json)
 
 test('every prefix of a body salvages its start and a prefix of its entries, each whole', () => {
   fc.assert(
