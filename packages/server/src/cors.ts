@@ -28,6 +28,7 @@ const ALLOWED_HEADERS = [
   HEADERS.streamTtl,
   HEADERS.streamExpiresAt,
   HEADERS.streamClosed,
+  HEADERS.streamCreatedAt,
   HEADERS.streamKind,
   HEADERS.snapshotEntries,
   HEADERS.snapshotBytes,

@@ -17,6 +17,8 @@ export interface StreamConfig {
   /** Compared for state streams only. */
   policy: SnapshotPolicy
   closed: boolean
+  /** The creation time asked for, when one was (compared only then). */
+  createdAt?: number
   /**
    * For a fork: its source and, when the request named one, the point (`seq`, and the bytes of the
    * next entry it copies). A request that names no point matches a fork made at any point.
@@ -32,6 +34,7 @@ export interface RequestedConfig {
   expiresAt?: number
   policy?: Partial<SnapshotPolicy>
   closed?: boolean
+  createdAt?: number
 }
 
 /** Media type of a stream created without a `Content-Type` (Durable Streams §5.1). */
@@ -56,6 +59,7 @@ export function requestedConfig(
     expiresAt: ownExpiry ? (request.expiresAt ?? null) : (source?.expiresAt ?? null),
     policy: { ...(source?.policy ?? defaults), ...request.policy },
     closed: request.closed ?? false,
+    ...(request.createdAt !== undefined && { createdAt: request.createdAt }),
     fork: source === undefined ? null : { sourceId: source.id, ...(fork?.point && { point: fork.point }) },
   }
 }
@@ -75,6 +79,7 @@ export function checkConfig(config: StreamConfig, request: CreateStream): Stream
 export function sameConfig(info: StreamInfo, config: StreamConfig): boolean {
   if (mediaType(info.contentType) !== mediaType(config.contentType)) return false
   if (info.kind !== config.kind || info.closed !== config.closed) return false
+  if (config.createdAt !== undefined && info.createdTs !== config.createdAt) return false
   if (info.ttlSeconds !== config.ttlSeconds || info.expiresAt !== config.expiresAt) return false
   if (info.kind === 'state' && !samePolicy(info.policy, config.policy)) return false
   if ((info.fork === null) !== (config.fork === null)) return false

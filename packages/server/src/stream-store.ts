@@ -421,6 +421,9 @@ export class StreamStore {
   }
 
   #createFork(request: CreateStream, fork: ForkRequest): JobOutcome<{ created: boolean; info: StreamInfo }> {
+    if (request.createdAt !== undefined) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, "a fork's history begins where its source's does: it takes no Stream-Created-At")
+    }
     const found = this.#lookup(fork.source)
     if (found.status === 'absent') throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${fork.source}" to fork`)
     if (found.status === 'gone') {
