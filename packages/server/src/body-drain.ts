@@ -4,6 +4,7 @@
  * still on its way, makes Node close the connection under the sender, which often sees a reset or
  * `EPIPE` instead of the answer. So the rest is read and dropped first — up to a hard cap, past
  * which the 413 goes out with `Connection: close` (and the sender of a huge body may then miss it).
+ * A body read to its end leaves the connection open for the next request.
  */
 import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance } from 'fastify'
@@ -22,7 +23,10 @@ export function installBodyDrain(app: FastifyInstance, bodyLimit: number): void 
   const cap = drainCap(bodyLimit)
   app.addHook('onError', async (request, reply, error) => {
     if ((error as { code?: unknown }).code !== 'FST_ERR_CTP_BODY_TOO_LARGE') return
-    if (!(await drain(request.raw, cap))) reply.header('connection', 'close')
+    // Fastify asks to close the connection (more of the body may follow); once all of it is read
+    // there is no reason to, and the sender keeps its connection.
+    if (await drain(request.raw, cap)) reply.removeHeader('connection')
+    else reply.header('connection', 'close')
   })
 }
 
