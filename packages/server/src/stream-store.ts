@@ -461,9 +461,10 @@ export class StreamStore {
 
   /** Stores a new stream's first content (after `plans`, a fork's copied prefix) and closes it if asked. */
   #fill(record: StreamRecord, plans: AppendPlan[], request: CreateStream): JobOutcome<{ created: boolean; info: StreamInfo }> {
-    // A new stream's head is not held until its creation commits: its id may yet be rolled back.
-    const start = this.#head(record, false)
     const body = request.body
+    // A new stream's head is not held until its creation commits: its id may yet be rolled back.
+    // And its state is only made if this request needs it: a fork's, at its first append.
+    const start = this.#head(record, false, (body !== undefined && body.length > 0) || request.closed === true)
     if (body !== undefined && body.length > 0) {
       const last = plans[plans.length - 1]
       plans.push(this.#plan(last?.head ?? start, body, true, last?.gpos))
@@ -497,8 +498,11 @@ export class StreamStore {
 
   // ---- appending ----
 
-  /** The head a plan starts from; `hold`: keep a rebuilt state in the head-state cache. */
-  #head(record: StreamRecord, hold = true): StreamHead {
+  /**
+   * The head a plan starts from; `hold`: keep a rebuilt state in the head-state cache; `withState`:
+   * a state stream's state is in it (a plan of its entries needs it).
+   */
+  #head(record: StreamRecord, hold = true, withState = true): StreamHead {
     const head: StreamHead = {
       kind: record.kind,
       json: isJsonStream(record),
@@ -508,7 +512,7 @@ export class StreamStore {
       lastSnapshot: record.lastSnapshot,
       policy: record.policy,
     }
-    if (record.kind === 'state') {
+    if (record.kind === 'state' && withState) {
       const held = this.#catalog.head(record, hold)
       head.state = held.state
       head.stateBytes = held.bytes
