@@ -12,6 +12,7 @@ import type { SnapshotPolicy } from '@statestream/common'
 import { parseArgs } from 'node:util'
 import type { AppOptions } from './app.ts'
 import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
+import type { CorsOrigins } from './cors.ts'
 import { LIVE_DEFAULTS } from './live/live-hub.ts'
 import { SERVER_LIMIT_DEFAULTS } from './server-limits.ts'
 
@@ -90,6 +91,23 @@ function nonEmpty(text: string): string {
   return text
 }
 
+/** `*`, `off`, or a comma-separated list of origins, each exactly `scheme://host[:port]`. */
+function corsOrigins(text: string): CorsOrigins {
+  if (text === '*') return '*'
+  if (text === 'off') return false
+  const origins = text.split(',').map((origin) => origin.trim())
+  for (const origin of origins) {
+    let exact = false
+    try {
+      exact = new URL(origin).origin === origin
+    } catch {
+      // Not a URL: refused below.
+    }
+    if (!exact) throw new Error(`must be *, off or a list of origins like https://app.example.com, got ${quote(origin)}`)
+  }
+  return origins
+}
+
 const positive = integer(1)
 const durability = oneOf(['normal', 'full'])
 const logLevel = oneOf(LOG_LEVELS)
@@ -162,6 +180,11 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'long-poll-timeout-ms', env: 'STATESTREAM_LONG_POLL_TIMEOUT_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.longPollTimeoutMs),
     help: 'a live=long-poll read with no new data answers 204 after this long',
     parse: positiveMs, set: (c, v) => (c.app.longPollTimeoutMs = v),
+  }),
+  setting({
+    flag: 'cors-origins', env: 'STATESTREAM_CORS_ORIGINS', arg: '<origins>', default: '*',
+    help: 'origins browsers may call from: * (any), a comma-separated list, or off',
+    parse: corsOrigins, set: (c, v) => (c.app.corsOrigins = v),
   }),
   setting({
     flag: 'sse-max-ms', env: 'STATESTREAM_SSE_MAX_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.sseMaxMs),

@@ -13,7 +13,7 @@ import { SERVER_LIMIT_DEFAULTS } from '../src/server-limits.ts'
 
 /** A valid value of `row` other than its default. */
 function sample(row: Setting): string {
-  const words: Record<string, string> = { host: 'localhost', db: 'elsewhere.db', durability: 'full', 'log-level': 'debug', 'log-format': 'json' }
+  const words: Record<string, string> = { host: 'localhost', db: 'elsewhere.db', durability: 'full', 'log-level': 'debug', 'log-format': 'json', 'cors-origins': 'https://a.example' }
   return words[row.flag] ?? String(Number(row.default) + 1)
 }
 
@@ -41,7 +41,7 @@ test('every option of the plugin and the store has a row', () => {
   const options = [
     ...Object.keys(LIVE_DEFAULTS),
     ...Object.keys(SERVER_LIMIT_DEFAULTS),
-    'file', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointMs', 'snapshotPolicy',
+    'file', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointMs', 'snapshotPolicy', 'corsOrigins',
   ]
   for (const option of options) expect(all.app, option).toHaveProperty(option)
   expect(Object.keys(all.app.snapshotPolicy).sort()).toEqual(Object.keys(DEFAULT_SNAPSHOT_POLICY).sort())
@@ -64,4 +64,13 @@ test('a bad value names what the user gave: the flag, or else the variable', () 
 test('the README documents every flag with its variable and default', () => {
   const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
   for (const row of SETTINGS) expect(readme).toContain(`| \`--${row.flag}\` | \`${row.env}\` | \`${row.default}\` |`)
+})
+
+test('--cors-origins takes *, off, or exact origins', () => {
+  expect(serve(['--cors-origins', '*']).app.corsOrigins).toBe('*')
+  expect(serve(['--cors-origins', 'off']).app.corsOrigins).toBe(false)
+  expect(serve(['--cors-origins', 'https://a.example, http://localhost:3000']).app.corsOrigins).toEqual(['https://a.example', 'http://localhost:3000'])
+  for (const bad of ['a.example', 'https://a.example/', 'https://a.example/path', '']) {
+    expect(() => serve(['--cors-origins', bad]), bad).toThrow(ConfigError)
+  }
 })
