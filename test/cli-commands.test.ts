@@ -54,6 +54,37 @@ describe('statestream commands', () => {
     expect(layout.windows).toEqual(windows.body.windows)
     const table = await runCli(['inspect', 'w/a'], { url })
     expect(table.stdout).toContain(`${windows.body.windows.length} windows, 7 entries`)
+
+    // fork: the history up to entry 3 (or up to a time) is the source's; then it diverges.
+    expect(await runCli(['fork', 'w/a', 'w/fork', '--seq', '3'], { url })).toMatchObject({ code: 0, stdout: 'forked w/fork from w/a at seq 3\n' })
+    expect((await getJson(url, '/v1/state/w/fork')).body).toEqual(third.body)
+    expect((await runCli(['append', 'w/fork', '{"merge":{"branch":true}}'], { url })).code).toBe(0)
+    expect((await getJson<{ seq: number; state: unknown }>(url, '/v1/state/w/fork')).body).toMatchObject({ seq: 4, state: { branch: true } })
+    expect((await getJson(url, '/v1/state/w/a')).body).toEqual(head.body)
+    const byTime = await runCli(['fork', 'w/a', 'w/fork-t', '--at', String(at)], { url })
+    expect(byTime).toMatchObject({ code: 0, stdout: `forked w/fork-t from w/a at seq ${head.body.seq}\n` })
+    expect((await runCli(['fork', 'w/a', 'w/fork-x'], { url })).code).toBe(2)
+    expect((await runCli(['fork', 'no/such', 'w/fork-y', '--seq', '1'], { url })).code).toBe(3)
+  })
+
+  liveTest('ls lists the streams in name order, by prefix, across pages', async ({ serve }) => {
+    const { url } = await serve()
+    const names = Array.from({ length: 120 }, (_, i) => `ls/s${String(i).padStart(3, '0')}`)
+    for (const name of names) expect((await runCli(['create', name], { url })).code).toBe(0)
+    expect((await runCli(['create', 'other/x'], { url })).code).toBe(0)
+    expect((await runCli(['append', 'ls/s007', '{"set":{"a":1}}'], { url })).code).toBe(0)
+    // 121 streams: more than one page of the server's list (100 by default).
+    const all = await runCli(['ls', '--json'], { url })
+    expect(all).toMatchObject({ code: 0, stderr: '' })
+    const listed = json(all.stdout) as Array<{ name: string; kind: string; seq: number; entries: number }>
+    expect(listed.map((stream) => stream.name)).toEqual([...names, 'other/x'])
+    expect(listed[7]).toMatchObject({ name: 'ls/s007', kind: 'state', seq: 1, entries: 1 })
+    const some = json((await runCli(['ls', 'ls/s01', '--json'], { url })).stdout) as Array<{ name: string }>
+    expect(some.map((stream) => stream.name)).toEqual(names.slice(10, 20))
+    expect(json((await runCli(['ls', '--json', '--limit', '3'], { url })).stdout)).toHaveLength(3)
+    const table = await runCli(['ls', 'other/'], { url })
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+KIND\s+SEQ\s+ENTRIES\s+BYTES\s+LAST$/)
+    expect(table.stdout).toMatch(/^other\/x\s+state\s+0\s+0\s+0\s+-$/m)
   })
 
   liveTest('errors are one line with a code, and each kind has its exit code', async ({ serve }) => {
@@ -93,7 +124,7 @@ describe('statestream commands', () => {
 
   liveTest('every command has --help; the environment names the server', async ({ serve }) => {
     const { url } = await serve()
-    for (const command of ['ls', 'create', 'inspect', 'append', 'get', 'history', 'tail', 'export', 'import']) {
+    for (const command of ['ls', 'create', 'fork', 'inspect', 'append', 'get', 'history', 'tail', 'export', 'import']) {
       const help = await runCli([command, '--help'])
       expect({ command, code: help.code }).toEqual({ command, code: 0 })
       expect(help.stdout).toContain(`Usage: statestream ${command}`)

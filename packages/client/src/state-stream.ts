@@ -4,7 +4,7 @@
  * client's state for the name on every call, so any number of handles of one name share one
  * store and one live cursor, and a handle stays valid after that state was let go of.
  */
-import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, STATE_KIND } from '@statestream/common'
+import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, STATE_KIND, assertStreamName, encodeOffset } from '@statestream/common'
 import type { Json, Message, Snapshot, SnapshotPolicy, WindowBounds } from '@statestream/common'
 import { Observable, defer, finalize } from 'rxjs'
 import type { LiveStatus } from './core/connection-machine.ts'
@@ -177,6 +177,23 @@ export class StateStream<S = Json> {
         headers: { 'content-type': JSON_CONTENT_TYPE, [HEADERS.streamClosed]: 'true' },
       }),
     )
+  }
+
+  /**
+   * Forks the stream into the new state stream `name`, whose history up to `point` is this one's
+   * (shared by the server, not copied): after entry `seq`, or after the last entry with ts ≤ `at`.
+   * It diverges from there. `created: false` when that very fork exists already.
+   */
+  async fork(name: string, point: { seq: number } | { at: number }, options: CallOptions = {}): Promise<{ created: boolean }> {
+    assertStreamName(name)
+    const response = await this.#use((core) => {
+      const headers = {
+        [HEADERS.forkedFrom]: `${core.transport.basePath}${ROUTES.stream}${this.name}`,
+        ...('seq' in point ? { [HEADERS.forkOffset]: encodeOffset(point.seq) } : { [HEADERS.forkAt]: String(point.at) }),
+      }
+      return core.request<undefined>(`${ROUTES.stream}${name}`, { method: 'PUT', headers, signal: options.signal })
+    })
+    return { created: response.status === 201 }
   }
 
   /** The stream's configuration and head (`HEAD`): kind, content type, seq, closed, snapshot policy. */

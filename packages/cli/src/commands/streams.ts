@@ -2,7 +2,8 @@
  * Streams as things: `ls [prefix]`, `create <name>`, `inspect <name>` (the window layout).
  */
 import type { Command } from 'commander'
-import { positiveArg, timeArg } from '../args.ts'
+import { countArg, positiveArg, timeArg } from '../args.ts'
+import { usageError } from '../exit-codes.ts'
 import type { CommandDeps } from '../program.ts'
 import { table } from '../table.ts'
 import { formatTime } from '../time.ts'
@@ -54,6 +55,23 @@ export function registerStreams(program: Command, { run, now }: CommandDeps): vo
         }
         const { created } = await client.stream(name).create({ snapshot })
         stdout.write(`${created ? 'created' : 'exists'} ${name}\n`)
+      }),
+    )
+
+  program
+    .command('fork')
+    .description("a new stream whose history up to a point is the source's (shared, not copied), to diverge from there")
+    .argument('<name>', 'the source stream')
+    .argument('<new>', 'the name of the fork')
+    .option('--at <time>', 'after the last entry with ts ≤ this time', timeArg(now))
+    .option('--seq <n>', 'after entry n', countArg)
+    .action((name: string, fork: string, options: { at?: number; seq?: number }, command: Command) =>
+      run(command, async ({ client, stdout, signal }) => {
+        if ((options.at === undefined) === (options.seq === undefined)) throw usageError('give --at or --seq (one of them)')
+        const point = options.seq !== undefined ? { seq: options.seq } : { at: options.at as number }
+        const { created } = await client.stream(name).fork(fork, point, { signal })
+        const info = await client.stream(fork).info({ signal })
+        stdout.write(`${created ? 'forked' : 'exists'} ${fork} from ${name} at seq ${info.seq}\n`)
       }),
     )
 

@@ -79,6 +79,11 @@ export class Transport {
     this.#trace = options.trace
   }
 
+  /** The base URL's path (`/prefix` of `http://host/prefix`, or ''): the routes' absolute paths on the server start with it. */
+  get basePath(): string {
+    return new URL(this.#base).pathname.replace(/\/$/, '')
+  }
+
   /** Reports `event` to the trace hook, if there is one. */
   trace(event: TraceEvent): void {
     this.#trace?.(event)
