@@ -69,7 +69,7 @@ describe('statestream export and import', () => {
     const target = await serve()
     await seed(source.url, base)
     const file = join(dir, 'all.ndjson')
-    const exported = await runCli(['export', 'w/entries', 'w/bytes', 'x/time', '-o', file], { url: source.url })
+    const exported = await runCli(['export', 'w/bytes', 'w/entries', 'x/time', '-o', file], { url: source.url })
     expect(exported).toMatchObject({ code: 0, stdout: '', stderr: '' })
 
     const imported = await runCli(['import', file], { url: target.url })
@@ -79,9 +79,19 @@ describe('statestream export and import', () => {
     for (const name of ['w/entries', 'w/bytes', 'x/time']) expect(await observe(target.url, name)).toEqual(await observe(source.url, name))
 
     // The copy exports to the very same bytes; to stdout too.
-    const again = await runCli(['export', 'w/entries', 'w/bytes', 'x/time'], { url: target.url })
+    const again = await runCli(['export', 'w/bytes', 'w/entries', 'x/time'], { url: target.url })
     expect(again.code).toBe(0)
     expect(again.stdout).toBe(readFileSync(file, 'utf8'))
+
+    // --all: every state stream (plain ones are named and skipped), the same file.
+    const plain = await request(`${source.url}/v1/stream/p/bytes`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } })
+    await plain.body.dump()
+    const everything = await runCli(['export', '--all'], { url: source.url })
+    expect(everything.code).toBe(0)
+    expect(everything.stderr).toBe('statestream: skipped "p/bytes": not a state stream\n')
+    expect(everything.stdout).toBe(readFileSync(file, 'utf8'))
+    const prefixed = await runCli(['export', '--all', '--prefix', 'w/'], { url: source.url })
+    expect(prefixed.stdout.split('\n').filter((line) => line.startsWith('{"stream":')).map((line) => JSON.parse(line).stream)).toEqual(['w/bytes', 'w/entries'])
 
     // Importing again changes nothing: every entry is already there.
     const twice = await runCli(['import', file], { url: target.url })

@@ -25,7 +25,7 @@ export function registerImport(program: Command, { run }: CommandDeps): void {
     .command('import')
     .description('rebuild the streams of an export (run it again to resume after an interruption)')
     .argument('<file>', 'an export file, or - for stdin')
-    .option('--batch <n>', 'entries per append request', (value) => Number(value), 1000)
+    .option('--batch <n>', 'entries per append request (at most 1 MiB each)', (value) => Number(value), 5000)
     .action((file: string, options: { batch: number }, command: Command) =>
       run(command, async ({ client, stdin, stdout, stderr, signal }) => {
         if (!Number.isSafeInteger(options.batch) || options.batch < 1) throw usageError('--batch must be a positive integer')
