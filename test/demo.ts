@@ -171,6 +171,14 @@ async function main(): Promise<void> {
     step('Summary (the reader of sections 2–6)')
     say(`requests made: ${tally.requests.length}`)
     say(`entries received: ${tally.entries()}; entries refetched: ${tally.refetched()}`)
+
+    step('The inspector')
+    say(`the stations in the web inspector: ${url}/inspector/#stream=${names[0]}&compare=${names.join(',')}`)
+    if (process.stdin.isTTY && process.env.CI === undefined) {
+      // At a terminal the server stays up for the page; in a script the demo ends here.
+      say('(the server keeps running: open the link, then Ctrl-C to stop)')
+      await new Promise((resolve) => process.once('SIGINT', resolve))
+    }
   } finally {
     await reader.close()
     await writer.close()

@@ -18,6 +18,8 @@ export const ROUTES = {
   metrics: '/metrics',
   /** The list of streams, paged (`?prefix=&limit=&cursor=`). */
   streams: '/v1/streams',
+  /** The web timeline inspector (a static page and its bundle, below `/inspector/`). */
+  inspector: '/inspector',
 } as const
 
 /** Query parameter names. */

@@ -12,6 +12,8 @@ import Fastify, { LogController } from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import { clientErrorHandler, installErrorHandler, sendError } from './http-errors.ts'
+import { inspectorRoutes } from './inspector-routes.ts'
+import type { InspectorOptions } from './inspector-routes.ts'
 import { statestream } from './plugin.ts'
 import type { StatestreamOptions } from './plugin.ts'
 import { installRequestLog } from './request-log.ts'
@@ -23,6 +25,8 @@ import { StreamStore } from './stream-store.ts'
 export interface AppOptions extends StatestreamOptions, ServerLimitsOptions {
   /** Fastify/pino logger option. Default: off. */
   logger?: FastifyServerOptions['logger']
+  /** The web timeline inspector at `/inspector/`: `false` turns it off. Default: on, serving the built bundle. */
+  inspector?: false | InspectorOptions
 }
 
 /** Routes a scraper or an orchestrator calls all day: their requests log at `debug`, not `info`. */
@@ -76,6 +80,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   collectDefaultMetrics({ register: metrics })
 
   app.get(ROUTES.health, async () => ({ status: 'ok' }))
+  if (options.inspector !== false) await app.register(inspectorRoutes, options.inspector ?? {})
   app.get(ROUTES.ready, async (_request, reply) => {
     if (closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
     try {

@@ -1,4 +1,6 @@
 export { buildApp } from './app.ts'
+export { inspectorRoutes } from './inspector-routes.ts'
+export type { InspectorOptions } from './inspector-routes.ts'
 export type { AppOptions } from './app.ts'
 export type { Durability } from './db.ts'
 export { statestream } from './plugin.ts'
