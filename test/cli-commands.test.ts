@@ -5,7 +5,10 @@
  */
 import { describe, expect } from 'vitest'
 import { runCli } from './support/cli.ts'
-import { getJson, liveTest } from './support/live-server.ts'
+import { createStateStream, getJson, liveTest } from './support/live-server.ts'
+
+/** These tests start the binary a few dozen times each: on a busy machine that takes a while. */
+const SPAWNS_TIMEOUT = 240_000
 
 const json = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as unknown)
 
@@ -65,13 +68,12 @@ describe('statestream commands', () => {
     expect(byTime).toMatchObject({ code: 0, stdout: `forked w/fork-t from w/a at seq ${head.body.seq}\n` })
     expect((await runCli(['fork', 'w/a', 'w/fork-x'], { url })).code).toBe(2)
     expect((await runCli(['fork', 'no/such', 'w/fork-y', '--seq', '1'], { url })).code).toBe(3)
-  })
+  }, SPAWNS_TIMEOUT)
 
   liveTest('ls lists the streams in name order, by prefix, across pages', async ({ serve }) => {
     const { url } = await serve()
     const names = Array.from({ length: 120 }, (_, i) => `ls/s${String(i).padStart(3, '0')}`)
-    for (const name of names) expect((await runCli(['create', name], { url })).code).toBe(0)
-    expect((await runCli(['create', 'other/x'], { url })).code).toBe(0)
+    for (const name of [...names, 'other/x']) await createStateStream(url, name)
     expect((await runCli(['append', 'ls/s007', '{"set":{"a":1}}'], { url })).code).toBe(0)
     // 121 streams: more than one page of the server's list (100 by default).
     const all = await runCli(['ls', '--json'], { url })
@@ -85,7 +87,7 @@ describe('statestream commands', () => {
     const table = await runCli(['ls', 'other/'], { url })
     expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+KIND\s+SEQ\s+ENTRIES\s+BYTES\s+LAST$/)
     expect(table.stdout).toMatch(/^other\/x\s+state\s+0\s+0\s+0\s+-$/m)
-  })
+  }, SPAWNS_TIMEOUT)
 
   liveTest('errors are one line with a code, and each kind has its exit code', async ({ serve }) => {
     const { url } = await serve()
@@ -120,7 +122,7 @@ describe('statestream commands', () => {
     expect(unreachable.code).toBe(6)
     expect(unreachable.stderr).toMatch(/^statestream: NETWORK: .*ECONNREFUSED/)
     expect((await runCli(['get', 'w/a'], { url: 'ftp://x' })).code).toBe(2)
-  })
+  }, SPAWNS_TIMEOUT)
 
   liveTest('every command has --help; the environment names the server', async ({ serve }) => {
     const { url } = await serve()
@@ -134,5 +136,5 @@ describe('statestream commands', () => {
     expect((await runCli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/)
     expect((await runCli(['create', 'env/a'], { env: { STATESTREAM_URL: url } })).code).toBe(0)
     expect((await getJson(url, '/v1/state/env/a')).status).toBe(200)
-  })
+  }, SPAWNS_TIMEOUT)
 })

@@ -12,6 +12,9 @@ import { afterAll, describe, expect } from 'vitest'
 import { runCli, startCli } from './support/cli.ts'
 import { append, getJson, liveTest } from './support/live-server.ts'
 
+/** These tests start the binary a dozen times each and move tens of thousands of entries: on a busy machine that takes a while. */
+const SPAWNS_TIMEOUT = 240_000
+
 const dir = mkdtempSync(join(tmpdir(), 'statestream-export-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -98,7 +101,7 @@ describe('statestream export and import', () => {
     expect(twice.code).toBe(0)
     expect(twice.stdout).toContain('imported w/bytes: 0 entries appended, 41 already there, seq 41')
     expect(await observe(target.url, 'w/bytes')).toEqual(await observe(source.url, 'w/bytes'))
-  })
+  }, SPAWNS_TIMEOUT)
 
   liveTest('an import stopped by Ctrl-C, or killed, resumes where the target stands', async ({ serve }) => {
     const source = await serve()
@@ -130,7 +133,7 @@ describe('statestream export and import', () => {
       const copy = await runCli(['export', 'big/a'], { url: target.url })
       expect(copy.stdout).toBe(readFileSync(file, 'utf8'))
     }
-  })
+  }, SPAWNS_TIMEOUT)
 
   liveTest('an import refuses a target with another history, and a file that is not an export', async ({ serve }) => {
     const source = await serve()
@@ -162,7 +165,7 @@ describe('statestream export and import', () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain('line 1: not a line of a statestream export')
     expect((await runCli(['import', join(dir, 'missing.ndjson')], { url: fresh.url })).code).toBe(2)
-  })
+  }, SPAWNS_TIMEOUT)
 })
 
 async function headSeq(url: string, name: string): Promise<number> {
