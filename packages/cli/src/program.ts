@@ -84,6 +84,13 @@ export function buildProgram(io: ProgramIo): { program: Command; exitCode: () =>
     }
   }
 
+  program
+    .command('serve')
+    .description('run the server: the same flags and variables as statestream-server (statestream serve --help)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+
   const deps = { run, now, io }
   registerStreams(program, deps)
   registerWrite(program, deps)
@@ -105,6 +112,14 @@ export interface CommandDeps {
 
 /** Parses and runs `argv` (without node and the script); resolves to the process's exit code. */
 export async function runProgram(argv: readonly string[], io: ProgramIo): Promise<ExitCode> {
+  // `serve` is the standalone server itself: its own flags (the server's one table), its own
+  // help, and its process's life; nothing of this program's options applies to it.
+  if (argv[0] === 'serve') {
+    const { runServer } = await import('@statestream/server')
+    await runServer(argv.slice(1), io.env)
+    // Listening: the server ends the process itself, on SIGINT or SIGTERM, once it has shut down.
+    return new Promise<never>(() => {})
+  }
   const { program, exitCode } = buildProgram(io)
   try {
     await program.parseAsync(argv, { from: 'user' })

@@ -8,4 +8,5 @@ if (!existsSync(main)) {
   process.stderr.write('statestream-server: not built yet: run "pnpm build" (or "pnpm start") at the repository root\n')
   process.exit(1)
 }
-await import(main.href)
+const { runServer } = await import(main.href)
+await runServer(process.argv.slice(2), process.env)

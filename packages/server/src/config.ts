@@ -242,6 +242,11 @@ export const SETTINGS: readonly Setting[] = [
     parse: integer(0), set: (c, v) => (c.app.maxConnectionsPerAddress = v),
   }),
   setting({
+    flag: 'inspector', env: 'STATESTREAM_INSPECTOR', arg: '<on|off>', default: 'on',
+    help: 'serve the web timeline inspector at /inspector/',
+    parse: oneOf(['on', 'off']), set: (c, v) => (c.app.inspector = v === 'on' ? {} : false),
+  }),
+  setting({
     flag: 'log-level', env: 'STATESTREAM_LOG_LEVEL', arg: '<level>', default: 'info',
     help: LOG_LEVELS.join('|'),
     parse: logLevel, set: (c, v) => (c.logLevel = v),

@@ -1,4 +1,5 @@
 export { buildApp } from './app.ts'
+export { runServer } from './main.ts'
 export { inspectorRoutes } from './inspector-routes.ts'
 export type { InspectorOptions } from './inspector-routes.ts'
 export type { AppOptions } from './app.ts'

@@ -1,6 +1,7 @@
 /**
- * The standalone server, `statestream-server` (and `pnpm start`). The only module that reads
- * `process`: arguments, environment, the terminal, signals and the exit code.
+ * The standalone server, `statestream-server` (and `pnpm start`, and `statestream serve`): its bin
+ * calls `runServer` with the process's arguments and environment. The only module that reads
+ * `process`: the terminal, signals and the exit code.
  *
  * Its options are the table of `config.ts` (`--help` prints it). Starting either works or ends
  * with one line on stderr that names the flag or variable at fault, and exit code 2; nothing else
@@ -51,57 +52,64 @@ async function logger(config: ServerConfig): Promise<FastifyServerOptions['logge
   return { level: config.logLevel, stream }
 }
 
-let command
-try {
-  command = readConfig(process.argv.slice(2), process.env)
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.message)
-  throw error
-}
-if (command.kind === 'help') {
-  process.stdout.write(usage())
-  process.exit(0)
-}
-if (command.kind === 'version') {
-  process.stdout.write(`statestream-server ${version()}\n`)
-  process.exit(0)
-}
-const config = command.config
+/**
+ * Runs the standalone server on `argv` (the arguments after the command) and `env`, as
+ * `statestream-server` and `statestream serve` do: it listens until SIGINT or SIGTERM, then shuts
+ * down and exits the process; `--help`, `--version` and every refusal exit it too.
+ */
+export async function runServer(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  let command
+  try {
+    command = readConfig(argv, env)
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message)
+    throw error
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(usage())
+    process.exit(0)
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`statestream-server ${version()}\n`)
+    process.exit(0)
+  }
+  const config = command.config
 
-let app: Awaited<ReturnType<typeof buildApp>>
-try {
-  app = await buildApp({ ...config.app, logger: await logger(config) })
-} catch (error) {
-  if (error instanceof StoreFileError) fail(blame(config, 'db', error.message))
-  fail(`could not start: ${(error as Error).message}`, 1)
-}
+  let app: Awaited<ReturnType<typeof buildApp>>
+  try {
+    app = await buildApp({ ...config.app, logger: await logger(config) })
+  } catch (error) {
+    if (error instanceof StoreFileError) fail(blame(config, 'db', error.message))
+    fail(`could not start: ${(error as Error).message}`, 1)
+  }
 
-let closing = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    // A terminal's Ctrl-C reaches both a wrapper (pnpm) and this process, which then gets the
-    // signal twice: one shutdown is under way, the second changes nothing.
-    if (closing) return
-    closing = true
-    app.log.info({ signal }, 'shutting down')
-    setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without it`, 1), SHUTDOWN_LIMIT_MS).unref()
-    // Ends live connections, finishes queued writes and closes the database.
-    app.close().then(
-      () => process.exit(0),
-      (error: unknown) => fail(`shutdown failed: ${(error as Error).message}`, 1),
-    )
-  })
-}
+  let closing = false
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      // A terminal's Ctrl-C reaches both a wrapper (pnpm) and this process, which then gets the
+      // signal twice: one shutdown is under way, the second changes nothing.
+      if (closing) return
+      closing = true
+      app.log.info({ signal }, 'shutting down')
+      setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without it`, 1), SHUTDOWN_LIMIT_MS).unref()
+      // Ends live connections, finishes queued writes and closes the database.
+      app.close().then(
+        () => process.exit(0),
+        (error: unknown) => fail(`shutdown failed: ${(error as Error).message}`, 1),
+      )
+    })
+  }
 
-try {
-  await app.listen({ port: config.port, host: config.host })
-} catch (error) {
-  const code = (error as { code?: unknown }).code
-  const where = `${config.host}:${config.port}`
-  await app.close().catch(() => {})
-  if (code === 'EADDRINUSE') fail(blame(config, 'port', `${where} is already in use`))
-  if (code === 'EACCES') fail(blame(config, 'port', `not allowed to listen on ${where}`))
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') fail(blame(config, 'host', `cannot listen on ${where}: no such local address`))
-  fail(`could not listen on ${where}: ${(error as Error).message}`, 1)
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    const where = `${config.host}:${config.port}`
+    await app.close().catch(() => {})
+    if (code === 'EADDRINUSE') fail(blame(config, 'port', `${where} is already in use`))
+    if (code === 'EACCES') fail(blame(config, 'port', `not allowed to listen on ${where}`))
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') fail(blame(config, 'host', `cannot listen on ${where}: no such local address`))
+    fail(`could not listen on ${where}: ${(error as Error).message}`, 1)
+  }
+  app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal' }, 'statestream ready')
 }
-app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal' }, 'statestream ready')

@@ -1,0 +1,54 @@
+/**
+ * `statestream serve`: the standalone server under the CLI, with the server's own flags (one
+ * table for both), reachable by the other commands, ended cleanly by SIGINT.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { afterAll, describe, expect, test } from 'vitest'
+import { runCli, startCli } from './support/cli.ts'
+import type { RunningCli } from './support/cli.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'statestream-serve-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The server's address, from its "listening" log line (it listens on a free port). */
+async function address(server: RunningCli): Promise<string> {
+  for (;;) {
+    // The whole line: a chunk may end inside the port number.
+    const match = /listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(server.stdout)
+    if (match?.[1] !== undefined) return match[1]
+    await server.lines(server.stdout.split('\n').filter((line) => line !== '').length + 1)
+  }
+}
+
+describe('statestream serve', () => {
+  test('runs the server with its flags; the commands reach it; SIGINT ends it cleanly', async () => {
+    const server = startCli(['serve', '--port', '0', '--db', join(dir, 'a.db'), '--log-format', 'json', '--inspector', 'off'])
+    try {
+      const url = await address(server)
+      const created = await runCli(['create', 'w/a'], { url })
+      expect(created).toMatchObject({ code: 0 })
+      expect((await runCli(['append', 'w/a', '{"set":{"up":true}}'], { url })).code).toBe(0)
+      expect(JSON.parse((await runCli(['get', 'w/a', '--state'], { url })).stdout)).toEqual({ up: true })
+      // --inspector off: no page.
+      const page = await request(`${url}/inspector/`)
+      await page.body.dump()
+      expect(page.statusCode).toBe(404)
+    } finally {
+      const ended = await server.interrupt()
+      expect(ended.code).toBe(0)
+    }
+  }, 120_000)
+
+  test('refuses a bad flag as the server does, and has its help', async () => {
+    const bad = await runCli(['serve', '--port', '99999'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toBe('statestream-server: --port must be an integer from 0 to 65535, got "99999"\n')
+    const help = await runCli(['serve', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('--inspector <on|off>')
+    expect(help.stdout).toContain('STATESTREAM_DB')
+  }, 120_000)
+})
