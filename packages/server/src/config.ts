@@ -203,8 +203,13 @@ export const SETTINGS: readonly Setting[] = [
   }),
   setting({
     flag: 'max-buffered-bytes', env: 'STATESTREAM_MAX_BUFFERED_BYTES', arg: '<bytes>', default: String(LIVE_DEFAULTS.maxBufferedBytes),
-    help: 'bytes buffered for one live reader before it is cut with SLOW_READER',
+    help: 'backlog of one live reader (server, Node and kernel buffers) before it is cut with SLOW_READER',
     parse: positive, set: (c, v) => (c.app.maxBufferedBytes = v),
+  }),
+  setting({
+    flag: 'slow-reader-grace-ms', env: 'STATESTREAM_SLOW_READER_GRACE_MS', arg: '<ms>', default: String(LIVE_DEFAULTS.slowReaderGraceMs),
+    help: 'a reader cut with SLOW_READER has this long to read it before its socket is closed',
+    parse: positiveMs, set: (c, v) => (c.app.slowReaderGraceMs = v),
   }),
   setting({
     flag: 'max-streams-per-connection', env: 'STATESTREAM_MAX_STREAMS_PER_CONNECTION', arg: '<n>', default: String(LIVE_DEFAULTS.maxStreamsPerConnection),
