@@ -88,3 +88,44 @@ describe('window pulls through cuts', () => {
     console.log(`pull cuts: ${net.cuts} cuts; ${delivered} entries re-sent by the server after cut answers; 0 entries applied twice`)
   })
 })
+
+describe('a window cut halfway', () => {
+  test('resumes after its last whole entry: nothing it delivered is fetched again', async ({ serve, connect, proxy }) => {
+    const server = await serve()
+    const net = await proxy(server.url)
+    const writer = connect(server.url).client.stream('faults/half')
+    await writer.create({ snapshot: { entries: 200 } })
+    await writer.append(Array.from({ length: 200 }, (_, i) => merge({ i, pad: 'x'.repeat(420) })))
+    const full = await (await fetch(`${server.url}/v1/window/faults/half?seq=0`)).text()
+    // The connection carrying the answer is cut once half the body has reached the client.
+    const cutAt = Math.floor(full.length / 2)
+    net.truncateNextResponse(300 + cutAt)
+    const { client, events } = connect(net.url, { backoff: { initialMs: 5, maxMs: 20 } })
+    const window = await client.stream('faults/half').window({ seq: 0 })
+    expect(window.entries.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+    expect(net.cuts).toBe(1)
+    const requests = server.served.requests.filter((line) => line.startsWith('GET /v1/window/faults/half'))
+    // The test's own read first, then the client's: the cut one, and its resume.
+    expect(requests).toHaveLength(3)
+    const resumed = /after=(\d+)$/.exec(requests.at(-1) ?? '')
+    expect(resumed).not.toBeNull()
+    const after = Number(resumed?.[1])
+    expect(after).toBeGreaterThan(0)
+    // What the client received, by entry: each once.
+    const received = new Map<number, number>()
+    for (const event of events) {
+      if (event.type !== 'entries' || event.stream !== 'faults/half') continue
+      for (let seq = event.first; seq <= event.last; seq++) received.set(seq, (received.get(seq) ?? 0) + 1)
+    }
+    expect([...received.values()].every((times) => times === 1)).toBe(true)
+    expect(received.size).toBe(200)
+    // The retry carried only the entries after the last whole one received.
+    const retry = JSON.parse(await (await fetch(`${server.url}/v1/window/faults/half?seq=0&after=${after}`)).text()) as { entries: Array<{ seq: number }> }
+    const refetched = retry.entries.filter((entry) => entry.seq <= after)
+    expect(refetched).toEqual([])
+    console.log(
+      `cut window: ${full.length} bytes, 200 entries; cut once about ${cutAt} bytes of it had reached the client; ` +
+        `resumed with after=${after}; the retry carried ${retry.entries.length} entries; refetched beyond the cut point: ${refetched.length} entries, 0 bytes`,
+    )
+  })
+})

@@ -163,3 +163,4 @@ describe('never refetch', () => {
     subscription.unsubscribe()
   })
 })
+

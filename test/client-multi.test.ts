@@ -216,3 +216,25 @@ test('statesAt: a missing stream is undefined, a bad name refuses the call befor
     process.off('unhandledRejection', onUnhandled)
   }
 })
+
+test('a new subscriber of states$ gets each stream\'s current state once, then only what is new', async ({ serve, connect }) => {
+  const server = await serve({ heartbeatMs: 100, clockMs: 100 })
+  const writer = connect(server.url).client.stream('m/late')
+  await writer.create({ messages: [{ set: { n: 1 } }] })
+  const { client } = connect(server.url)
+  const live = client.live<{ n: number }>(['m/late'])
+  const early: number[] = []
+  const subscription = live.states$.subscribe((s) => early.push(s.seq))
+  await first(live.clock$)
+  for (let n = 2; n <= 3; n++) await writer.append(merge({ n }))
+  await first(live.states$, (s) => s.seq === 3)
+  // The head is seq 3: a late subscriber starts there, once, and sees seq 4 as a change.
+  const late: Array<[number, boolean]> = []
+  const second = live.states$.subscribe((s) => late.push([s.seq, s.entry !== undefined]))
+  await writer.append(merge({ n: 4 }))
+  await first(live.states$, (s) => s.seq === 4)
+  second.unsubscribe()
+  subscription.unsubscribe()
+  expect(early).toEqual([1, 2, 3, 4])
+  expect(late).toEqual([[3, false], [4, true]])
+})

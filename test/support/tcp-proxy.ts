@@ -45,6 +45,8 @@ export interface TcpProxy {
   cutWhen(rule: CutRule | undefined): void
   /** Cuts the connection that carries the next response, before any of it reaches the client. */
   cutNextResponse(): void
+  /** Lets exactly `bytes` bytes of the next response through (its head included), then cuts that connection. */
+  truncateNextResponse(bytes: number): void
   close(): Promise<void>
 }
 
@@ -58,6 +60,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let delayMs = 0
   let rule: CutRule | undefined
   let cutResponses = 0
+  /** Bytes still to let through before cutting the connection that answers next. */
+  let truncate: { pair: Pair | undefined; left: number } | undefined
 
   const destroy = (pair: Pair): void => {
     pairs.delete(pair)
@@ -97,6 +101,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     pairs.add(pair)
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk))
     upstream.on('data', (chunk: Buffer) => {
+      if (truncate !== undefined && (truncate.pair === undefined || truncate.pair === pair)) {
+        truncate.pair = pair
+        const part = chunk.subarray(0, truncate.left)
+        truncate.left -= part.length
+        pair.fromServer += part.length
+        bytesFromServer += part.length
+        if (truncate.left > 0) {
+          client.write(part)
+          return
+        }
+        truncate = undefined
+        // Cut once the part is on its way, so the client gets exactly that much.
+        client.write(part, () => cutPair(pair))
+        return
+      }
       if (cutResponses > 0) {
         cutResponses -= 1
         cutPair(pair)
@@ -153,6 +172,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     cutNextResponse() {
       cutResponses += 1
+    },
+    truncateNextResponse(bytes) {
+      truncate = { pair: undefined, left: bytes }
     },
     async close() {
       for (const pair of [...pairs]) destroy(pair)

@@ -47,8 +47,9 @@ export class MultiLive<S = Json> {
       const sink = {
         state: (stream: string, head: Snapshot, gpos: number, entry: Entry | undefined): void => {
           const value: MultiLiveState<S> = { stream, gpos, seq: head.seq, ts: head.ts, state: head.state as S }
+          // A late subscriber starts from this as the current state: without the entry that made it.
+          this.#current.set(stream, { ...value })
           if (entry !== undefined) value.entry = entry
-          this.#current.set(stream, value)
           subscriber.next({ type: 'state', value })
         },
         clock: (tick: ClockTick): void => subscriber.next({ type: 'clock', value: tick }),

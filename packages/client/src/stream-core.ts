@@ -4,7 +4,7 @@
  * on every call; a core nobody uses and that holds nothing is let go of by the client.
  */
 import type { Entry, Json, Snapshot } from '@statestream/common'
-import { BehaviorSubject, Observable, ReplaySubject, share } from 'rxjs'
+import { BehaviorSubject, Observable, defer, share, startWith } from 'rxjs'
 import type { MemoryBudget } from './core/budget.ts'
 import { LiveStatus } from './core/connection-machine.ts'
 import { SingleCodec } from './io/single-codec.ts'
@@ -48,6 +48,8 @@ export class StreamCore {
   readonly live$: Observable<LiveState>
   readonly transport: Transport
   readonly #options: CoreOptions
+  /** The cursor's current state, once it has one (for late subscribers). */
+  #current: LiveState | undefined
   #users = 0
 
   constructor(name: string, options: CoreOptions) {
@@ -60,9 +62,11 @@ export class StreamCore {
       transport.trace({ type: 'window', stream: name, status: removed ? 'removed' : view.status, start: view.start?.seq ?? null, end: view.end?.seq ?? null }),
     )
     this.producer = new IdempotentProducer(transport, name, options.producer)
-    this.live$ = new Observable<LiveState>((subscriber) => {
+    const shared$ = new Observable<LiveState>((subscriber) => {
       const emit = (head: Snapshot, entry: Entry | undefined): void => {
-        const value: LiveState = { seq: head.seq, ts: head.ts, state: head.state }
+        // A late subscriber starts from this as the current state: without the entry that made it.
+        this.#current = { seq: head.seq, ts: head.ts, state: head.state }
+        const value: LiveState = { ...this.#current }
         if (entry !== undefined) value.entry = entry
         subscriber.next(value)
       }
@@ -73,19 +77,18 @@ export class StreamCore {
       const untrack = options.track(() => subscriber.complete())
       driver.start()
       return () => {
+        this.#current = undefined
         untrack()
         driver.stop()
         release()
       }
-    }).pipe(
-      share({
-        // A late subscriber first gets the latest emission: the current state.
-        connector: () => new ReplaySubject<LiveState>(1),
-        resetOnError: true,
-        resetOnComplete: true,
-        resetOnRefCountZero: true,
-      }),
-    )
+    }).pipe(share({ resetOnError: true, resetOnComplete: true, resetOnRefCountZero: true }))
+    // A late subscriber first gets the current state; nothing can come in between, since taking it
+    // and joining the shared cursor happen in one synchronous step.
+    this.live$ = defer(() => {
+      const current = this.#current
+      return current === undefined ? shared$ : shared$.pipe(startWith({ ...current }))
+    })
   }
 
   /** True when nobody uses it and it holds nothing: it may go. */

@@ -208,9 +208,9 @@ export class WindowIndex implements BudgetMember<Held> {
     if (slot.scanned !== undefined) slot.used = -slot.scanned
   }
 
-  /** The windows that may go now: committed, or held in part and not open, read by nobody. */
+  /** The windows that may go now: any read by nobody and fed by no tail (a live one is in use). */
   candidates(keep: unknown): Held[] {
-    return this.held.filter((slot) => slot !== keep && slot.readers === 0 && (slot.model.status === 'committed' || (slot.model.status === 'pulling' && slot.model.end !== null)))
+    return this.held.filter((slot) => slot !== keep && slot.readers === 0 && slot.model.status !== 'live')
   }
 
   evict(slot: Held): number {
