@@ -1,0 +1,55 @@
+/**
+ * The client against a server with access control on: a bearer token from `headers`, refusals as
+ * `UNAUTHORIZED`/`FORBIDDEN` with their status, and a live cursor whose token expires while it is
+ * connected — the server ends the connection in-band, `onError` hands over a fresh token, and the
+ * cursor resumes after the last entry it applied: no gap, no error.
+ */
+import { expect } from 'vitest'
+import { clientTest as test, merge } from './support/count-requests.ts'
+import { first } from './support/observe.ts'
+import { HS_AUTH, hsToken } from './support/tokens.ts'
+
+test('401 and 403 from the server reach the caller with their codes and status', async ({ serve, connect }) => {
+  const server = await serve({ auth: HS_AUTH })
+  const admin = connect(server.url, { headers: { authorization: `Bearer ${await hsToken({ scope: 'admin' })}` } }).client
+  await admin.stream('tok/a').create()
+  const anonymous = connect(server.url).client
+  await expect(anonymous.stream('tok/a').stateAt(0)).rejects.toMatchObject({ code: 'UNAUTHORIZED', status: 401, serverCode: 'UNAUTHORIZED' })
+  const reader = connect(server.url, { headers: { authorization: `Bearer ${await hsToken({ scope: 'read:tok/' })}` } }).client
+  await expect(reader.stream('tok/a').append(merge({ no: 1 }))).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 })
+  expect(await reader.stream('tok/a').stateAt(Number.MAX_SAFE_INTEGER - 1)).toEqual({})
+})
+
+test('a live cursor whose token expires renews it through onError and resumes without loss', async ({ serve, connect }) => {
+  const server = await serve({ auth: HS_AUTH, heartbeatMs: 200 })
+  const admin = connect(server.url, { headers: { authorization: `Bearer ${await hsToken({ scope: 'admin' })}` } }).client
+  await admin.stream('tok/live').create()
+  await admin.stream('tok/live').append(merge({ n: 1 }))
+  // Tokens that expire in 2 to 3 s (exp has one-second resolution).
+  let token = await hsToken({ scope: 'read:tok/', expiresIn: 3 })
+  const renewals: string[] = []
+  const { client } = connect(server.url, {
+    headers: () => ({ authorization: `Bearer ${token}` }),
+    onError: async (err) => {
+      if (err.code !== 'UNAUTHORIZED') return undefined
+      renewals.push(err.status === undefined ? 'in-band' : String(err.status))
+      token = await hsToken({ scope: 'read:tok/', expiresIn: 60 })
+      return {}
+    },
+  })
+  const stream = client.stream<{ n: number }>('tok/live')
+  const seen: number[] = []
+  let failed: unknown
+  const subscription = stream.live$.subscribe({ next: (s) => seen.push(s.seq), error: (err) => (failed = err) })
+  await first(stream.live$, (s) => s.seq === 1)
+  // The first token runs out while connected; the server ends the connection in-band.
+  await first(stream.status$, (s) => s === 'reconnecting')
+  await admin.stream('tok/live').append(merge({ n: 2 }))
+  await first(stream.live$, (s) => s.seq === 2)
+  subscription.unsubscribe()
+  expect(failed).toBeUndefined()
+  expect(renewals).toEqual(['in-band'])
+  expect(seen).toEqual([1, 2])
+  const lives = server.served.requests.filter((line) => line.includes('/v1/live/'))
+  expect(lives).toEqual(['GET /v1/live/tok/live', 'GET /v1/live/tok/live?after=1'])
+})
