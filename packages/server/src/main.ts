@@ -100,8 +100,9 @@ export async function runServer(argv: readonly string[], env: Readonly<Record<st
     })
   }
 
+  let address: string
   try {
-    await app.listen({ port: config.port, host: config.host })
+    address = await app.listen({ port: config.port, host: config.host })
   } catch (error) {
     const code = (error as { code?: unknown }).code
     const where = `${config.host}:${config.port}`
@@ -111,5 +112,5 @@ export async function runServer(argv: readonly string[], env: Readonly<Record<st
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') fail(blame(config, 'host', `cannot listen on ${where}: no such local address`))
     fail(`could not listen on ${where}: ${(error as Error).message}`, 1)
   }
-  app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal' }, 'statestream ready')
+  app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal' }, `statestream ready at ${address}`)
 }
