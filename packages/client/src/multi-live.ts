@@ -56,7 +56,7 @@ export class MultiLive<S = Json> {
       }
       const byName = new Map(held.map((core) => [core.name, core.store]))
       const codec = new MultiCodec(this.streams, (name) => byName.get(name) as StreamCore['store'], transport, sink)
-      const driver = new TailDriver(transport, codec, options, this.#status$, (err) => subscriber.error(err))
+      const driver = new TailDriver(transport, codec, options, this.#status$, (err) => subscriber.error(err), () => subscriber.complete())
       const untrack = track(() => subscriber.complete())
       driver.start()
       return () => {

@@ -70,8 +70,14 @@ export class StreamCore {
         if (entry !== undefined) value.entry = entry
         subscriber.next(value)
       }
-      const driver = new TailDriver(transport, new SingleCodec(name, this.store, transport, emit), options.live, this.status$, (err) =>
-        subscriber.error(err),
+      const driver = new TailDriver(
+        transport,
+        new SingleCodec(name, this.store, transport, emit),
+        options.live,
+        this.status$,
+        (err) => subscriber.error(err),
+        // A closed stream: its final state was emitted, and nothing follows.
+        () => subscriber.complete(),
       )
       const release = this.use()
       const untrack = options.track(() => subscriber.complete())

@@ -13,13 +13,13 @@ import { apply } from '@statestream/common'
 import type { Bound, Entry, Json, Snapshot, WindowData } from '@statestream/common'
 import type { MemoryBudget } from './core/budget.ts'
 import { coversPoint, spans, stateAtSeq, stateAtTs } from './core/cover.ts'
-import { replayHeld } from './core/sharing.ts'
-import { plan, planSpan } from './core/plan.ts'
+import { headOf, replayHeld } from './core/sharing.ts'
+import { pastEnd, plan, planSpan } from './core/plan.ts'
 import { WindowIndex } from './core/window-index.ts'
 import type { Held, Pending, Span, WindowView } from './core/window-index.ts'
 import { WindowConflict, lastSeqOf } from './core/window-machine.ts'
 import type { Point, WindowContent, WindowStatus } from './core/window-machine.ts'
-import { liveBound, liveEntry, liveWindow, tailed, untailed } from './core/live-feed.ts'
+import { liveBound, liveEnd, liveEntry, liveWindow, tailed, untailed } from './core/live-feed.ts'
 import type { PartialHandler, WindowAnswer } from './io/window-fetcher.ts'
 
 /** Where a store's windows come from: the fetcher (`io/window-fetcher.ts`), or a stand-in in tests. */
@@ -99,6 +99,13 @@ export class WindowStore {
           const landed = await this.#fetchNew(point, undefined, false)
           if (landed === 'before') return this.#preCreation()
           if (spans(landed.model, point) || coversPoint(landed.model, point)) {
+            this.index.touch(landed)
+            return viewOf(landed)
+          }
+          // Asked for a point at or past its end, the server answers a closed window only when
+          // the stream is closed there (a window for T ends after T; for seq n, after n): its last.
+          if (landed.model.status === 'committed' && pastEnd(landed.model.end, point)) {
+            this.index.final = landed.model.end
             this.index.touch(landed)
             return viewOf(landed)
           }
@@ -205,6 +212,13 @@ export class WindowStore {
   liveBound(bound: Bound): void {
     liveBound(this.index, bound)
     this.publish()
+  }
+
+  /** A tail was told the stream is closed at `bound`; returns its final state, when what is held has it. */
+  liveEnd(bound: Bound): Snapshot | undefined {
+    const last = liveEnd(this.index, bound)
+    this.publish()
+    return last === undefined ? undefined : headOf(last)
   }
 
   /** A tail connected: the open window is live while one is. */

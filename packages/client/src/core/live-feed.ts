@@ -1,7 +1,8 @@
 /**
  * How a live tail feeds a stream's window index: the open window it receives first (or resumes
- * from), each entry, and each bound (the server snapshotted: the open window closes there and a
- * new one starts, from data already held). Pure and synchronous, like the index.
+ * from), each entry, each bound (the server snapshotted: the open window closes there and a new
+ * one starts, from data already held), and the final bound of a closed stream (the open window
+ * closes there and none follows). Pure and synchronous, like the index.
  */
 import { apply } from '@statestream/common'
 import type { Bound, Entry, WindowData } from '@statestream/common'
@@ -66,6 +67,31 @@ export function liveBound(index: WindowIndex, bound: Bound): void {
     return
   }
   index.split(open, bound)
+}
+
+/**
+ * A tail was told the stream is closed at `bound`: its open window closes there and no window
+ * follows — one opened there from held data by an earlier bound at the same entry goes. Returns
+ * the last window (`undefined` when none of it is held). Throws `WindowConflict` when held entries
+ * run past the end.
+ */
+export function liveEnd(index: WindowIndex, bound: Bound): Held | undefined {
+  index.final = bound
+  const ending = index.held.find((slot) => slot.model.end !== null && slot.model.end !== undefined && slot.model.end.seq === bound.seq)
+  if (ending === undefined) {
+    const open = index.open
+    if (open === undefined) return undefined
+    if (lastSeqOf(open.model) !== bound.seq) throw new WindowConflict(`the stream ends at ${bound.seq}, the open window holds up to ${lastSeqOf(open.model)}`)
+    index.apply(open, { type: 'bound', bound })
+    return open
+  }
+  const after = index.held.find((slot) => slot !== ending && slot.model.start.seq === bound.seq && slot.model.end === null)
+  if (after !== undefined) {
+    if (after.model.entries.length > 0) throw new WindowConflict(`the stream ends at ${bound.seq}, a window after it holds entries`)
+    if (after.model.status === 'live') index.apply(after, { type: 'untailed' })
+    index.apply(after, { type: 'evicted' })
+  }
+  return ending
 }
 
 /** The open window starting at the end of committed `ended`, made from held data (its start is `ended`'s head). */

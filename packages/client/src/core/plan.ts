@@ -6,6 +6,7 @@
  */
 import { coversPoint, inSpan, spans } from './cover.ts'
 import { lastSeqOf } from './window-machine.ts'
+import type { Bound } from '@statestream/common'
 import type { Point } from './window-machine.ts'
 import type { Held, Pending, Span, WindowIndex } from './window-index.ts'
 
@@ -23,6 +24,8 @@ export type Plan =
 /** What to do for `point`: with `complete`, a held window still pulling is brought up to date first. */
 export function plan(index: WindowIndex, point: Point, complete: boolean): Plan {
   if ('at' in point && index.created !== undefined && point.at < index.created.ts) return { kind: 'before' }
+  const last = finalOf(index, point)
+  if (last !== undefined) return { kind: 'hit', held: last }
   const covering = coveringOf(index, point)
   if (covering !== undefined && (!complete || covering.model.status !== 'pulling')) return { kind: 'hit', held: covering }
   const partial = covering ?? index.held.find((slot) => spans(slot.model, point))
@@ -39,6 +42,18 @@ export function planSpan(index: WindowIndex, span: Span): Plan {
     return status === 'committed' || status === 'live' || enough ? { kind: 'hit', held } : { kind: 'resume', held }
   }
   return waitOrFetch(index, { seq: span.start.seq }, span)
+}
+
+/** For a point at or past a closed stream's end: its last window, when held whole. */
+function finalOf(index: WindowIndex, point: Point): Held | undefined {
+  const final = index.final
+  if (final === undefined || !pastEnd(final, point)) return undefined
+  return index.held.find((slot) => slot.model.status === 'committed' && slot.model.end.seq === final.seq)
+}
+
+/** True when `point` is at or past `end` (no window that ends there can cover it, unless the stream ends there). */
+export function pastEnd(end: Bound, point: Point): boolean {
+  return 'at' in point ? point.at >= end.ts : point.seq >= end.seq
 }
 
 function coveringOf(index: WindowIndex, point: Point): Held | undefined {

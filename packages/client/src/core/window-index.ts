@@ -59,6 +59,8 @@ export class WindowIndex implements BudgetMember<Held> {
   pending: Pending[] = []
   /** The creation bound (seq 0), once any answer revealed it. */
   created: Bound | undefined
+  /** The end of a closed stream, once known: its last window ends there, and every later point falls in it. */
+  final: Bound | undefined
   /** Connected tails feeding this index: the open window is live while there is one. */
   tailers = 0
   readonly budget: MemoryBudget
@@ -225,6 +227,7 @@ export class WindowIndex implements BudgetMember<Held> {
     for (const slot of this.held) this.#onChange(viewOf(slot), true)
     this.held = []
     this.created = undefined
+    this.final = undefined
   }
 
   /** The held windows covering `[from, to]` without a gap, first to last; `undefined` when any part is not held. */

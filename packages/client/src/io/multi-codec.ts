@@ -7,6 +7,7 @@
  * the server sends only its entries after that seq, then a `clock` that ends the initial data.
  * Once a connection's initial data was complete, a drop resumes by gpos (`Last-Event-ID`), which
  * re-sends nothing; a drop before that starts over from each stream's held head the same way.
+ * A closed stream's final `bound` (`"closed":true`) ends that stream; the tail ends with the last.
  */
 import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError } from '@statestream/common'
 import type { Bound, Entry, Mutation, Snapshot, WindowData } from '@statestream/common'
@@ -46,6 +47,8 @@ export class MultiCodec implements TailCodec {
   #byGpos = false
   #lastId: string | undefined
   #tailing = false
+  /** Streams that are closed and wholly received. */
+  readonly #ended = new Set<string>()
 
   constructor(streams: readonly string[], stores: (name: string) => WindowStore, transport: Transport, sink: MultiSink) {
     this.label = streams.join(',')
@@ -120,9 +123,23 @@ export class MultiCodec implements TailCodec {
         return 'progress'
       }
       case LIVE_EVENTS.bound: {
-        const bound = JSON.parse(event.data) as Bound & { stream: string }
-        this.#stores(bound.stream).liveBound({ seq: bound.seq, ts: bound.ts })
-        return 'none'
+        const bound = JSON.parse(event.data) as Bound & { stream: string; closed?: boolean }
+        const store = this.#stores(bound.stream)
+        if (bound.closed !== true) {
+          store.liveBound({ seq: bound.seq, ts: bound.ts })
+          return 'none'
+        }
+        // The stream is closed: its last window ends here, its final state is current, and
+        // nothing more of it comes; the connection is over once every stream is.
+        const last = store.liveEnd({ seq: bound.seq, ts: bound.ts })
+        this.#unannounced.delete(bound.stream)
+        this.#awaiting.delete(bound.stream)
+        if (last !== undefined && this.#emitted.get(bound.stream) !== last.seq) {
+          this.#emitted.set(bound.stream, last.seq)
+          this.#sink.state(bound.stream, last, Number(this.#lastId ?? 0), undefined)
+        }
+        this.#ended.add(bound.stream)
+        return this.#ended.size === this.#streams.length ? 'ended' : 'none'
       }
       case LIVE_EVENTS.clock: {
         const tick = JSON.parse(event.data) as ClockTick

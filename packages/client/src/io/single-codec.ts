@@ -3,6 +3,8 @@
  * window) first; a connection made while the open window is held resumes with `?after=` its last
  * entry and gets only what is new. Each event feeds the stream's window store, whose index holds
  * the one head; the cursor emits that head: first when the connection is synced, then per entry.
+ * A closed stream's final `bound` (`"closed":true`) ends the tail: the last window is committed,
+ * its final state emitted if it was not, and the cursor completes.
  */
 import { ErrorCode, LIVE_EVENTS, QUERY, ROUTES, StateStreamError } from '@statestream/common'
 import type { Bound, Entry, Snapshot, WindowData } from '@statestream/common'
@@ -72,9 +74,20 @@ export class SingleCodec implements TailCodec {
         this.#emit(next, entry)
         return 'progress'
       }
-      case LIVE_EVENTS.bound:
-        this.#store.liveBound(JSON.parse(event.data) as Bound)
-        return 'none'
+      case LIVE_EVENTS.bound: {
+        const bound = JSON.parse(event.data) as Bound & { closed?: boolean }
+        if (bound.closed !== true) {
+          this.#store.liveBound(bound)
+          return 'none'
+        }
+        // The stream is closed: its last window ends here, and its final state is the current one.
+        const last = this.#store.liveEnd({ seq: bound.seq, ts: bound.ts })
+        if (last !== undefined && last.seq !== this.#emitted) {
+          this.#emitted = last.seq
+          this.#emit(last, undefined)
+        }
+        return 'ended'
+      }
       default:
         // Heartbeats (and anything newer than this client) only keep the watchdog quiet.
         return 'none'

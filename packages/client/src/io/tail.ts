@@ -16,8 +16,11 @@ import { readSse } from './sse.ts'
 import type { SseEvent } from './sse.ts'
 import type { Transport } from './transport.ts'
 
-/** What an event did for the connection. */
-export type EventOutcome = 'synced' | 'progress' | 'none'
+/**
+ * What an event did for the connection. `ended`: the stream (every stream of the connection) is
+ * closed and all of it was received: nothing more will ever come, so the tail ends for good.
+ */
+export type EventOutcome = 'synced' | 'progress' | 'ended' | 'none'
 
 /** A live route's codec: where to connect, and what each event means. */
 export interface TailCodec {
@@ -53,6 +56,7 @@ export class TailDriver {
   readonly #options: TailOptions
   readonly #status$: BehaviorSubject<LiveStatus>
   readonly #onFail: (err: unknown) => void
+  readonly #onEnd: () => void
   readonly #abort = new AbortController()
   #state: Connection = { status: 'closed' }
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -60,12 +64,21 @@ export class TailDriver {
   #failure: unknown
   #recoveries = 0
 
-  constructor(transport: Transport, codec: TailCodec, options: TailOptions, status$: BehaviorSubject<LiveStatus>, onFail: (err: unknown) => void) {
+  /** `onFail`: a refusal ends the tail; `onEnd`: the stream was closed, the tail is over. */
+  constructor(
+    transport: Transport,
+    codec: TailCodec,
+    options: TailOptions,
+    status$: BehaviorSubject<LiveStatus>,
+    onFail: (err: unknown) => void,
+    onEnd: () => void = () => undefined,
+  ) {
     this.#transport = transport
     this.#codec = codec
     this.#options = options
     this.#status$ = status$
     this.#onFail = onFail
+    this.#onEnd = onEnd
   }
 
   start(): void {
@@ -148,6 +161,12 @@ export class TailDriver {
     // An in-band error ends the connection; the machine judges it like any other failure.
     if (event.event === LIVE_EVENTS.error) throw inBandError(event.data)
     const outcome = this.#codec.event(event)
+    if (outcome === 'ended') {
+      // The end of the stream: no reconnect, and the subscribers are told it is over.
+      this.#dispatch({ type: 'stop' })
+      this.#onEnd()
+      return
+    }
     if (outcome !== 'none') this.#dispatch({ type: outcome })
   }
 
