@@ -7,7 +7,8 @@
 import { ErrorCode, StateStreamError } from '@statestream/common'
 import { isJsonStream } from './log-format.ts'
 import type { LogReader } from './log-reader.ts'
-import type { ForkRequest, StreamInfo } from './stream-types.ts'
+import type { CreateStream, ForkRequest, StreamInfo, StreamRecord } from './stream-types.ts'
+import { mediaType } from './stream-types.ts'
 
 /** A resolved fork point. */
 export interface ResolvedForkPoint {
@@ -55,4 +56,37 @@ export function resolveForkPoint(log: LogReader, source: StreamInfo, request: Fo
   // All of the next entry is the same as forking after it.
   if (sub === data.length) return { seq: anchor + 1 }
   return { seq: anchor, prefix: { data: Buffer.from(data.subarray(0, sub)), ts: next.ts } }
+}
+
+/** Refuses a fork request that contradicts its source: another content type or kind. */
+export function checkForkOf(source: StreamInfo, request: Pick<CreateStream, 'contentType' | 'kind'>): void {
+  if (request.contentType !== undefined && mediaType(request.contentType) !== mediaType(source.contentType)) {
+    throw new StateStreamError(
+      ErrorCode.CONTENT_TYPE_MISMATCH,
+      `a fork has its source's content type, ${source.contentType}; the request's is ${request.contentType}`,
+    )
+  }
+  if (request.kind !== undefined && request.kind !== source.kind) {
+    throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `a fork of a ${source.kind} stream is a ${source.kind} stream`)
+  }
+}
+
+/**
+ * Where a fork at `point` of `source` starts: its history's creation (its source's), its head at
+ * the fork point, the log's size there and the last snapshot it shares. A few lookups, whatever
+ * the source's length.
+ */
+export function forkStart(log: LogReader, source: StreamInfo, point: ResolvedForkPoint) {
+  const seq = point.seq
+  const snapshot = source.kind === 'state' ? log.snapshotAtOrBefore(source.segments, seq) : undefined
+  const atHead = seq === source.headSeq
+  const start: Pick<StreamRecord, 'createdTs' | 'headSeq' | 'headTs' | 'totalBytes' | 'lastSnapshot'> = {
+    // Its history begins where its source's does: the state before the fork point is the source's.
+    createdTs: source.createdTs,
+    headSeq: seq,
+    headTs: atHead ? source.headTs : seq === 0 ? source.createdTs : (log.entryAt(source.segments, seq)?.ts ?? source.headTs),
+    totalBytes: atHead ? source.totalBytes : log.bytesAt(source.segments, seq),
+    lastSnapshot: snapshot ? { seq: snapshot.seq, ts: snapshot.ts, cumBytes: snapshot.cum_bytes } : { seq: 0, ts: source.createdTs, cumBytes: 0 },
+  }
+  return { ...start, fork: { source, seq, snapSeq: snapshot?.seq ?? 0, prefix: point.prefix?.data.length ?? 0 } }
 }

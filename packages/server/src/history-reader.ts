@@ -23,9 +23,10 @@ export interface WindowAnswer {
   /** Closed windows (and the one before creation) never change. */
   closed: boolean
   /**
-   * For a closed window whose answer holds entries: an identity of this very body that no other
-   * body will ever have, even after the stream is deleted and re-created (the last entry's global
-   * position is never reused). `null` otherwise: the caller digests the body.
+   * For a closed window whose answer holds entries: an identity of this window's content (its
+   * start, its entries from `after`, its end) that no other content will ever have, even after the
+   * stream is deleted and re-created (the last entry's global position is never reused). A fork
+   * shares it with its source for the windows it shares. `null` otherwise: the caller digests the body.
    */
   identity: string | null
   start: Bound | null

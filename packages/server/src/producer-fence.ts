@@ -36,3 +36,17 @@ function seqGap(expected: number, received: number): StateStreamError {
     headers: { 'producer-expected-seq': String(expected), 'producer-received-seq': String(received) },
   })
 }
+
+/**
+ * On a closed stream: the duplicate answer when `producer`'s request is one already stored (a
+ * retry of the closing append, say), else `undefined` (the append is refused as closed). A stale
+ * epoch is still its 403.
+ */
+export function fenceClosed(state: ProducerRow | undefined, producer: Producer): { epoch: number; seq: number } | undefined {
+  try {
+    return fenceProducer(state, producer)
+  } catch (error) {
+    if ((error as { code?: unknown }).code === ErrorCode.PRODUCER_STALE_EPOCH) throw error
+    return undefined
+  }
+}

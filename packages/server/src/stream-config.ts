@@ -3,7 +3,7 @@
  * defaults and a fork's inheritance are filled in, whether an existing stream matches it (a `PUT`
  * of an existing stream is idempotent only then), and whether a stream is alive.
  */
-import { ErrorCode, StateStreamError } from '@statestream/common'
+import { ErrorCode, StateStreamError, encodeOffset } from '@statestream/common'
 import type { SnapshotPolicy } from '@statestream/common'
 import type { CreateStream, StreamInfo, StreamKind } from './stream-types.ts'
 import { mediaType } from './stream-types.ts'
@@ -99,4 +99,20 @@ function samePolicy(a: SnapshotPolicy, b: SnapshotPolicy): boolean {
 export function isExpired(info: Pick<StreamInfo, 'expiresAt' | 'ttlSeconds' | 'touchedTs'>, now: number): boolean {
   if (info.expiresAt !== null && now >= info.expiresAt) return true
   return info.ttlSeconds !== null && now >= info.touchedTs + info.ttlSeconds * 1000
+}
+
+/** The creation time of a new stream at `now`: now, or the earlier time the request gives. */
+export function creationTime(request: Pick<CreateStream, 'createdAt'>, now: number): number {
+  if (request.createdAt === undefined) return now
+  if (request.createdAt > now) {
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Created-At ${request.createdAt} is in the future (now is ${now})`)
+  }
+  return request.createdAt
+}
+
+/** The refusal of an append to a closed stream, with the headers a writer needs (Durable Streams §5.2). */
+export function closedError(info: Pick<StreamInfo, 'name' | 'headSeq'>): StateStreamError {
+  return new StateStreamError(ErrorCode.STREAM_CLOSED, `stream "${info.name}" is closed: its content is final`, {
+    headers: { 'stream-closed': 'true', 'stream-next-offset': encodeOffset(info.headSeq) },
+  })
 }

@@ -14,7 +14,7 @@
  * and the purge cascades up its sources.
  */
 import type Database from 'better-sqlite3'
-import { DEFAULT_SNAPSHOT_POLICY, ErrorCode, StateStreamError, diff, encodeOffset, quote, stringifyJson } from '@statestream/common'
+import { DEFAULT_SNAPSHOT_POLICY, ErrorCode, StateStreamError, diff, quote, stringifyJson } from '@statestream/common'
 import type { Json, SnapshotPolicy } from '@statestream/common'
 import { planAppend, planBytes, planClose } from './append-plan.ts'
 import type { AppendPlan, StreamHead } from './append-plan.ts'
@@ -22,14 +22,14 @@ import { Checkpointer, DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import { openDatabase } from './db.ts'
 import { lockStoreFile, openFailure } from './store-file.ts'
 import type { Durability } from './db.ts'
-import { resolveForkPoint } from './fork-point.ts'
+import { checkForkOf, forkStart, resolveForkPoint } from './fork-point.ts'
 import type { ResolvedForkPoint } from './fork-point.ts'
 import { DEFAULT_STATE_CACHE_BYTES } from './head-states.ts'
 import { HistoryReader } from './history-reader.ts'
 import { isJsonStream } from './log-format.ts'
 import { LogReader } from './log-reader.ts'
-import { fenceProducer } from './producer-fence.ts'
-import { checkConfig, requestedConfig, sameConfig } from './stream-config.ts'
+import { fenceClosed, fenceProducer } from './producer-fence.ts'
+import { checkConfig, closedError, creationTime, requestedConfig, sameConfig } from './stream-config.ts'
 import type { StreamConfig } from './stream-config.ts'
 import { StreamCatalog } from './stream-catalog.ts'
 import { StreamList } from './stream-list.ts'
@@ -243,7 +243,7 @@ export class StreamStore {
       })
       if (record.closed) {
         // Checked first (Durable Streams §5.2): a writer learns of the closure before anything else.
-        const duplicate = producer && this.#closedDuplicate(record, producer)
+        const duplicate = producer && fenceClosed(this.#rows.producer(record.id, producer.id), producer)
         if (duplicate) return done('duplicate', duplicate)
         if (closeOnly) return done('duplicate')
         throw closedError(record)
@@ -393,7 +393,7 @@ export class StreamStore {
   // ---- creating ----
 
   #createNew(request: CreateStream): JobOutcome<{ created: boolean; info: StreamInfo }> {
-    const now = this.#createdAt(request)
+    const now = creationTime(request, this.#now())
     const config = checkConfig(requestedConfig(request, this.#policy), request)
     const record = this.#catalog.insert(config, request.name, {
       createdTs: now,
@@ -410,16 +410,6 @@ export class StreamStore {
     return this.#fill(record, [], request)
   }
 
-  /** The creation time of a new stream: now, or the earlier time the request gives. */
-  #createdAt(request: CreateStream): number {
-    const now = this.#now()
-    if (request.createdAt === undefined) return now
-    if (request.createdAt > now) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Created-At ${request.createdAt} is in the future (now is ${now})`)
-    }
-    return request.createdAt
-  }
-
   #createFork(request: CreateStream, fork: ForkRequest): JobOutcome<{ created: boolean; info: StreamInfo }> {
     if (request.createdAt !== undefined) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, "a fork's history begins where its source's does: it takes no Stream-Created-At")
@@ -430,31 +420,10 @@ export class StreamStore {
       throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `stream "${fork.source}" was deleted: it cannot be forked`)
     }
     const source = found.record
-    if (request.contentType !== undefined && mediaType(request.contentType) !== mediaType(source.contentType)) {
-      throw new StateStreamError(
-        ErrorCode.CONTENT_TYPE_MISMATCH,
-        `a fork has its source's content type, ${source.contentType}; the request's is ${request.contentType}`,
-      )
-    }
-    if (request.kind !== undefined && request.kind !== source.kind) {
-      throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `a fork of a ${source.kind} stream is a ${source.kind} stream`)
-    }
+    checkForkOf(source, request)
     const point = resolveForkPoint(this.#log, source, fork)
     const config = checkConfig(requestedConfig(request, this.#policy, { source }), request)
-    const seq = point.seq
-    const snapshot = source.kind === 'state' ? this.#log.snapshotAtOrBefore(source.segments, seq) : undefined
-    const atHead = seq === source.headSeq
-    const record = this.#catalog.insert(config, request.name, {
-      // Its history begins where its source's does: the state before the fork point is the source's.
-      createdTs: source.createdTs,
-      headSeq: seq,
-      headTs: atHead ? source.headTs : seq === 0 ? source.createdTs : (this.#log.entryAt(source.segments, seq)?.ts ?? source.headTs),
-      totalBytes: atHead ? source.totalBytes : this.#log.bytesAt(source.segments, seq),
-      lastSnapshot: snapshot
-        ? { seq: snapshot.seq, ts: snapshot.ts, cumBytes: snapshot.cum_bytes }
-        : { seq: 0, ts: source.createdTs, cumBytes: 0 },
-      fork: { source, seq, snapSeq: snapshot?.seq ?? 0, prefix: point.prefix?.data.length ?? 0 },
-    })
+    const record = this.#catalog.insert(config, request.name, forkStart(this.#log, source, point))
     const prefix = point.prefix && planBytes(this.#head(record, false), point.prefix.data, point.prefix.ts, this.#gpos)
     return this.#fill(record, prefix ? [prefix] : [], request)
   }
@@ -572,16 +541,6 @@ export class StreamStore {
     }
   }
 
-  /** A producer's retry of a request a closed stream already stored (its stale epochs stay 403). */
-  #closedDuplicate(record: StreamRecord, producer: NonNullable<AppendRequest['producer']>): { epoch: number; seq: number } | undefined {
-    try {
-      return fenceProducer(this.#rows.producer(record.id, producer.id), producer)
-    } catch (error) {
-      if ((error as { code?: unknown }).code === ErrorCode.PRODUCER_STALE_EPOCH) throw error
-      return undefined
-    }
-  }
-
   // ---- finding ----
 
   #lookup(name: string): Lookup {
@@ -617,11 +576,4 @@ export class StreamStore {
       return { result: undefined }
     }).catch(() => {})
   }
-}
-
-/** The refusal of an append to a closed stream, with the headers a writer needs (§5.2). */
-function closedError(record: StreamInfo): StateStreamError {
-  return new StateStreamError(ErrorCode.STREAM_CLOSED, `stream "${record.name}" is closed: its content is final`, {
-    headers: { 'stream-closed': 'true', 'stream-next-offset': encodeOffset(record.headSeq) },
-  })
 }
