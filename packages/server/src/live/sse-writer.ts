@@ -259,10 +259,9 @@ export class SseConnection {
       const confirmed = kernelQueues.confirm(socket)
       kernel = confirmed.bytes
       if (own + kernel <= budget) this.#allowance = 0
-      const within = own + kernel + size <= budget + this.#allowance
-      // Read within the interval, or over only by bytes too young to tell in flight from held:
-      // not cut now, but looked at again once they are old enough, writes or no writes.
-      if (within || (!confirmed.fresh && own + size <= budget + this.#allowance)) {
+      // Within, though bytes too young to tell in flight from held may be on top: not cut now,
+      // but looked at again once they are old enough, writes or no writes.
+      if (own + kernel + size <= budget + this.#allowance) {
         this.#lookAgain()
         return false
       }
