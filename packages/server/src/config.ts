@@ -32,9 +32,31 @@ export interface ServerConfig {
   logFormat: LogFormat
   /** The options of `buildApp` (the store's, the plugin's, the live routes'). */
   app: AppOptions & { file: string; snapshotPolicy: Partial<SnapshotPolicy> }
+  /**
+   * Access control as configured: a secret, or the path of a public key or JWKS file, and the
+   * claims a token must carry. `main.ts` reads the files (`authFromConfig`) into `app.auth`.
+   */
+  auth: AuthConfig
+  /** `--rate-limit` and its window; `app.rateLimit` is set from them when the limit is not 0. */
+  rateLimit: { max: number; timeWindowMs: number }
   /** For each flag the user set, what set it: `--db` or `STATESTREAM_DB` (errors name it). */
   sources: Record<string, string>
 }
+
+/** What the auth flags say (none given: access control is off). */
+export interface AuthConfig {
+  secret?: string
+  publicKeyFile?: string
+  jwksFile?: string
+  issuer?: string
+  audience?: string
+}
+
+/** The flags that choose the key of access control. */
+export const AUTH_KEY_FLAGS = ['auth-secret', 'auth-public-key-file', 'auth-jwks-file'] as const
+
+/** Default window of `--rate-limit`, in ms. */
+const RATE_WINDOW_MS = 60_000
 
 /** A configuration the server refuses; its message is one line naming the flag or variable. */
 export class ConfigError extends Error {
@@ -252,6 +274,41 @@ export const SETTINGS: readonly Setting[] = [
     parse: oneOf(['on', 'off']), set: (c, v) => (c.app.inspector = v === 'on' ? {} : false),
   }),
   setting({
+    flag: 'auth-secret', env: 'STATESTREAM_AUTH_SECRET', arg: '<secret>', default: 'off',
+    help: 'access control: bearer JWTs signed HS256 with this secret, 32 bytes or more (prefer the variable: flags show in ps)',
+    parse: nonEmpty, set: (c, v) => (c.auth.secret = v),
+  }),
+  setting({
+    flag: 'auth-public-key-file', env: 'STATESTREAM_AUTH_PUBLIC_KEY_FILE', arg: '<file>', default: 'off',
+    help: 'access control: bearer JWTs signed EdDSA or RS256, checked with this PEM public key (Ed25519 or RSA)',
+    parse: nonEmpty, set: (c, v) => (c.auth.publicKeyFile = v),
+  }),
+  setting({
+    flag: 'auth-jwks-file', env: 'STATESTREAM_AUTH_JWKS_FILE', arg: '<file>', default: 'off',
+    help: "access control: bearer JWTs checked with the key of this JWKS file that the token's kid names",
+    parse: nonEmpty, set: (c, v) => (c.auth.jwksFile = v),
+  }),
+  setting({
+    flag: 'auth-issuer', env: 'STATESTREAM_AUTH_ISSUER', arg: '<iss>', default: 'any',
+    help: "with access control: a token's iss claim must be this",
+    parse: nonEmpty, set: (c, v) => (c.auth.issuer = v),
+  }),
+  setting({
+    flag: 'auth-audience', env: 'STATESTREAM_AUTH_AUDIENCE', arg: '<aud>', default: 'any',
+    help: "with access control: a token's aud claim must hold this",
+    parse: nonEmpty, set: (c, v) => (c.auth.audience = v),
+  }),
+  setting({
+    flag: 'rate-limit', env: 'STATESTREAM_RATE_LIMIT', arg: '<n>', default: '0',
+    help: 'most requests per window from one token (or, without access control, one address); 0: no limit',
+    parse: integer(0), set: (c, v) => (c.rateLimit.max = v),
+  }),
+  setting({
+    flag: 'rate-limit-window-ms', env: 'STATESTREAM_RATE_LIMIT_WINDOW_MS', arg: '<ms>', default: String(RATE_WINDOW_MS),
+    help: 'the window of --rate-limit',
+    parse: positiveMs, set: (c, v) => (c.rateLimit.timeWindowMs = v),
+  }),
+  setting({
     flag: 'log-level', env: 'STATESTREAM_LOG_LEVEL', arg: '<level>', default: 'info',
     help: LOG_LEVELS.join('|'),
     parse: logLevel, set: (c, v) => (c.logLevel = v),
@@ -293,6 +350,8 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
     logLevel: 'info',
     logFormat: 'auto',
     app: { file: './statestream.db', snapshotPolicy: {} },
+    auth: {},
+    rateLimit: { max: 0, timeWindowMs: RATE_WINDOW_MS },
     sources: {},
   }
   for (const row of SETTINGS) {
@@ -307,6 +366,7 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
       throw new ConfigError(`${source} ${(error as Error).message}`)
     }
   }
+  if (config.rateLimit.max > 0) config.app.rateLimit = { ...config.rateLimit }
   return { kind: 'serve', config }
 }
 

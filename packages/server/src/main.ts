@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyServerOptions } from 'fastify'
 import { buildApp } from './app.ts'
-import { ConfigError, readConfig, usage } from './config.ts'
+import { authFromConfig } from './auth/token-verifier.ts'
+import { AUTH_KEY_FLAGS, ConfigError, readConfig, usage } from './config.ts'
 import type { ServerConfig } from './config.ts'
 import { REQUEST_LOG_FIELDS } from './request-log.ts'
 import { StoreFileError } from './store-file.ts'
@@ -75,9 +76,18 @@ export async function runServer(argv: readonly string[], env: Readonly<Record<st
   }
   const config = command.config
 
+  // Access control: the key files are read here, and a bad one is one line naming its flag.
+  let auth
+  try {
+    auth = authFromConfig(config.auth)
+  } catch (error) {
+    const given = AUTH_KEY_FLAGS.filter((flag) => config.sources[flag] !== undefined).map((flag) => config.sources[flag])
+    fail(`${given.join(', ')}: ${(error as Error).message}`)
+  }
+
   let app: Awaited<ReturnType<typeof buildApp>>
   try {
-    app = await buildApp({ ...config.app, logger: await logger(config) })
+    app = await buildApp({ ...config.app, ...(auth !== undefined && { auth }), logger: await logger(config) })
   } catch (error) {
     if (error instanceof StoreFileError) fail(blame(config, 'db', error.message))
     fail(`could not start: ${(error as Error).message}`, 1)
@@ -112,5 +122,5 @@ export async function runServer(argv: readonly string[], env: Readonly<Record<st
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') fail(blame(config, 'host', `cannot listen on ${where}: no such local address`))
     fail(`could not listen on ${where}: ${(error as Error).message}`, 1)
   }
-  app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal' }, `statestream ready at ${address}`)
+  app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal', auth: auth !== undefined }, `statestream ready at ${address}`)
 }

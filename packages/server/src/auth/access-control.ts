@@ -42,7 +42,7 @@ export function installAccessControl(app: FastifyInstance, options: AuthOptions)
     const { action, names } = accessFor(request)
     const denied = action === 'admin' ? !credentials.grants.admin : names.find((name) => !allows(credentials.grants, action, name))
     if (denied === false || denied === undefined) return
-    const what = action === 'admin' ? 'the "admin" grant' : `"${action}" on "${denied as string}"`
+    const what = action === 'admin' ? '"admin"' : `"${action}" on "${denied as string}"`
     throw new StateStreamError(ErrorCode.FORBIDDEN, `the token does not grant ${what}`, {
       headers: { 'www-authenticate': 'Bearer realm="statestream", error="insufficient_scope"' },
     })
