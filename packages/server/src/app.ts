@@ -7,7 +7,7 @@
  * refusals included: malformed requests (`clientErrorHandler`), bad URLs (`frameworkErrors`),
  * unknown routes, a request without `Host`, and requests that arrive while it shuts down.
  */
-import { ErrorCode, ROUTES, StateStreamError } from '@statestream/common'
+import { ErrorCode, ROUTES, StateStreamError, quote } from '@statestream/common'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Registry, collectDefaultMetrics } from 'prom-client'
@@ -70,7 +70,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   installRequestLog(app, PROBES)
   installErrorHandler(app)
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)),
+    sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${quote(request.url.split('?')[0] ?? '')}`)),
   )
 
   // The app owns the store (unless given one), so that /ready can ask it.

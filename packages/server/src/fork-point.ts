@@ -4,7 +4,7 @@
  * the fork copies as its own first entry. Only that part is ever copied — at most one entry, so a
  * fork costs the same whatever its source's length.
  */
-import { ErrorCode, StateStreamError } from '@statestream/common'
+import { ErrorCode, StateStreamError, quote } from '@statestream/common'
 import { isJsonStream } from './log-format.ts'
 import type { LogReader } from './log-reader.ts'
 import type { CreateStream, ForkRequest, StreamInfo, StreamRecord } from './stream-types.ts'
@@ -63,7 +63,7 @@ export function checkForkOf(source: StreamInfo, request: Pick<CreateStream, 'con
   if (request.contentType !== undefined && mediaType(request.contentType) !== mediaType(source.contentType)) {
     throw new StateStreamError(
       ErrorCode.CONTENT_TYPE_MISMATCH,
-      `a fork has its source's content type, ${source.contentType}; the request's is ${request.contentType}`,
+      `a fork has its source's content type, ${quote(source.contentType)}; the request's is ${quote(request.contentType)}`,
     )
   }
   if (request.kind !== undefined && request.kind !== source.kind) {

@@ -3,7 +3,7 @@
  * code, whoever raised it: our routes, Fastify (routing, body parsing, URLs), or Node's HTTP parser
  * (`clientErrorHandler`). Unknown errors are logged and answered with `INTERNAL` and no detail.
  */
-import { ERROR_STATUS, ErrorCode, StateStreamError } from '@statestream/common'
+import { ERROR_STATUS, ErrorCode, StateStreamError, clip } from '@statestream/common'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -41,7 +41,7 @@ export function toStateStreamError(error: unknown): StateStreamError {
   if (isStateStreamError(error)) return error
   const fastifyError = error as Partial<FastifyError>
   if (fastifyError.validation !== undefined) {
-    return new StateStreamError(ErrorCode.INVALID_PARAMETER, fastifyError.message ?? 'invalid request')
+    return new StateStreamError(ErrorCode.INVALID_PARAMETER, clipped(fastifyError.message) ?? 'invalid request')
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -50,15 +50,15 @@ export function toStateStreamError(error: unknown): StateStreamError {
       // The only path parameters are stream names.
       return new StateStreamError(ErrorCode.INVALID_STREAM_NAME, 'the stream name is far longer than a stream name may be')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new StateStreamError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, fastifyError.message ?? 'unsupported content type')
+      return new StateStreamError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, clipped(fastifyError.message) ?? 'unsupported content type')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new StateStreamError(ErrorCode.BAD_REQUEST, fastifyError.message ?? 'malformed request')
+      return new StateStreamError(ErrorCode.BAD_REQUEST, clipped(fastifyError.message) ?? 'malformed request')
   }
   const status = fastifyError.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new StateStreamError(CODE_BY_STATUS[status] ?? ErrorCode.BAD_REQUEST, fastifyError.message ?? 'bad request')
+    return new StateStreamError(CODE_BY_STATUS[status] ?? ErrorCode.BAD_REQUEST, clipped(fastifyError.message) ?? 'bad request')
   }
   return new StateStreamError(ErrorCode.INTERNAL, 'internal error', { cause: error })
 }
@@ -122,4 +122,9 @@ export function installSecurityHeaders(app: FastifyInstance): void {
     reply.header('x-content-type-options', 'nosniff').header('cross-origin-resource-policy', 'cross-origin')
     return payload
   })
+}
+
+/** A framework's message, which may quote the request (a header, a media type), cut short. */
+function clipped(message: string | undefined): string | undefined {
+  return message === undefined ? undefined : clip(message)
 }

@@ -251,7 +251,7 @@ export class StreamStore {
       if (!closeOnly && mediaType(request.contentType ?? '') !== mediaType(record.contentType)) {
         throw new StateStreamError(
           ErrorCode.CONTENT_TYPE_MISMATCH,
-          `the stream's content type is ${record.contentType}, the request's is ${request.contentType ?? 'missing'}`,
+          `the stream's content type is ${quote(record.contentType)}, the request's is ${request.contentType === undefined ? 'missing' : quote(request.contentType)}`,
         )
       }
       if (producer !== undefined) {

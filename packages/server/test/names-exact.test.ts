@@ -61,6 +61,8 @@ describe('error messages quote at most a short prefix of the input', () => {
     ['a 10,000-character resume point', 'GET', `/v1/live?stream=s@${huge}x`, {}],
     ['a 10,000-character Stream-TTL', 'PUT', '/v1/stream/t', { 'content-type': 'text/plain', 'stream-ttl': huge }],
     ['a 10,000-character Stream-Expires-At', 'PUT', '/v1/stream/t', { 'content-type': 'text/plain', 'stream-expires-at': huge }],
+    ['a 10,000-character unknown path', 'GET', `/v2/${huge}`, {}],
+    ['a 10,000-character Content-Type', 'POST', '/v1/stream/s', { 'content-type': `application/${huge}` }],
     ['a 10,000-character Producer-Epoch', 'POST', '/v1/stream/s', { 'content-type': 'application/json', 'producer-id': 'p', 'producer-epoch': huge, 'producer-seq': '0' }],
   ] as const)('%s', async ([, method, url, headers], { app }) => {
     await createState(app, 's')
