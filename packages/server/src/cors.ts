@@ -75,5 +75,8 @@ export async function installCors(app: FastifyInstance, origins: CorsOrigins): P
     maxAge: PREFLIGHT_MAX_AGE_S,
     // Bearer tokens travel in a header, never in cookies: no credentialed requests.
     credentials: false,
+    // An OPTIONS without a preflight's headers is answered like a preflight (204), not with the
+    // library's plain-text 400, which is outside the wire error contract.
+    strictPreflight: false,
   })
 }
