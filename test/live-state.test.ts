@@ -179,7 +179,8 @@ describe('GET /v1/live/<name>', () => {
     reader.close()
   })
 
-  test('a window larger than the reader budget is not mistaken for a slow reader', async ({ serve }) => {
+  // 12 MB through SSE: on a busy machine that takes far longer than the other tests' events.
+  test('a window larger than the reader budget is not mistaken for a slow reader', { timeout: 240_000 }, async ({ serve }) => {
     const { url } = await serve({ maxBufferedBytes: 16 * 1024 })
     const name = await createStateStream(url, 'big/window')
     // A 12 MB state: more than socket buffers absorb, so the window is still queued server-side.
@@ -189,7 +190,7 @@ describe('GET /v1/live/<name>', () => {
     for (let i = 1; i <= 5; i++) await append(url, name, JSON.stringify({ merge: { i } }))
     reader.resume()
     const model = new StateModel()
-    await model.follow(reader, 9)
+    await model.follow(reader, 9, 120_000)
     expect(model.windows).toBe(1)
     expect(reader.done).toBe(false)
     reader.close()

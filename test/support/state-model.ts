@@ -90,7 +90,7 @@ export class StateModel {
   }
 
   /** Applies events from `reader` until the model has reached `seq`. */
-  async follow(reader: SseReader, seq: number): Promise<void> {
-    while (this.seq < seq) this.apply(await reader.next())
+  async follow(reader: SseReader, seq: number, timeoutMs?: number): Promise<void> {
+    while (this.seq < seq) this.apply(await reader.next(timeoutMs))
   }
 }

@@ -37,6 +37,7 @@ const queues = new KernelQueues(0)
 
 test.skipIf(!queues.available)('a stalled socket holds megabytes in the kernel beyond Node’s own buffer, and they are counted', async () => {
   const socket = await stalled('127.0.0.1', 8 * 1024 * 1024)
+  const watchedAt = performance.now()
   const unwatch = queues.watch(socket)
   // Before any read of the tables the bound is everything handed to the kernel since watching: 0.
   expect(queues.queued(socket)).toBe(0)
@@ -45,8 +46,10 @@ test.skipIf(!queues.available)('a stalled socket holds megabytes in the kernel b
   // Node's buffer holds the rest of the 8 MiB; the kernel holds well over a MiB of it.
   expect(kernel).toBeGreaterThan(1024 * 1024)
   expect(kernel + socket.writableLength).toBeLessThanOrEqual(8 * 1024 * 1024)
-  // Held, not in flight, once it has stayed unacknowledged past IN_FLIGHT_MS.
-  expect(queues.confirm(socket).bytes).toBe(0)
+  // In flight while it is younger than IN_FLIGHT_MS (a busy machine may already be past that);
+  // held once it has stayed unacknowledged longer.
+  const inFlight = queues.confirm(socket).bytes
+  if (performance.now() - watchedAt < IN_FLIGHT_MS) expect(inFlight).toBe(0)
   await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_MS + 50))
   expect(queues.confirm(socket).bytes).toBeGreaterThan(1024 * 1024)
   unwatch()

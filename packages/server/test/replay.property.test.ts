@@ -110,7 +110,8 @@ async function check(app: FastifyInstance, log: Logged[], extraTimes: number[]):
   return raw
 }
 
-test('snapshot + replay equals a full replay, before and after a restart on the same file', async ({ tmp }) => {
+// 60 scenarios, each two servers on a file: minutes on a busy machine.
+test('snapshot + replay equals a full replay, before and after a restart on the same file', { timeout: 300_000 }, async ({ tmp }) => {
   let run = 0
   await fc.assert(
     fc.asyncProperty(scenario, async ({ policy, batches, extraTimes }) => {
