@@ -123,21 +123,7 @@ interface MergeFrame {
  */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isJsonObject(patch)) return patch
-  const frame = (into: Json | undefined, from: JsonObject, key: string): MergeFrame => ({
-    base: isJsonObject(into) ? into : {},
-    result: isJsonObject(into) ? undefined : freshObject(),
-    patch: from,
-    keys: Object.keys(from),
-    next: 0,
-    key,
-    current: into,
-  })
-  const store = (f: MergeFrame, key: string, current: Json | undefined, next: Json): void => {
-    if (current === next) return
-    f.result ??= writableObject(f.base)
-    setOwn(f.result, key, next)
-  }
-  const stack: MergeFrame[] = [frame(target, patch, '')]
+  const stack: MergeFrame[] = [mergeFrame(target, patch, '')]
   for (;;) {
     const top = stack[stack.length - 1] as MergeFrame
     if (top.next === top.keys.length) {
@@ -145,7 +131,7 @@ export function mergePatch(target: Json, patch: Json): Json {
       const merged = top.result ?? top.base
       const parent = stack[stack.length - 1]
       if (parent === undefined) return merged
-      store(parent, top.key, top.current, merged)
+      storeMember(parent, top.key, top.current, merged)
       continue
     }
     const key = top.keys[top.next++] as string
@@ -157,9 +143,33 @@ export function mergePatch(target: Json, patch: Json): Json {
       continue
     }
     const current = Object.hasOwn(top.base, key) ? (top.base[key] as Json) : undefined
-    if (isJsonObject(value)) stack.push(frame(current, value, key))
-    else store(top, key, current, value)
+    if (isJsonObject(value)) stack.push(mergeFrame(current, value, key))
+    else storeMember(top, key, current, value)
   }
+}
+
+// The two helpers of `mergePatch` live at module level: `apply` runs once per entry, and closures
+// made inside it would be allocated (and, under some loaders, named) on every call.
+
+/** The frame merging `from` into `into` (a missing or non-object `into` merges into `{}`). */
+function mergeFrame(into: Json | undefined, from: JsonObject, key: string): MergeFrame {
+  const base = isJsonObject(into) ? into : undefined
+  return {
+    base: base ?? {},
+    result: base === undefined ? freshObject() : undefined,
+    patch: from,
+    keys: Object.keys(from),
+    next: 0,
+    key,
+    current: into,
+  }
+}
+
+/** Puts `next` at `key` of the frame's result (copying its base first), unless it is already there. */
+function storeMember(f: MergeFrame, key: string, current: Json | undefined, next: Json): void {
+  if (current === next) return
+  f.result ??= writableObject(f.base)
+  setOwn(f.result, key, next)
 }
 
 function fail(index: number, op: PatchOp, why: string): never {
