@@ -13,19 +13,25 @@ import type { Socket } from 'node:net'
 import { memory, serve } from '../lib/proc.ts'
 import { nowUs, percentiles } from '../lib/stats.ts'
 
-const T = /"t":(\d+)/g
-
 /**
  * One event stream over a raw socket: the request is written by hand and the response is only
  * scanned for `"t":<µs>`, never parsed as HTTP, so a reader costs the same little CPU whichever
- * server it reads (chunk-size lines of a chunked body hold no such text, and a number never spans
- * a line, so scanning complete lines is enough).
+ * server it reads (chunk-size lines of a chunked body hold no such text). The scan works on the
+ * bytes as they come (no decoding, no strings): a reader process must not be what bounds the
+ * figures it reports. A number cut by a chunk boundary is finished from the next chunk.
  */
 interface Reader {
   socket: Socket
-  carry: string
+  /** The digits of a `"t":` number cut short by the end of the last chunk, or -1. */
+  partial: number
+  /** How many bytes of `"t":` the last chunk ended with (a marker cut by the boundary). */
+  marker: number
   received: number
 }
+
+const MARKER = Buffer.from('"t":')
+const ZERO = 0x30
+const NINE = 0x39
 
 let readers: Reader[] = []
 let since = Number.POSITIVE_INFINITY
@@ -41,22 +47,53 @@ function record(latencyUs: number): void {
   samples[sampleCount++] = latencyUs
 }
 
-function onChunk(reader: Reader, chunk: string): void {
-  const arrived = nowUs()
-  const text = reader.carry + chunk
-  const end = text.lastIndexOf('\n')
-  if (end < 0) {
-    reader.carry = text
-    return
+function sent(reader: Reader, value: number, arrived: number): void {
+  if (value >= since) {
+    record(arrived - value)
+    reader.received++
   }
-  reader.carry = text.slice(end + 1)
-  const lines = text.slice(0, end)
-  if (!lines.includes('"t":')) return
-  for (const match of lines.matchAll(T)) {
-    const sent = Number(match[1])
-    if (sent >= since) {
-      record(arrived - sent)
-      reader.received++
+}
+
+/** Reads the digits at `from`; returns the index after them (`chunk.length` when they may go on). */
+function digits(reader: Reader, chunk: Buffer, from: number, value: number, arrived: number): number {
+  let i = from
+  while (i < chunk.length) {
+    const c = chunk[i] as number
+    if (c < ZERO || c > NINE) {
+      sent(reader, value, arrived)
+      reader.partial = -1
+      return i
+    }
+    value = value * 10 + (c - ZERO)
+    i++
+  }
+  reader.partial = value
+  return i
+}
+
+function onChunk(reader: Reader, chunk: Buffer): void {
+  const arrived = nowUs()
+  let i = 0
+  if (reader.partial >= 0) i = digits(reader, chunk, 0, reader.partial, arrived)
+  else if (reader.marker > 0) {
+    // The last chunk ended inside `"t":`: finish the marker here, if it goes on.
+    const rest = MARKER.length - reader.marker
+    const goesOn = chunk.length >= rest && chunk.compare(MARKER, reader.marker, MARKER.length, 0, rest) === 0
+    reader.marker = 0
+    if (goesOn) i = digits(reader, chunk, rest, 0, arrived)
+  }
+  for (;;) {
+    const at = chunk.indexOf(MARKER, i)
+    if (at < 0) break
+    i = digits(reader, chunk, at + MARKER.length, 0, arrived)
+  }
+  if (reader.partial < 0) {
+    // A marker cut by the end of the chunk: remember how much of it came.
+    for (let k = Math.min(MARKER.length - 1, chunk.length - i); k > 0; k--) {
+      if (chunk.compare(MARKER, 0, k, chunk.length - k) === 0) {
+        reader.marker = k
+        break
+      }
     }
   }
 }
@@ -66,23 +103,23 @@ function open(url: string): Promise<Reader> {
   const { hostname, port, pathname, search } = new URL(url)
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port), noDelay: true })
-    const reader: Reader = { socket, carry: '', received: 0 }
+    const reader: Reader = { socket, partial: -1, marker: 0, received: 0 }
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error(`no answer from ${url} within 30 s`))
     }, 30_000)
     let first = true
-    socket.setEncoding('latin1')
     socket.on('connect', () => {
       socket.write(`GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\n\r\n`)
     })
-    socket.on('data', (chunk: string) => {
+    socket.on('data', (chunk: Buffer) => {
       if (first) {
         first = false
         clearTimeout(timer)
-        if (!chunk.startsWith('HTTP/1.1 200')) {
+        const head = chunk.toString('latin1', 0, Math.min(chunk.length, 200))
+        if (!head.startsWith('HTTP/1.1 200')) {
           socket.destroy()
-          reject(new Error(`${url}: ${chunk.split('\r\n')[0]}`))
+          reject(new Error(`${url}: ${head.split('\r\n')[0]}`))
           return
         }
         resolve(reader)
@@ -136,8 +173,12 @@ serve({
     const missing = counts.reduce((sum, count) => sum + Math.max(0, expected - count), 0)
     const lowerBound = nowUs() - (args.lastSent as number)
     for (let i = 0; i < missing; i++) record(lowerBound)
-    const [p50, p99, max] = percentiles(samples.subarray(0, sampleCount), [50, 99, 100])
+    const taken = samples.subarray(0, sampleCount)
+    // Several reader processes merge their raw samples (ms) before taking percentiles.
+    const raw = args.raw === true ? Array.from(taken, (us) => us / 1000) : undefined
+    const [p50, p99, max] = percentiles(taken, [50, 99, 100])
     return {
+      ...(raw !== undefined && { raw }),
       samples: sampleCount - missing,
       missing,
       p50: (p50 ?? Number.NaN) / 1000,

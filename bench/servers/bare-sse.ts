@@ -1,13 +1,25 @@
 /**
  * The floor of live latency and per-connection memory: a bare Node `http` server with no storage.
  * `GET /sse` opens an event stream; `POST /append` sends its body to every open stream as one
- * `data:` event and answers 204. Nothing is parsed, stored or validated.
+ * `data:` event and answers 204. Nothing is parsed, stored or validated. The appends that arrive
+ * in one turn of the event loop go out together, one write per reader (as statestream writes
+ * the entries of one commit): under a short CPU a floor that wrote each append to every reader
+ * alone would fall behind and stop being a floor.
  */
 import { createServer } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import { memory, serve } from '../lib/proc.ts'
 
 const readers = new Set<ServerResponse>()
+/** Events of this turn of the event loop, not yet written. */
+let pending: Buffer[] = []
+
+function flush(): void {
+  const events = Buffer.concat(pending)
+  pending = []
+  for (const reader of readers) reader.write(events)
+}
+
 const server = createServer((request, response) => {
   if (request.method === 'GET' && request.url === '/sse') {
     // `connection: close` spares the chunked framing (the body ends when the socket does): each
@@ -22,8 +34,8 @@ const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
-      const event = Buffer.concat([Buffer.from('data: '), ...chunks, Buffer.from('\n\n')])
-      for (const reader of readers) reader.write(event)
+      pending.push(Buffer.from('data: '), ...chunks, Buffer.from('\n\n'))
+      if (pending.length === 2 + chunks.length) setImmediate(flush)
       response.writeHead(204).end()
     })
     return
