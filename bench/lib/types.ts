@@ -25,7 +25,7 @@ export interface Row {
   /** Anything a reader must know to read the row (sizes, caveats). */
   note?: string
   /** Every round's figures, for the JSON. */
-  rounds?: { statestream?: number[]; peer?: number[] }
+  rounds?: { statestream?: number[]; peer?: number[]; ceiling?: number[] }
 }
 
 /** What a workload is given. */
