@@ -13,6 +13,7 @@ import type { TailOptions } from './io/tail.ts'
 import { retrying } from './io/retry.ts'
 import { Transport } from './io/transport.ts'
 import type { ErrorHandler, FetchLike, HeadersOption, RequestOptions, TraceEvent } from './io/transport.ts'
+import { LogStream } from './log-stream.ts'
 import { MultiLive } from './multi-live.ts'
 import { StateStream } from './state-stream.ts'
 import type { CallOptions } from './state-stream.ts'
@@ -101,6 +102,12 @@ export class Client {
     this.#assertOpen()
     assertStreamName(name)
     return new StateStream<S>(name, () => this.#core(name), this.#options.historyConcurrency ?? 4)
+  }
+
+  /** The handle of stream `name` as a plain Durable Streams log (any kind): its bytes or JSON messages, as the protocol serves them. */
+  log(name: string): LogStream {
+    this.#assertOpen()
+    return new LogStream(name, this.#transport, { attempts: this.#options.fetchAttempts ?? 6, backoff: this.#live.backoff })
   }
 
   /** Several streams tailed over one connection, with the server-wide gpos clock. */

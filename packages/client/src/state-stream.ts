@@ -15,7 +15,7 @@ import type { HistoryState } from './history.ts'
 import { AT_HEAD } from './io/window-fetcher.ts'
 import type { AppendResult } from './producer.ts'
 import type { LiveState, StreamCore } from './stream-core.ts'
-import { readStreamInfo, readWindowBounds } from './stream-info.ts'
+import { expiryHeaders, readStreamInfo, readWindowBounds } from './stream-info.ts'
 import type { StreamInfo, WindowRange } from './stream-info.ts'
 import type { Window } from './window-store.ts'
 
@@ -30,6 +30,10 @@ export interface CreateOptions {
    * Default: now. An import sets it to rebuild a stream exactly (its windows, its state at any T).
    */
   createdAt?: number
+  /** `Stream-TTL`: seconds without a read or write after which the stream expires. */
+  ttlSeconds?: number
+  /** `Stream-Expires-At`: when the stream expires, ms since the epoch (not with `ttlSeconds`). */
+  expiresAt?: number
 }
 
 /** Options of `append()`. */
@@ -103,6 +107,7 @@ export class StateStream<S = Json> {
     if (policy.bytes !== undefined) headers[HEADERS.snapshotBytes] = String(policy.bytes)
     if (policy.ms !== undefined) headers[HEADERS.snapshotMs] = String(policy.ms)
     if (options.createdAt !== undefined) headers[HEADERS.streamCreatedAt] = String(options.createdAt)
+    Object.assign(headers, expiryHeaders(options))
     const body = options.messages === undefined ? {} : { body: JSON.stringify(options.messages) }
     const response = await this.#use((core) => core.request<undefined>(`${ROUTES.stream}${this.name}`, { method: 'PUT', headers, ...body }))
     return { created: response.status === 201 }

@@ -25,6 +25,14 @@ export interface StreamInfo {
   expiresAt?: number
 }
 
+/** The `Stream-TTL` or `Stream-Expires-At` header a create sends for an expiry. */
+export function expiryHeaders(options: { ttlSeconds?: number; expiresAt?: number }): Record<string, string> {
+  return {
+    ...(options.ttlSeconds !== undefined && { [HEADERS.streamTtl]: String(options.ttlSeconds) }),
+    ...(options.expiresAt !== undefined && { [HEADERS.streamExpiresAt]: new Date(options.expiresAt).toISOString() }),
+  }
+}
+
 /** A range of the window listing, ms since the epoch; open ends run to the stream's start or head. */
 export interface WindowRange {
   from?: number

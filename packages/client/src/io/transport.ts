@@ -35,7 +35,8 @@ export type TraceEvent =
 export interface RequestOptions {
   method?: string
   headers?: Record<string, string>
-  body?: string
+  /** Text, or bytes (the body of a plain stream's append). */
+  body?: string | Uint8Array
   signal?: AbortSignal | undefined
 }
 
