@@ -44,6 +44,11 @@ export function usageError(message: string): CliError {
   return new CliError('USAGE', message, EXIT.USAGE)
 }
 
+/** A file that is not a well-formed export (a line out of place, a field missing): exit code 2. */
+export function invalidExport(message: string): CliError {
+  return new CliError('INVALID_EXPORT', message, EXIT.USAGE)
+}
+
 /** Exit code of each server or client error code that is not a plain failure. */
 const EXIT_OF_CODE: Record<string, ExitCode> = {
   BAD_REQUEST: EXIT.USAGE,

@@ -1,7 +1,8 @@
 /**
- * The export format: NDJSON that carries every state stream exactly, so an import rebuilds the
- * same history — the same entries with the same seq and ts, the same creation time and snapshot
- * policy (hence the same windows), and the same closed flag.
+ * The export format: NDJSON that carries every stream exactly, so an import rebuilds the same
+ * history. A state stream keeps its entries with their seq and ts, its creation time and snapshot
+ * policy (hence the same windows); a plain stream keeps its content type and its messages (JSON
+ * messages as they are, bytes in base64); every stream keeps its expiry and its closed flag.
  *
  *   {"statestream":"export","version":1}                                  first line, once
  *   {"stream":"weather/a","kind":"state","createdAt":1700000000000,       one per stream
@@ -9,10 +10,18 @@
  *   {"seq":1,"ts":1700000000100,"m":{"merge":{"t":21.5}}}                 its entries, in seq order
  *   {"end":"weather/a","entries":3}                                       after its last entry
  *
- * A stream's `end` line is written after its last entry, so a file cut short is told apart from a
- * complete one. Parsing is strict: a line that is none of these is an error naming the line.
+ *   {"stream":"raw/a","kind":"plain","contentType":"application/octet-stream","closed":true,"seq":2}
+ *   {"seq":2,"b64":"AAEC/w=="}                                            bytes up to message 2
+ *   {"stream":"log/a","kind":"plain","contentType":"application/json","closed":false,"seq":1}
+ *   {"seq":1,"json":{"level":"info"}}                                     one JSON message
+ *
+ * Optional on any stream header: `ttlSeconds` (its `Stream-TTL`) or `expiresAt` (ms). A bytes
+ * line holds the messages after the previous line's seq up to its own, concatenated, as the server
+ * reads them out. A stream's `end` line (`entries`: how many lines of it came before) is written
+ * after its last line, so a file cut short is told apart from a complete one. Parsing is strict: a
+ * line that is none of these is an error naming what is wrong.
  */
-import type { Entry, Mutation, SnapshotPolicy } from '@statestream/client'
+import type { Entry, Json, Mutation, SnapshotPolicy } from '@statestream/client'
 
 /** Version of the format this code writes and reads. */
 export const EXPORT_VERSION = 1
@@ -23,19 +32,41 @@ export interface ExportHeader {
   version: number
 }
 
-/** The line that starts a stream. */
-export interface StreamHeader {
+/** What every stream header carries. */
+interface HeaderBase {
   stream: string
+  closed: boolean
+  /** The seq of its last message when the export began. */
+  seq: number
+  /** `Stream-TTL`, seconds, if it has one. */
+  ttlSeconds?: number
+  /** `Stream-Expires-At`, ms since the epoch, if it has one. */
+  expiresAt?: number
+}
+
+/** The line that starts a state stream. */
+export interface StateHeader extends HeaderBase {
   kind: 'state'
+  /** `application/json`, with any parameters it was created with; absent means exactly that. */
+  contentType?: string
   /** The time of the stream's creation (its seq-0 snapshot), ms. */
   createdAt: number
   snapshot: SnapshotPolicy
-  closed: boolean
-  /** The seq of its last entry: how many entries follow. */
-  seq: number
 }
 
-/** The line after a stream's last entry. */
+/** The line that starts a plain stream. */
+export interface PlainHeader extends HeaderBase {
+  kind: 'plain'
+  contentType: string
+}
+
+/** The line that starts a stream. */
+export type StreamHeader = StateHeader | PlainHeader
+
+/** A plain stream's data line: one JSON message, or bytes of the messages up to `seq`. */
+export type PlainLine = { seq: number; json: Json } | { seq: number; bytes: Buffer }
+
+/** The line after a stream's last line. */
 export interface StreamEnd {
   end: string
   entries: number
@@ -46,7 +77,13 @@ export type ExportLine =
   | { type: 'header'; value: ExportHeader }
   | { type: 'stream'; value: StreamHeader }
   | { type: 'entry'; value: Entry }
+  | { type: 'plain'; value: PlainLine }
   | { type: 'end'; value: StreamEnd }
+
+/** True when a plain stream of `contentType` holds JSON messages (else bytes). */
+export function isJsonType(contentType: string): boolean {
+  return (contentType.split(';')[0] ?? '').trim().toLowerCase() === 'application/json'
+}
 
 /** The first line, as written. */
 export function headerLine(): string {
@@ -56,6 +93,16 @@ export function headerLine(): string {
 /** An entry's line: `seq`, `ts`, then the mutation exactly as the server stores it. */
 export function entryLine(entry: Entry): string {
   return `{"seq":${entry.seq},"ts":${entry.ts},"m":${JSON.stringify(entry.m)}}`
+}
+
+/** A JSON message's line. */
+export function jsonLine(seq: number, message: Json): string {
+  return `{"seq":${seq},"json":${JSON.stringify(message)}}`
+}
+
+/** A bytes line: the messages up to `seq`. */
+export function bytesLine(seq: number, bytes: Uint8Array): string {
+  return `{"seq":${seq},"b64":"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}"}`
 }
 
 /** Parses one line of an export; throws a message naming what is wrong. */
@@ -74,33 +121,13 @@ export function parseExportLine(text: string): ExportLine {
     }
     return { type: 'entry', value: { seq: line.seq, ts: line.ts, m: line.m } }
   }
-  if (typeof line.stream === 'string') {
-    const snapshot = line.snapshot as Record<string, unknown> | undefined
-    if (
-      line.kind !== 'state' ||
-      !isCount(line.createdAt) ||
-      typeof line.closed !== 'boolean' ||
-      !isCount(line.seq) ||
-      typeof snapshot !== 'object' ||
-      snapshot === null ||
-      !isCount(snapshot.entries) ||
-      !isCount(snapshot.bytes) ||
-      !isCount(snapshot.ms)
-    ) {
-      throw new Error(`the header of stream "${line.stream}" needs kind "state", createdAt, snapshot, closed and seq`)
-    }
-    return {
-      type: 'stream',
-      value: {
-        stream: line.stream,
-        kind: 'state',
-        createdAt: line.createdAt,
-        snapshot: { entries: snapshot.entries, bytes: snapshot.bytes, ms: snapshot.ms },
-        closed: line.closed,
-        seq: line.seq,
-      },
-    }
+  if ('json' in line || 'b64' in line) {
+    if (!isCount(line.seq) || line.seq < 1) throw new Error('a message line needs a seq ≥ 1')
+    if ('json' in line) return { type: 'plain', value: { seq: line.seq, json: line.json as Json } }
+    if (typeof line.b64 !== 'string' || !BASE64.test(line.b64) || line.b64 === '') throw new Error('"b64" must be non-empty base64')
+    return { type: 'plain', value: { seq: line.seq, bytes: Buffer.from(line.b64, 'base64') } }
   }
+  if (typeof line.stream === 'string') return { type: 'stream', value: parseStreamHeader(line, line.stream) }
   if (typeof line.end === 'string') {
     if (!isCount(line.entries)) throw new Error('an end line needs the count of entries')
     return { type: 'end', value: { end: line.end, entries: line.entries } }
@@ -110,6 +137,48 @@ export function parseExportLine(text: string): ExportLine {
     return { type: 'header', value: { statestream: 'export', version: EXPORT_VERSION } }
   }
   throw new Error('not a line of a statestream export')
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+function parseStreamHeader(line: Record<string, unknown>, stream: string): StreamHeader {
+  const bad = (what: string) => new Error(`the header of stream "${stream}" ${what}`)
+  if (line.kind !== 'state' && line.kind !== 'plain') throw bad(`has kind ${JSON.stringify(line.kind)}: it must be "state" or "plain"`)
+  if (typeof line.closed !== 'boolean' || !isCount(line.seq)) throw bad('needs closed and seq')
+  if (line.ttlSeconds !== undefined && !isCount(line.ttlSeconds)) throw bad('has a ttlSeconds that is not a count of seconds')
+  if (line.expiresAt !== undefined && !isCount(line.expiresAt)) throw bad('has an expiresAt that is not a time in ms')
+  if (line.ttlSeconds !== undefined && line.expiresAt !== undefined) throw bad('has both ttlSeconds and expiresAt')
+  if (line.contentType !== undefined && (typeof line.contentType !== 'string' || line.contentType === '')) throw bad('has an empty contentType')
+  const base = {
+    stream,
+    closed: line.closed,
+    seq: line.seq,
+    ...(line.ttlSeconds !== undefined && { ttlSeconds: line.ttlSeconds }),
+    ...(line.expiresAt !== undefined && { expiresAt: line.expiresAt }),
+  }
+  if (line.kind === 'plain') {
+    if (typeof line.contentType !== 'string') throw bad('needs a contentType')
+    return { ...base, kind: 'plain', contentType: line.contentType }
+  }
+  const snapshot = line.snapshot as Record<string, unknown> | undefined
+  if (
+    !isCount(line.createdAt) ||
+    typeof snapshot !== 'object' ||
+    snapshot === null ||
+    !isCount(snapshot.entries) ||
+    !isCount(snapshot.bytes) ||
+    !isCount(snapshot.ms)
+  ) {
+    throw bad('needs createdAt and a snapshot policy (entries, bytes, ms)')
+  }
+  if (typeof line.contentType === 'string' && !isJsonType(line.contentType)) throw bad('is a state stream: its contentType must be application/json')
+  return {
+    ...base,
+    kind: 'state',
+    ...(typeof line.contentType === 'string' && { contentType: line.contentType }),
+    createdAt: line.createdAt,
+    snapshot: { entries: snapshot.entries, bytes: snapshot.bytes, ms: snapshot.ms },
+  }
 }
 
 function isCount(value: unknown): value is number {

@@ -4,25 +4,55 @@
  * call each).
  */
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
+import { addAbortSignal } from 'node:stream'
 import type { Readable, Writable } from 'node:stream'
 
-/** The lines of `input`, numbered from 1, blank lines skipped. Stops when `signal` aborts. */
-export async function* readLines(input: Readable, signal?: AbortSignal): AsyncGenerator<{ line: string; number: number; bytes: number }> {
-  const reader = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })
-  const stop = () => reader.close()
-  signal?.addEventListener('abort', stop, { once: true })
+/** One line read: its text (without the newline), its number from 1, its bytes, and whether a newline ended it. */
+export interface Line {
+  line: string
+  number: number
+  bytes: number
+  /** False for a last line that the input ends inside (a file cut short, or written without a final newline). */
+  terminated: boolean
+}
+
+const NEWLINE = 0x0a
+
+/** The lines of `input` (`\n` or `\r\n`), numbered from 1, blank lines skipped. Stops when `signal` aborts. */
+export async function* readLines(input: Readable, signal?: AbortSignal): AsyncGenerator<Line> {
+  if (signal !== undefined) addAbortSignal(signal, input)
+  // A line split across chunks: its pieces, joined once it ends (a long line costs no copying per chunk).
+  let pieces: Buffer[] = []
   let number = 0
+  const take = (text: string, bytes: number, terminated: boolean): Line | undefined => {
+    number += 1
+    const line = text.endsWith('\r') ? text.slice(0, -1) : text
+    return line.trim() === '' ? undefined : { line, number, bytes, terminated }
+  }
   try {
-    for await (const line of reader) {
-      number += 1
-      if (signal?.aborted) return
-      if (line.trim() === '') continue
-      yield { line, number, bytes: Buffer.byteLength(line) + 1 }
+    for await (const chunk of input as AsyncIterable<Buffer | string>) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      let start = 0
+      for (let end = buffer.indexOf(NEWLINE, start); end !== -1; end = buffer.indexOf(NEWLINE, start)) {
+        pieces.push(buffer.subarray(start, end))
+        const whole = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces)
+        pieces = []
+        start = end + 1
+        const line = take(whole.toString('utf8'), whole.length + 1, true)
+        if (line !== undefined) yield line
+        if (signal?.aborted) return
+      }
+      if (start < buffer.length) pieces.push(buffer.subarray(start))
     }
-  } finally {
-    signal?.removeEventListener('abort', stop)
-    reader.close()
+  } catch (err) {
+    // Aborted: the input was destroyed to stop waiting for it.
+    if (signal?.aborted) return
+    throw err
+  }
+  if (pieces.length > 0) {
+    const whole = Buffer.concat(pieces)
+    const line = take(whole.toString('utf8'), whole.length, false)
+    if (line !== undefined) yield line
   }
 }
 

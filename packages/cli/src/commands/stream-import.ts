@@ -1,102 +1,85 @@
 /**
- * The import of one stream of an export (see `import.ts` for the guarantees). Entries arrive one
- * at a time; they are appended in batches, one request in flight while the next batch is read,
- * each batch seq-checked with `Stream-Seq` so that none is ever stored twice.
+ * The import of one stream of an export (see `import.ts` for the guarantees). Its lines arrive
+ * one at a time; the messages the target lacks are appended in batches, one request in flight
+ * while the next batch is read, each batch seq-checked with `Stream-Seq` so that none is ever
+ * stored twice.
+ *
+ * Each line is one message of the target: an entry of a state stream, a message of a JSON stream,
+ * or the bytes of one line of a bytes stream (sent as one message, so the copy's seq counts lines).
  */
 import { ErrorCode } from '@statestream/client'
-import type { Entry, Message, StateStream, StateStreamClient, StreamInfo } from '@statestream/client'
-import { encodeOffset, jsonEqual } from '@statestream/common'
-import { CliError, EXIT, usageError } from '../exit-codes.ts'
-import type { StreamHeader } from '../export-format.ts'
+import type { Message, StateStreamClient } from '@statestream/client'
+import { encodeOffset } from '@statestream/common'
+import { invalidExport } from '../exit-codes.ts'
+import { isJsonType } from '../export-format.ts'
+import type { ExportLine, StreamHeader } from '../export-format.ts'
+import { conflict, openTarget, sameMessage } from './import-target.ts'
+import type { LastMessage, Target } from './import-target.ts'
 
-/** Largest body of one append, in bytes: well under the server's default limit (4 MiB). */
+/** Largest body of one append, in bytes: well under the server's default limit. */
 const BATCH_BYTES = 1024 * 1024
+
+/** What one line brings: the message as the target would hold it, and what to send (a state entry's message, JSON text, bytes). */
+type Item = { last: LastMessage; send: Message | string | Buffer; size: number }
 
 export class StreamImport {
   readonly name: string
-  readonly #stream: StateStream
+  readonly #client: StateStreamClient
   readonly #header: StreamHeader
+  readonly #target: Target
+  /** Messages of the export's JSON and state streams are sent many to a request; bytes, one. */
   readonly #batchSize: number
-  /** The target's head when the import of this stream began: entries up to it are already there. */
-  readonly #head: number
-  /** The target's entry at `#head`, to check that it is the export's (the same history). */
-  readonly #check: Entry | undefined
-  /** The next seq the export must give. */
-  #expect = 1
-  #batch: Message[] = []
+  /** Lines of this stream seen so far: the target's seq of the latest. */
+  #lines = 0
+  /** The export's seq of the latest line (bytes lines may jump: one holds several messages). */
+  #seq = 0
+  #batch: Array<Message | string | Buffer> = []
   #batchBytes = 0
   #inFlight: Promise<void> = Promise.resolve()
   #appended = 0
 
-  private constructor(stream: StateStream, header: StreamHeader, batch: number, head: number, check: Entry | undefined) {
+  private constructor(client: StateStreamClient, header: StreamHeader, target: Target, batch: number) {
     this.name = header.stream
-    this.#stream = stream
+    this.#client = client
     this.#header = header
-    this.#batchSize = batch
-    this.#head = head
-    this.#check = check
+    this.#target = target
+    this.#batchSize = header.kind === 'plain' && !isJsonType(header.contentType) ? 1 : batch
   }
 
-  /** Creates the target stream, or checks the one there is of the same history, and tells where it stands. */
+  /** Creates the target stream, or checks the one there is of the same configuration, and tells where it stands. */
   static async open(client: StateStreamClient, header: StreamHeader, options: { batch: number; signal: AbortSignal }): Promise<StreamImport> {
-    const { signal } = options
-    const stream = client.stream(header.stream)
-    let info = await infoOrUndefined(stream, signal)
-    if (info === undefined) {
-      await stream.create({ snapshot: header.snapshot, createdAt: header.createdAt })
-      info = await stream.info({ signal })
-    }
-    const conflict = (why: string) => new CliError(ErrorCode.STREAM_CONFLICT, `"${header.stream}" on the server ${why}`, EXIT.CONFLICT)
-    if (info.kind !== 'state' || info.snapshot === undefined) throw conflict('is not a state stream')
-    const policy = info.snapshot
-    if (policy.entries !== header.snapshot.entries || policy.bytes !== header.snapshot.bytes || policy.ms !== header.snapshot.ms) {
-      throw conflict(`has another snapshot policy (${JSON.stringify(policy)}, the export's is ${JSON.stringify(header.snapshot)})`)
-    }
-    if (info.seq > header.seq) throw conflict(`has ${info.seq} entries, more than the export's ${header.seq}`)
-    const first = await stream.window({ seq: 0 }, { signal })
-    if (first.start?.ts !== header.createdAt) throw conflict(`was created at another time (${first.start?.ts}, the export's is ${header.createdAt})`)
-    let check: Entry | undefined
-    if (info.seq > 0) {
-      // The window for seq head-1 holds entry head (a window holds the entries after its start).
-      const window = await stream.window({ seq: info.seq - 1 }, { signal })
-      check = window.entries.find((entry) => entry.seq === info.seq)
-    }
-    if (info.closed && info.seq < header.seq) throw conflict(`is closed at seq ${info.seq}, before the export's ${header.seq}`)
-    return new StreamImport(stream, header, options.batch, info.seq, check)
+    return new StreamImport(client, header, await openTarget(client, header, options.signal), options.batch)
   }
 
-  /** Takes the export's next entry: skipped when the target has it, else batched for appending. */
-  async entry(entry: Entry, at: string): Promise<void> {
-    if (entry.seq !== this.#expect) throw usageError(`${at}: expected entry ${this.#expect} of "${this.name}", found ${entry.seq}`)
-    if (entry.seq > this.#header.seq) throw usageError(`${at}: entry ${entry.seq} is past the seq ${this.#header.seq} its header gives`)
-    this.#expect += 1
-    if (entry.seq < this.#head) return
-    if (entry.seq === this.#head) {
-      const there = this.#check
-      if (there === undefined || there.ts !== entry.ts || !jsonEqual(there.m, entry.m)) {
-        throw new CliError(ErrorCode.STREAM_CONFLICT, `"${this.name}" on the server has another entry ${entry.seq}: it is another history`, EXIT.CONFLICT)
-      }
+  /** Takes the stream's next line: skipped when the target has it, else batched for appending. */
+  async line(line: ExportLine, at: string): Promise<void> {
+    const item = this.#item(line, at)
+    this.#lines += 1
+    const head = this.#target.head
+    if (this.#lines < head) return
+    if (this.#lines === head) {
+      if (!sameMessage(this.#target.last, item.last)) throw conflict(this.name, `has another entry ${head}: it is another history`)
       return
     }
-    const message = { ...entry.m, ts: entry.ts } as Message
-    this.#batch.push(message)
-    this.#batchBytes += JSON.stringify(message).length + 1
+    if (this.#target.closed) throw conflict(this.name, `is closed at seq ${head}, before the export's end`)
+    this.#batch.push(item.send)
+    this.#batchBytes += item.size + 1
     if (this.#batch.length >= this.#batchSize || this.#batchBytes >= BATCH_BYTES) await this.#send()
   }
 
-  /** After the stream's last entry: appends what is left, and checks the target's head is the export's. */
+  /** After the stream's last line: appends what is left, checks the target's head, and closes it if the export's was. */
   async finish(entries: number, at: string): Promise<string> {
-    if (entries !== this.#header.seq || this.#expect !== entries + 1) {
-      throw usageError(`${at}: "${this.name}" should have ${this.#header.seq} entries, the file has ${this.#expect - 1}`)
+    const complete = this.#header.kind === 'plain' && !isJsonType(this.#header.contentType) ? this.#seq >= this.#header.seq : this.#seq === this.#header.seq
+    if (entries !== this.#lines || !complete) {
+      throw invalidExport(`${at}: "${this.name}" should have ${entries} lines up to seq ${this.#header.seq}, the file has ${this.#lines} up to ${this.#seq}`)
     }
     await this.#send()
     await this.#inFlight
-    const info = await this.#stream.info()
-    if (info.seq !== this.#header.seq) {
-      throw new CliError(ErrorCode.STREAM_CONFLICT, `"${this.name}" ends at seq ${info.seq}, the export at ${this.#header.seq}`, EXIT.CONFLICT)
-    }
-    if (this.#header.closed && !info.closed) await this.#stream.close()
-    const skipped = Math.max(this.#head, 0)
+    const log = this.#client.log(this.name)
+    const info = await log.info()
+    if (info.seq !== this.#lines) throw conflict(this.name, `ends at seq ${info.seq}, the export at ${this.#lines}`)
+    if (this.#header.closed && !info.closed) await log.close()
+    const skipped = Math.min(this.#target.head, this.#lines)
     return `imported ${this.name}: ${this.#appended} entries appended, ${skipped} already there, seq ${info.seq}${this.#header.closed ? ', closed' : ''}`
   }
 
@@ -105,13 +88,39 @@ export class StreamImport {
     await this.#inFlight.catch(() => undefined)
   }
 
+  /** The line as a message of this stream, checked to come next. */
+  #item(line: ExportLine, at: string): Item {
+    const header = this.#header
+    const seq = line.type === 'entry' || line.type === 'plain' ? line.value.seq : 0
+    const gapless = header.kind === 'state' || isJsonType(header.contentType)
+    if (gapless ? seq !== this.#seq + 1 : seq <= this.#seq) {
+      throw invalidExport(`${at}: expected ${gapless ? `entry ${this.#seq + 1}` : `a seq after ${this.#seq}`} of "${this.name}", found ${seq}`)
+    }
+    if (gapless && seq > header.seq) throw invalidExport(`${at}: entry ${seq} is past the seq ${header.seq} its header gives`)
+    this.#seq = seq
+    if (header.kind === 'state') {
+      if (line.type !== 'entry') throw invalidExport(`${at}: "${this.name}" is a state stream: its lines are entries {"seq","ts","m"}`)
+      const message = { ...line.value.m, ts: line.value.ts } as Message
+      return { last: { kind: 'entry', entry: line.value }, send: message, size: JSON.stringify(message).length }
+    }
+    if (line.type !== 'plain') throw invalidExport(`${at}: "${this.name}" is a plain stream: its lines are messages {"seq","json"} or {"seq","b64"}`)
+    const value = line.value
+    if (isJsonType(header.contentType)) {
+      if (!('json' in value)) throw invalidExport(`${at}: "${this.name}" is a JSON stream: its lines are {"seq","json"}`)
+      const text = JSON.stringify(value.json)
+      return { last: { kind: 'json', text }, send: text, size: text.length }
+    }
+    if (!('bytes' in value)) throw invalidExport(`${at}: "${this.name}" is a stream of ${header.contentType}: its lines are {"seq","b64"}`)
+    return { last: { kind: 'bytes', bytes: value.bytes }, send: value.bytes, size: value.bytes.length }
+  }
+
   /** Starts appending the batch once the previous request succeeded (in order: Stream-Seq requires it). */
   async #send(): Promise<void> {
     // The previous request's failure surfaces here, before anything later is sent.
     await this.#inFlight
     if (this.#batch.length === 0) return
     const batch = this.#batch
-    const last = this.#expect - 1
+    const last = this.#lines
     this.#batch = []
     this.#batchBytes = 0
     this.#inFlight = this.#append(batch, last)
@@ -119,28 +128,27 @@ export class StreamImport {
     this.#inFlight.catch(() => undefined)
   }
 
-  async #append(batch: Message[], last: number): Promise<void> {
+  /** Appends `batch`, the target's messages up to `last`; a batch stored already (by an earlier try or another import) is done. */
+  async #append(batch: Array<Message | string | Buffer>, last: number): Promise<void> {
+    const header = this.#header
+    const streamSeq = encodeOffset(last)
     try {
       // No signal: a batch on its way is let through, so Ctrl-C stops between two batches.
-      const { seq } = await this.#stream.append(batch, { streamSeq: encodeOffset(last) })
-      if (seq !== last) {
-        throw new CliError(ErrorCode.STREAM_CONFLICT, `"${this.name}" took other appends during the import (head ${seq}, expected ${last})`, EXIT.CONFLICT)
+      let seq: number
+      if (header.kind === 'state') {
+        seq = (await this.#client.stream(this.name).append(batch as Message[], { streamSeq })).seq
+      } else {
+        const first = batch[0]
+        const body = Buffer.isBuffer(first) ? first : `[${(batch as string[]).join(',')}]`
+        seq = (await this.#client.log(this.name).append(body, { contentType: header.contentType, streamSeq })).seq
       }
+      if (seq !== last) throw conflict(this.name, `took other appends during the import (head ${seq}, expected ${last})`)
       this.#appended += batch.length
     } catch (err) {
       // Seq-checked: the batch is there already when another import (or an earlier try) stored it.
       if ((err as { code?: unknown }).code !== ErrorCode.STREAM_SEQ_REGRESSION) throw err
-      const info = await this.#stream.info()
+      const info = await this.#client.log(this.name).info()
       if (info.seq < last) throw err
     }
-  }
-}
-
-async function infoOrUndefined(stream: StateStream, signal: AbortSignal): Promise<StreamInfo | undefined> {
-  try {
-    return await stream.info({ signal })
-  } catch (err) {
-    if ((err as { code?: unknown }).code === ErrorCode.STREAM_NOT_FOUND) return undefined
-    throw err
   }
 }
