@@ -48,6 +48,7 @@ describe('statestream serve', () => {
     expect(bad.stderr).toBe('statestream-server: --port must be an integer from 0 to 65535, got "99999"\n')
     const help = await runCli(['serve', '--help'])
     expect(help.code).toBe(0)
+    expect(help.stdout).toContain('Usage: statestream serve [options]')
     expect(help.stdout).toContain('--inspector <on|off>')
     expect(help.stdout).toContain('STATESTREAM_DB')
   }, 120_000)

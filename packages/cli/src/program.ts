@@ -116,7 +116,7 @@ export async function runProgram(argv: readonly string[], io: ProgramIo): Promis
   // help, and its process's life; nothing of this program's options applies to it.
   if (argv[0] === 'serve') {
     const { runServer } = await import('@statestream/server')
-    await runServer(argv.slice(1), io.env)
+    await runServer(argv.slice(1), io.env, 'statestream serve')
     // Listening: the server ends the process itself, on SIGINT or SIGTERM, once it has shut down.
     return new Promise<never>(() => {})
   }

@@ -371,15 +371,15 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
 }
 
 /** The usage text, from the table. */
-export function usage(): string {
+export function usage(program = 'statestream-server'): string {
   const lines = SETTINGS.map((row) => {
-    const left = `  --${row.flag} ${row.arg}`
+    const left = `  --${row.flag} ${row.arg} `
     return `${left.padEnd(38)}${row.help}\n${' '.repeat(38)}(${row.env}, default ${row.default})`
   })
   return [
     'statestream-server: a history server for remote state streams',
     '',
-    'Usage: statestream-server [options]',
+    `Usage: ${program} [options]`,
     '',
     ...lines,
     `${'  -h, --help'.padEnd(38)}this text`,

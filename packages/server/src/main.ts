@@ -58,7 +58,12 @@ async function logger(config: ServerConfig): Promise<FastifyServerOptions['logge
  * `statestream-server` and `statestream serve` do: it listens until SIGINT or SIGTERM, then shuts
  * down and exits the process; `--help`, `--version` and every refusal exit it too.
  */
-export async function runServer(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+export async function runServer(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  /** How the user ran it, for `--help` and `--version`: `statestream-server` or `statestream serve`. */
+  program = 'statestream-server',
+): Promise<void> {
   let command
   try {
     command = readConfig(argv, env)
@@ -67,11 +72,11 @@ export async function runServer(argv: readonly string[], env: Readonly<Record<st
     throw error
   }
   if (command.kind === 'help') {
-    process.stdout.write(usage())
+    process.stdout.write(usage(program))
     process.exit(0)
   }
   if (command.kind === 'version') {
-    process.stdout.write(`statestream-server ${version()}\n`)
+    process.stdout.write(`${program} ${version()}\n`)
     process.exit(0)
   }
   const config = command.config
