@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '@statestream/server'
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici'
 import { describe, expect } from 'vitest'
 import { runCli, startCli } from './support/cli.ts'
 import { append, createStateStream, liveTest } from './support/live-server.ts'
@@ -63,6 +64,11 @@ describe('statestream tail', () => {
       await tail.lines(2)
 
       await app.close()
+      // This test's own requests start afresh too: a kept-alive socket to the old server may not
+      // have seen its close yet, and a request sent on it fails with "other side closed".
+      const stale = getGlobalDispatcher()
+      setGlobalDispatcher(new Agent())
+      await stale.close()
       app = await buildApp({ file })
       await app.listen({ port, host: '127.0.0.1' })
       // Written while the tail is reconnecting, and after: both must arrive, once each.
