@@ -39,7 +39,7 @@ export interface ClientOptions {
    * later requests too: a token refresh. Returning nothing lets the error through.
    */
   onError?: ErrorHandler
-  /** The `fetch` to send requests with. Default: undici's in Node (on `dispatcher`), the global one in browsers. */
+  /** The `fetch` to send requests with. Default: undici's `request` in Node (on `dispatcher`), the global `fetch` in browsers. */
   fetch?: FetchLike
   /** Silence after which a live connection is presumed dead, ms. Keep it above the server's heartbeat interval. Default 45,000. */
   watchdogMs?: number

@@ -1,13 +1,13 @@
 /**
- * `@statestream/client` in Node: the client sends its requests with undici's `fetch` on a
- * dispatcher that may be injected (a proxy agent, a `MockAgent`, …), or an `Agent` of its own,
- * closed by `client.close()`. Browsers get `browser.ts` instead, which imports nothing of Node.
+ * `@statestream/client` in Node: the client sends its requests with undici's `request` (read as
+ * a fetch answer, `io/node-fetch.ts`) on a dispatcher that may be injected (a proxy agent, a
+ * `MockAgent`, …), or an `Agent` of its own, closed by `client.close()`. Browsers get `browser.ts` instead, which imports nothing of Node.
  */
-import { Agent, fetch as undiciFetch } from 'undici'
+import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
 import { Client } from './client.ts'
 import type { ClientOptions, Platform } from './client.ts'
-import type { FetchLike } from './io/transport.ts'
+import { requestFetch } from './io/node-fetch.ts'
 
 /** Options of a `StateStreamClient` in Node. */
 export interface StateStreamClientOptions extends ClientOptions {
@@ -26,8 +26,7 @@ function nodePlatform(options: StateStreamClientOptions): Platform {
   if (options.fetch !== undefined) return { fetch: options.fetch }
   const owned = options.dispatcher === undefined ? new Agent({ keepAliveTimeout: 10_000 }) : undefined
   const dispatcher = options.dispatcher ?? (owned as Agent)
-  const fetch = ((input, init) => undiciFetch(input, { ...(init as unknown as Parameters<typeof undiciFetch>[1]), dispatcher })) as FetchLike
-  return { fetch, close: async () => owned?.close() }
+  return { fetch: requestFetch(dispatcher), close: async () => owned?.close() }
 }
 
 export * from './public-api.ts'

@@ -8,6 +8,7 @@
 import { ErrorCode, StateStreamError } from '@statestream/common'
 import { createParser } from 'eventsource-parser'
 import type { EventSourceMessage } from 'eventsource-parser'
+import type { BodyReader } from './transport.ts'
 
 /** One server-sent event: its name (`message` when unnamed), data text and id. */
 export interface SseEvent {
@@ -22,7 +23,7 @@ export interface SseEvent {
  * may throw to stop reading: the body is cancelled and the error passed on. The body is always
  * read to its end or cancelled when this returns.
  */
-export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (event: SseEvent) => void, watchdogMs: number): Promise<void> {
+export async function readSse(body: { getReader(): BodyReader }, onEvent: (event: SseEvent) => void, watchdogMs: number): Promise<void> {
   let failure: unknown
   const parser = createParser({
     onEvent: (message: EventSourceMessage) => {

@@ -7,8 +7,25 @@
 import { ErrorCode, StateStreamError } from '@statestream/common'
 import { errorOf, isStateStreamError, toNetworkError } from './answer-errors.ts'
 
-/** The `fetch` the client sends its requests with. */
-export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
+/** The `fetch` the client sends its requests with (any `fetch` will do: its `Response` is a `FetchResponse`). */
+export type FetchLike = (input: string, init: RequestInit) => Promise<FetchResponse>
+
+/** What the client reads of an answer: the part of a fetch `Response` it uses. */
+export interface FetchResponse {
+  readonly ok: boolean
+  readonly status: number
+  readonly headers: { get(name: string): string | null; forEach(visit: (value: string, key: string) => void): void }
+  readonly body: { getReader(): BodyReader } | null
+  text(): Promise<string>
+  arrayBuffer(): Promise<ArrayBuffer>
+}
+
+/** A body's reader, as a `ReadableStream`'s default reader reads bytes. */
+export interface BodyReader {
+  read(): Promise<{ done: true; value?: Uint8Array | undefined } | { done: false; value: Uint8Array }>
+  cancel(): Promise<void>
+  releaseLock(): void
+}
 
 /** Request headers: fixed values, or a function (possibly async) read before every request. */
 export type HeadersOption = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
@@ -103,13 +120,13 @@ export class Transport {
    * Any other answer is read and thrown as its error; a failure to get one is `NETWORK`; an
    * abort of `signal` rejects with its reason.
    */
-  async send(path: string, options: RequestOptions = {}): Promise<Response> {
+  async send(path: string, options: RequestOptions = {}): Promise<FetchResponse> {
     const method = options.method ?? 'GET'
     this.#trace?.({ type: 'request', method, url: path })
     const base = typeof this.#headers === 'function' ? await this.#headers() : this.#headers
     const headers = { ...lowerKeys(base ?? {}), ...this.#recovered, ...lowerKeys(options.headers ?? {}) }
     const signal = options.signal
-    let response: Response
+    let response: FetchResponse
     try {
       response = await this.#fetch(`${this.#base}${path}`, {
         method,
@@ -160,7 +177,7 @@ export class Transport {
 }
 
 /** A response's headers as a plain object with lower-case names. */
-export function flatten(headers: Headers): Record<string, string> {
+export function flatten(headers: FetchResponse['headers']): Record<string, string> {
   const out: Record<string, string> = {}
   headers.forEach((value, key) => {
     out[key.toLowerCase()] = value

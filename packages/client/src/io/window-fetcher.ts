@@ -12,7 +12,7 @@ import { salvageWindow } from '../core/partial-window.ts'
 import type { Point, WindowContent } from '../core/window-machine.ts'
 import { toNetworkError } from './answer-errors.ts'
 import { retrying } from './retry.ts'
-import type { Transport } from './transport.ts'
+import type { FetchResponse, Transport } from './transport.ts'
 
 /** The time `{ at: 'now' }` stands for in the core: later than any entry, so its window is the open one. */
 export const AT_HEAD = Number.MAX_SAFE_INTEGER
@@ -82,7 +82,7 @@ export class WindowFetcher {
 }
 
 /** The body's text as far as it came, and the failure that cut it short, if one did. */
-async function readText(response: Response): Promise<{ text: string; cut: StateStreamError | undefined }> {
+async function readText(response: FetchResponse): Promise<{ text: string; cut: StateStreamError | undefined }> {
   const body = response.body
   if (body === null) return { text: '', cut: undefined }
   const reader = body.getReader()
