@@ -6,7 +6,7 @@
  */
 import { expect } from 'vitest'
 import { clientTest as test, merge } from './support/count-requests.ts'
-import { first } from './support/observe.ts'
+import { failure, first } from './support/observe.ts'
 import { HS_AUTH, hsToken } from './support/tokens.ts'
 
 test('401 and 403 from the server reach the caller with their codes and status', async ({ serve, connect }) => {
@@ -52,4 +52,53 @@ test('a live cursor whose token expires renews it through onError and resumes wi
   expect(seen).toEqual([1, 2])
   const lives = server.served.requests.filter((line) => line.includes('/v1/live/'))
   expect(lives).toEqual(['GET /v1/live/tok/live', 'GET /v1/live/tok/live?after=1'])
+})
+
+test('without onError, a live cursor whose token expires reads headers() again and resumes', async ({ serve, connect }) => {
+  const server = await serve({ auth: HS_AUTH, heartbeatMs: 200 })
+  const admin = connect(server.url, { headers: { authorization: `Bearer ${await hsToken({ scope: 'admin' })}` } }).client
+  await admin.stream('tok/fresh').create()
+  await admin.stream('tok/fresh').append(merge({ n: 1 }))
+  // The application keeps its token fresh on its own; `headers` hands out the current one.
+  let token = await hsToken({ scope: 'read:tok/', expiresIn: 3 })
+  let reads = 0
+  const { client, events } = connect(server.url, {
+    headers: async () => {
+      reads += 1
+      return { authorization: `Bearer ${token}` }
+    },
+  })
+  const stream = client.stream<{ n: number }>('tok/fresh')
+  const seen: number[] = []
+  let fail: (err: unknown) => void = () => undefined
+  const failed = new Promise<never>((_, reject) => (fail = reject))
+  const subscription = stream.live$.subscribe({ next: (s) => seen.push(s.seq), error: (err) => fail(err) })
+  await first(stream.live$, (s) => s.seq === 1)
+  token = await hsToken({ scope: 'read:tok/', expiresIn: 60 })
+  // The connection's token runs out; the server ends it in-band. An error instead fails at once.
+  await Promise.race([first(stream.status$, (s) => s === 'reconnecting'), failed])
+  await admin.stream('tok/fresh').append(merge({ n: 2 }))
+  await Promise.race([first(stream.live$, (s) => s.seq === 2), failed])
+  subscription.unsubscribe()
+  expect(seen).toEqual([1, 2])
+  const lives = events.flatMap((event) => (event.type === 'request' && event.url.includes('/v1/live/') ? [event.url] : []))
+  expect(lives).toEqual(['/v1/live/tok/fresh', '/v1/live/tok/fresh?after=1'])
+  expect(reads).toBe(lives.length)
+})
+
+test('a live cursor whose expired token is not renewed reconnects once, then errors with the 401', async ({ serve, connect }) => {
+  const server = await serve({ auth: HS_AUTH, heartbeatMs: 200 })
+  const admin = connect(server.url, { headers: { authorization: `Bearer ${await hsToken({ scope: 'admin' })}` } }).client
+  await admin.stream('tok/stale').create()
+  await admin.stream('tok/stale').append(merge({ n: 1 }))
+  const token = await hsToken({ scope: 'read:tok/', expiresIn: 3 })
+  const { client, events } = connect(server.url, { headers: async () => ({ authorization: `Bearer ${token}` }) })
+  const stream = client.stream('tok/stale')
+  const statuses: string[] = []
+  stream.status$.subscribe((status) => statuses.push(status))
+  const err = await failure(stream.live$)
+  expect(err).toMatchObject({ code: 'UNAUTHORIZED', status: 401 })
+  const lives = events.flatMap((event) => (event.type === 'request' && event.url.includes('/v1/live/') ? [event.url] : []))
+  expect(lives).toEqual(['/v1/live/tok/stale', '/v1/live/tok/stale?after=1'])
+  expect(statuses).toEqual(['closed', 'connecting', 'live', 'reconnecting', 'closed'])
 })

@@ -50,6 +50,13 @@ export interface TailOptions {
 /** Default watchdog: three of the server's default 15 s heartbeats. */
 export const DEFAULT_WATCHDOG_MS = 45_000
 
+/**
+ * Reconnects in a row, without a healthy connection in between, after the server ended a
+ * connection in-band because its token expired: `headers` is read again for each, so a renewed
+ * token resumes the tail; a token that stays refused ends in the answer's `401` after that many.
+ */
+export const EXPIRED_TOKEN_RECONNECTS = 1
+
 export class TailDriver {
   readonly #transport: Transport
   readonly #codec: TailCodec
@@ -63,6 +70,8 @@ export class TailDriver {
   #health: ReturnType<typeof setTimeout> | undefined
   #failure: unknown
   #recoveries = 0
+  /** Reconnects since the last healthy connection after an in-band `UNAUTHORIZED`. */
+  #expiredReconnects = 0
 
   /** `onFail`: a refusal ends the tail; `onEnd`: the stream was closed, the tail is over. */
   constructor(
@@ -91,6 +100,7 @@ export class TailDriver {
 
   #dispatch(event: ConnectionEvent): void {
     if (this.#abort.signal.aborted) return
+    if (event.type === 'progress' || event.type === 'healthy') this.#expiredReconnects = 0
     const { state, effect } = step(this.#state, event, this.#options.backoff)
     this.#state = state
     this.#setStatus(state.status)
@@ -152,6 +162,12 @@ export class TailDriver {
       this.#recoveries += 1
       return this.#dispatch({ type: 'renewed' })
     }
+    // The token expired while connected (§2.5: "so the client renews and resumes"): reconnect
+    // with `headers` read afresh. A token that is really refused gets its 401 on that request.
+    if (expiredInBand(failure) && this.#expiredReconnects < EXPIRED_TOKEN_RECONNECTS) {
+      this.#expiredReconnects += 1
+      return this.#dispatch({ type: 'renewed' })
+    }
     if (kind === 'gone') this.#codec.gone(failure)
     this.#failure = failure
     this.#dispatch({ type: 'refused' })
@@ -183,4 +199,10 @@ export class TailDriver {
     this.#status$.next(status)
     this.#transport.trace({ type: 'status', stream: this.#codec.label, status })
   }
+}
+
+/** True for the in-band `UNAUTHORIZED` a server ends a live connection with when its token expires. */
+function expiredInBand(err: unknown): boolean {
+  const { code, status } = err as { code?: unknown; status?: unknown }
+  return code === ErrorCode.UNAUTHORIZED && status === undefined
 }
