@@ -74,6 +74,20 @@ describe('a closed stream', () => {
 })
 
 describe('a fork', () => {
+  test('info() tells a deleted source that forks still read (STREAM_DELETED, 410) from a missing stream (STREAM_NOT_FOUND, 404)', async ({ serve, connect }) => {
+    const server = await serve()
+    const { client } = connect(server.url)
+    await expect(client.stream('info/none').info()).rejects.toMatchObject({ code: 'STREAM_NOT_FOUND', status: 404 })
+    const source = client.stream('info/src')
+    await source.create()
+    await source.append(merge({ a: 1 }))
+    expect(await source.fork('info/fork', { seq: 1 })).toEqual({ created: true })
+    await source.delete()
+    await expect(source.info()).rejects.toMatchObject({ code: 'STREAM_DELETED', status: 410 })
+    await expect(client.stream('info/src').stateAt(Date.now())).rejects.toMatchObject({ code: 'STREAM_DELETED', status: 410 })
+    expect(await client.stream('info/fork').info()).toMatchObject({ kind: 'state', seq: 1, closed: false })
+  })
+
   test('has its source’s history before the fork point, windows included, and its own after it, live', async ({ serve, connect }) => {
     const clock = testClock()
     const server = await serve({ now: clock.now })

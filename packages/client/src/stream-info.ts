@@ -48,11 +48,11 @@ export async function readStreamInfo(request: Request, name: string, signal?: Ab
   try {
     ;({ headers } = await request<undefined>(`${ROUTES.stream}${name}`, { method: 'HEAD', ...(signal !== undefined && { signal }) }))
   } catch (err) {
-    // A HEAD answer has no body, so no code of ours: its 404 is the stream's absence, its 410 a deletion.
-    const status = (err as { status?: unknown }).status
-    if (status === 404) throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${name}"`, { cause: err })
-    // Deleted, and kept only for the forks that read through it.
-    if (status === 410) throw new StateStreamError(ErrorCode.STREAM_DELETED, `stream "${name}" was deleted`, { cause: err })
+    // A HEAD answer has no body, so no code of ours: its 404 is the stream's absence, its 410 a
+    // soft delete (a deleted stream that forks still read from).
+    const answer = err as { status?: unknown; headers?: Record<string, string> }
+    if (answer.status === 404) throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `no stream "${name}"`, { cause: err, status: 404, headers: answer.headers ?? {} })
+    if (answer.status === 410) throw new StateStreamError(ErrorCode.STREAM_DELETED, `stream "${name}" was deleted`, { cause: err, status: 410, headers: answer.headers ?? {} })
     throw err
   }
   const offset = decodeOffset(headers[HEADERS.streamNextOffset] ?? '-1')

@@ -34,6 +34,9 @@ export function codeOfStatus(status: number): ErrorCode {
       return ErrorCode.NOT_FOUND
     case 408:
       return ErrorCode.REQUEST_TIMEOUT
+    case 410:
+      // Gone: what a deleted stream answers (a HEAD has no body to say so).
+      return ErrorCode.STREAM_DELETED
     case 413:
       return ErrorCode.PAYLOAD_TOO_LARGE
     case 429:
