@@ -1,6 +1,6 @@
 /**
  * The caller's controls and what stands between client and server: an `AbortSignal` on every call
- * that waits, `history({ from })` running on into the live tail, `window({ at: 'now' })`, and the
+ * that waits (reads, writes, create, close, delete), `history({ from })` running on into the live tail, `window({ at: 'now' })`, and the
  * "try again" answers of proxies and gateways (408, 429, 502, 503, 504) retried with `Retry-After`
  * as a floor.
  */
@@ -108,6 +108,30 @@ describe('AbortSignal', () => {
     expect(await firstAppend).toMatchObject({ seq: 1 })
     expect(await stream.append(merge({ c: 3 }))).toMatchObject({ seq: 2, duplicate: false })
     expect(await stream.stateAt(Number.MAX_SAFE_INTEGER - 1)).toEqual({ a: 1, c: 3 })
+  })
+
+  test.for([
+    ['create', 'PUT'],
+    ['close', 'POST'],
+    ['delete', 'DELETE'],
+  ] as const)('%s stops waiting when aborted, and sends nothing when already aborted', async ([call, method], { serve, connect }) => {
+    const name = `abort/${call}`
+    const hold = holding(`/v1/stream/${name}`)
+    const server = await serve({}, async (request, reply) => (request.method === method ? hold.gate(request, reply) : undefined))
+    const { client } = connect(server.url)
+    const stream = client.stream(name)
+    const run = (signal: AbortSignal): Promise<unknown> =>
+      call === 'create' ? stream.create({ signal }) : call === 'close' ? stream.close({ signal }) : stream.delete({ signal })
+    if (call !== 'create') await stream.create()
+    const controller = new AbortController()
+    const waiting = run(controller.signal)
+    await until(() => hold.held() === 1)
+    controller.abort(new Error(`no ${call} after all`))
+    hold.release()
+    await expect(waiting).rejects.toThrow(`no ${call} after all`)
+    const before = server.served.requests.length
+    await expect(run(AbortSignal.abort(new Error('never')))).rejects.toThrow('never')
+    expect(server.served.requests.length).toBe(before)
   })
 
   test('history ends with the reason when aborted', async ({ serve, connect }) => {

@@ -20,7 +20,7 @@ import type { StreamInfo, WindowRange } from './stream-info.ts'
 import type { Window } from './window-store.ts'
 
 /** Options of `create()`. */
-export interface CreateOptions {
+export interface CreateOptions extends CallOptions {
   /** Snapshot policy of the new stream (the server's defaults for what is left out). */
   snapshot?: Partial<SnapshotPolicy>
   /** First messages, e.g. `[{ set: initial }]`. */
@@ -109,16 +109,17 @@ export class StateStream<S = Json> {
     if (options.createdAt !== undefined) headers[HEADERS.streamCreatedAt] = String(options.createdAt)
     Object.assign(headers, expiryHeaders(options))
     const body = options.messages === undefined ? {} : { body: JSON.stringify(options.messages) }
-    const response = await this.#use((core) => core.request<undefined>(`${ROUTES.stream}${this.name}`, { method: 'PUT', headers, ...body }))
+    const request = { method: 'PUT', headers, ...body, signal: options.signal }
+    const response = await this.#use((core) => core.request<undefined>(`${ROUTES.stream}${this.name}`, request))
     return { created: response.status === 201 }
   }
 
   /** Deletes the stream and everything held of it. */
-  async delete(): Promise<void> {
+  async delete(options: CallOptions = {}): Promise<void> {
     await this.#use(async (core) => {
       const tries = { attempts: 0 }
       try {
-        await core.request<undefined>(`${ROUTES.stream}${this.name}`, { method: 'DELETE' }, tries)
+        await core.request<undefined>(`${ROUTES.stream}${this.name}`, { method: 'DELETE', signal: options.signal }, tries)
       } catch (err) {
         // A retry whose first attempt did delete it finds nothing: that is done too.
         if ((err as { code?: unknown }).code !== ErrorCode.STREAM_NOT_FOUND || tries.attempts < 2) throw err
@@ -175,11 +176,12 @@ export class StateStream<S = Json> {
   }
 
   /** Closes the stream: its state is final, its open window closes at the last entry, appends are refused. */
-  async close(): Promise<void> {
+  async close(options: CallOptions = {}): Promise<void> {
     await this.#use((core) =>
       core.request<undefined>(`${ROUTES.stream}${this.name}`, {
         method: 'POST',
         headers: { 'content-type': JSON_CONTENT_TYPE, [HEADERS.streamClosed]: 'true' },
+        signal: options.signal,
       }),
     )
   }
