@@ -56,6 +56,78 @@ describe('a closed stream', () => {
     expect(states.map((state) => state.seq)).toEqual([0, 1, 2, 3])
   })
 
+  test('every point at or after the last entry falls in the last window, for a client that never tailed it', async ({ serve, connect }) => {
+    const clock = testClock()
+    const server = await serve({ now: clock.now })
+    const writer = connect(server.url).client
+    const stream = writer.stream('ended/a')
+    await stream.create({ snapshot: { entries: 3 } })
+    for (let i = 1; i <= 4; i++) {
+      clock.advance(10)
+      await stream.append(merge({ i }))
+    }
+    await writer.stream('ended/empty').create()
+    await stream.close()
+    await writer.stream('ended/empty').close()
+    const last = clock.now()
+    const reader = () => connect(server.url).client
+    expect(await reader().stream('ended/a').stateAt(last)).toEqual({ i: 4 })
+    expect(await reader().stream('ended/a').stateAt(last + 3_600_000)).toEqual({ i: 4 })
+    const lastWindow = (window: { status: string; start: { seq: number } | null; end: { seq: number } | null }) => [window.status, window.start?.seq, window.end?.seq]
+    expect(lastWindow(await reader().stream('ended/a').window({ at: 'now' }))).toEqual(['committed', 3, 4])
+    expect(lastWindow(await reader().stream('ended/a').window({ seq: 4 }))).toEqual(['committed', 3, 4])
+    expect(await reader().statesAt(['ended/a', 'ended/empty'], last + 1)).toEqual({ 'ended/a': { i: 4 }, 'ended/empty': {} })
+    // The same client asks again: the held last window answers, with no request.
+    const client = reader()
+    await client.stream('ended/a').window({ at: last })
+    const before = server.served.requests.length
+    expect(await client.stream('ended/a').stateAt(last + 1)).toEqual({ i: 4 })
+    expect(lastWindow(await client.stream('ended/a').window({ at: 'now' }))).toEqual(['committed', 3, 4])
+    expect(server.served.requests.length).toBe(before)
+  })
+
+  test('a closed stream without entries has one window, from its creation to its creation; its history completes', async ({ serve, connect }) => {
+    const clock = testClock()
+    const server = await serve({ now: clock.now })
+    const created = clock.now()
+    const { client } = connect(server.url)
+    const stream = client.stream('ended/none')
+    await stream.create()
+    await stream.close()
+    clock.advance(100)
+    const window = await stream.window({ seq: 0 })
+    expect([window.status, window.start, window.entries, window.end]).toEqual(['committed', { seq: 0, ts: created, state: {} }, [], { seq: 0, ts: created }])
+    const bounded = (await collect(stream.history({ from: created - 10, to: clock.now() }))) as LiveState[]
+    expect(bounded.map((state) => [state.seq, state.state])).toEqual([[0, {}]])
+    // Held now: the same range, and the range on into the (ended) tail, ask for nothing more.
+    const before = server.served.requests.length
+    expect(((await collect(stream.history({ from: created - 10, to: clock.now() }))) as LiveState[]).map((state) => state.seq)).toEqual([0])
+    expect(server.served.requests.length).toBe(before)
+    expect(((await collect(client.stream('ended/none').history({ from: 0 }))) as LiveState[]).map((state) => state.seq)).toEqual([0])
+    expect(await stream.stateAt(clock.now())).toEqual({})
+  })
+
+  test('a second history over a closed stream, up to any later time, is answered from held windows', async ({ serve, connect }) => {
+    const clock = testClock()
+    const server = await serve({ now: clock.now })
+    const { client } = connect(server.url)
+    const stream = client.stream('ended/twice')
+    await stream.create({ snapshot: { entries: 3 } })
+    for (let i = 1; i <= 7; i++) {
+      clock.advance(10)
+      await stream.append(merge({ i }))
+    }
+    await stream.close()
+    const range = { from: 0, to: clock.now() + 3_600_000 }
+    const once = (await collect(stream.history(range))) as LiveState[]
+    expect(once.map((state) => state.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    expect(server.served.refetched('ended/twice')).toEqual([])
+    const before = server.served.requests.length
+    const again = (await collect(stream.history(range))) as LiveState[]
+    expect(again.map((state) => [state.seq, state.state])).toEqual(once.map((state) => [state.seq, state.state]))
+    expect(server.served.requests.slice(before)).toEqual([])
+  })
+
   test('client.live() drops each stream as it closes and completes with the last', async ({ serve, connect }) => {
     const server = await serve()
     const { client } = connect(server.url)

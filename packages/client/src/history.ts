@@ -159,27 +159,43 @@ class HistoryReader {
     const held = store.heldRange(this.#from, this.#to)
     if (held !== undefined) return yield* held
     let expected: number | undefined
+    let last: Span | undefined
     let fromTs = this.#from
     for (;;) {
       const page = await this.#list(fromTs)
-      let last: Span | undefined
+      let fresh = false
       for (const span of page) {
-        if (expected !== undefined && span.start.seq < expected) continue
+        // A continued listing starts with the window the page before ended with.
+        if (last !== undefined && span.start.seq <= last.start.seq) continue
         // Several snapshots in one millisecond: the page starts after windows it left out. Walk them by seq.
         while (expected !== undefined && span.start.seq > expected) {
           const window = await store.window({ seq: expected })
           if (window.start === null) return
-          yield { start: { seq: window.start.seq, ts: window.start.ts }, end: window.end }
+          last = { start: { seq: window.start.seq, ts: window.start.ts }, end: window.end }
+          yield last
           if (window.end === null) return
           expected = window.end.seq
         }
         yield span
         last = span
+        fresh = true
         expected = span.end?.seq
       }
+      // Past `to`, open, or ending where it starts (a closed stream's only window, without entries): the last.
+      if (last === undefined || last.end === null || last.end.ts > this.#to || last.end.seq === last.start.seq) return
+      if (!fresh) {
+        // Nothing listed after a window that ends inside the range: the stream is closed there, or
+        // the next window starts in the same millisecond as the last (the listing starts at the
+        // last snapshot of a millisecond). Only the entries after its end tell which.
+        const next = await store.windowAfter(last.end)
+        if (next === undefined || next.start === null) return
+        last = { start: { seq: next.start.seq, ts: next.start.ts }, end: next.end }
+        yield last
+        if (next.end === null || next.end.ts > this.#to) return
+        expected = next.end.seq
+      }
       // A page that ends before `to` with a closed window was cut at the listing's cap: list on.
-      if (last === undefined || last.end === null || last.end.ts > this.#to || expected === undefined) return
-      fromTs = last.end.ts
+      fromTs = (last.end as Span['start']).ts
     }
   }
 

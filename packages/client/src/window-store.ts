@@ -183,6 +183,25 @@ export class WindowStore {
   }
 
   /**
+   * The window that starts at `end` (the end bound of a window), or `undefined` when the stream
+   * is closed there. Asks the server only when neither is known, for the entries after `end`:
+   * the next window whole, or nothing of the last one again (its answer then is the window that
+   * ends at `end`, which only a closed stream's last window does).
+   */
+  async windowAfter(end: Bound): Promise<Window | undefined> {
+    if (end.seq === this.index.final?.seq) return undefined
+    const held = this.index.held.find((slot) => slot.model.start.seq === end.seq)
+    if (held !== undefined) return viewOf(held)
+    const { data, size } = await this.#fetcher.fetch({ seq: end.seq }, end.seq, (content, bytes) => void this.ingest(content, bytes))
+    if (data.start !== null && data.end?.seq === end.seq) {
+      this.index.final = end
+      return undefined
+    }
+    const landed = this.#land(data, size, false)
+    return landed === 'before' ? undefined : viewOf(landed)
+  }
+
+  /**
    * Brings the open window, if one is held and no tail feeds it, up to the head (one `after=`
    * request, which carries only new entries): what a live cursor needs before its first value.
    */

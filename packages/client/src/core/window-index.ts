@@ -120,6 +120,8 @@ export class WindowIndex implements BudgetMember<Held> {
    */
   ingest(content: WindowContent, bytes: number, pinned = false): Held {
     if (content.start.seq === 0) this.created = { seq: 0, ts: content.start.ts }
+    // A window that ends where it starts is a closed stream's only one, without entries.
+    if (content.end?.seq === content.start.seq) this.final = content.end
     const same = this.held.find((slot) => slot.model.start.seq === content.start.seq)
     if (same !== undefined) {
       const before = lastSeqOf(same.model)
@@ -233,17 +235,24 @@ export class WindowIndex implements BudgetMember<Held> {
   /** The held windows covering `[from, to]` without a gap, first to last; `undefined` when any part is not held. */
   heldRange(from: number, to: number): Span[] | undefined {
     const held = this.held
-    let i = this.created !== undefined && from < this.created.ts ? held.findIndex((slot) => slot.model.start.seq === 0) : held.findLastIndex((slot) => coversTs(slot.model, from))
+    let i = this.created !== undefined && from < this.created.ts ? held.findIndex((slot) => slot.model.start.seq === 0) : held.findLastIndex((slot) => this.#covers(slot, from))
     if (i === -1) return undefined
     const out: Span[] = []
     for (;;) {
       const { model } = held[i] as Held
       out.push({ start: { seq: model.start.seq, ts: model.start.ts }, end: model.end ?? null })
-      if (coversTs(model, to)) return out
+      if (this.#covers(held[i] as Held, to)) return out
       const next = held[i + 1]
       if (model.status !== 'committed' || next === undefined || next.model.start.seq !== model.end.seq) return undefined
       i += 1
     }
+  }
+
+  /** True when the held data of `slot` answers the state at `ts`: a closed stream's last window answers every time after its start. */
+  #covers(slot: Held, ts: number): boolean {
+    const { model } = slot
+    if (this.final !== undefined && model.status === 'committed' && model.end.seq === this.final.seq && ts >= model.start.ts) return true
+    return coversTs(model, ts)
   }
 
   /** Every window, held then pending, as `windows$` shows them. */
