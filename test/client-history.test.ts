@@ -164,3 +164,36 @@ describe('never refetch', () => {
   })
 })
 
+
+describe('a history that reaches the open window', () => {
+  test('held up to `to`: no request; reaching the head: one listing and only the entries after the held ones', async ({ serve, connect }) => {
+    const clock = testClock()
+    const server = await serve({ now: clock.now })
+    const { client } = connect(server.url)
+    const stream = client.stream('wx/open')
+    await stream.create({ snapshot: { entries: 4 } })
+    const stamps: number[] = []
+    for (let i = 1; i <= 6; i++) {
+      clock.advance(10)
+      await stream.append(merge({ i }))
+      stamps.push(clock.now())
+    }
+    // Windows [0, 4] (closed) and [4, …) (open: entries 5 and 6, nobody tails it).
+    const seqs = async (range: { from: number; to: number }) => ((await collect(stream.history(range))) as Array<{ seq: number }>).map((s) => s.seq)
+    expect(await seqs({ from: 0, to: clock.now() })).toEqual([0, 1, 2, 3, 4, 5, 6])
+    const requests = (): string[] => server.served.requests.filter((line) => line.startsWith('GET '))
+    let before = requests().length
+    // `to` before the last held entry of the open window: held data answers, as it does within closed windows.
+    expect(await seqs({ from: 0, to: stamps[4]! })).toEqual([0, 1, 2, 3, 4, 5])
+    expect(await seqs({ from: stamps[0]!, to: stamps[2]! })).toEqual([1, 2, 3])
+    expect(requests().slice(before)).toEqual([])
+    // Up to the last held entry's ts or later: more entries may have come since (in that very
+    // millisecond too), so the client asks what the server has added, and gets only that.
+    clock.advance(10)
+    await stream.append(merge({ i: 7 }))
+    before = requests().length
+    expect(await seqs({ from: 0, to: clock.now() })).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    expect(requests().slice(before)).toEqual([`GET /v1/windows/wx/open?from=0&to=${clock.now()}`, 'GET /v1/window/wx/open?seq=4&after=6'])
+    expect(server.served.refetched('wx/open')).toEqual([])
+  })
+})

@@ -72,7 +72,7 @@ class HistoryReader {
           const next = await source.next()
           if (next.done === true) exhausted = true
           else {
-            const window = store.windowFor(next.value)
+            const window = store.windowFor(next.value, this.#to)
             // An error is reported when its window is taken; until then it must not count as unhandled.
             window.catch(() => undefined)
             ahead.push({ span: next.value, window })

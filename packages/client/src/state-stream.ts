@@ -147,7 +147,11 @@ export class StateStream<S = Json> {
   /**
    * The history over `[from, to]`: first the state at `from` (or at creation, if later), then
    * `{ seq, ts, state, entry }` for every entry with `from < ts ≤ to`. Only windows not held are
-   * fetched, several at once (bounded); nothing is fetched when held windows cover the range.
+   * fetched, several at once (bounded); nothing is fetched when held windows cover the range: a
+   * `to` before the last held entry of the open window, inside held closed windows, in a tailed
+   * window, or anywhere past a closed stream's end. A range that reaches the last held entry of an
+   * open window nobody tails (or later) asks what the server added since: a listing of the
+   * range's windows, and only the entries after the held ones.
    * Without `to` it does not complete: after the last entry held it goes on with the live cursor,
    * each new entry once. An abort of `signal` ends it with the signal's reason as its error.
    */

@@ -116,10 +116,10 @@ export class WindowStore {
     throw new WindowConflict(`no window settles for ${JSON.stringify(point)}`)
   }
 
-  /** The window a listing gave, fetched (or resumed) only if not held, pinned until `release`. */
-  async windowFor(span: Span): Promise<Window> {
+  /** The window a listing gave, needed up to `to`: fetched (or resumed) only if not held so far, pinned until `release`. */
+  async windowFor(span: Span, to?: number): Promise<Window> {
     for (let round = 0; round < MAX_LOOKUPS; round++) {
-      const next = planSpan(this.index, span)
+      const next = planSpan(this.index, span, to)
       if (next.kind === 'hit') {
         this.index.pin(next.held)
         return viewOf(next.held)

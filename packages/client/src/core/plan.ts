@@ -4,7 +4,7 @@
  * a request under way may be for the same window (`wait`, then look again), or a fetch
  * (`fetch`). Requests certainly for other windows never wait on each other.
  */
-import { coversPoint, inSpan, spans } from './cover.ts'
+import { coversPoint, coversTs, inSpan, spans } from './cover.ts'
 import { lastSeqOf } from './window-machine.ts'
 import type { Bound } from '@statestream/common'
 import type { Point } from './window-machine.ts'
@@ -33,12 +33,16 @@ export function plan(index: WindowIndex, point: Point, complete: boolean): Plan 
   return waitOrFetch(index, point, undefined)
 }
 
-/** What to do for the window a listing gave: held whole (or far enough), resumed, waited for, or fetched. */
-export function planSpan(index: WindowIndex, span: Span): Plan {
+/**
+ * What to do for the window a listing gave: held whole (or far enough), resumed, waited for, or
+ * fetched. A reader that needs it only up to `to` has enough once the held entries answer the
+ * state at `to` (entries held past it, in an open window too).
+ */
+export function planSpan(index: WindowIndex, span: Span, to?: number): Plan {
   const held = index.held.find((slot) => slot.model.start.seq === span.start.seq)
   if (held !== undefined) {
     const { status } = held.model
-    const enough = span.end !== null && lastSeqOf(held.model) >= span.end.seq
+    const enough = (span.end !== null && lastSeqOf(held.model) >= span.end.seq) || (to !== undefined && coversTs(held.model, to))
     return status === 'committed' || status === 'live' || enough ? { kind: 'hit', held } : { kind: 'resume', held }
   }
   return waitOrFetch(index, { seq: span.start.seq }, span)
