@@ -52,6 +52,18 @@ describe('client.log', () => {
     }
   })
 
+  liveTest('create() takes an AbortSignal: already aborted, nothing is sent', async ({ serve }) => {
+    const { url } = await serve()
+    const client = new StateStreamClient({ baseUrl: url })
+    try {
+      const log = client.log('raw/aborted')
+      await expect(log.create({ contentType: 'application/octet-stream', signal: AbortSignal.abort(new Error('not now')) })).rejects.toThrow('not now')
+      await expect(log.info()).rejects.toMatchObject({ code: 'STREAM_NOT_FOUND', status: 404 })
+    } finally {
+      await client.close()
+    }
+  })
+
   liveTest('a state stream is created with a TTL or an expiry time', async ({ serve }) => {
     const { url } = await serve()
     const client = new StateStreamClient({ baseUrl: url })

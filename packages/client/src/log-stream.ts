@@ -14,7 +14,7 @@ import { expiryHeaders, readStreamInfo } from './stream-info.ts'
 import type { StreamInfo } from './stream-info.ts'
 
 /** Options of `LogStream.create()`. */
-export interface LogCreateOptions {
+export interface LogCreateOptions extends CallOptions {
   /** The stream's content type: every append must have it (`application/json` makes a JSON stream). */
   contentType: string
   /** `Stream-TTL`: seconds without a read or write after which the stream expires. */
@@ -70,7 +70,8 @@ export class LogStream {
   async create(options: LogCreateOptions): Promise<{ created: boolean }> {
     this.#contentType = options.contentType
     const headers = { 'content-type': options.contentType, ...expiryHeaders(options) }
-    const response = await this.#request(() => this.#transport.json<undefined>(this.#path, { method: 'PUT', headers }))
+    const signal = options.signal
+    const response = await this.#request(() => this.#transport.json<undefined>(this.#path, { method: 'PUT', headers, ...(signal !== undefined && { signal }) }), signal)
     return { created: response.status === 201 }
   }
 
