@@ -7,38 +7,23 @@
  *
  *   pnpm build && node --conditions=source --import tsx bench/cli-roundtrip.ts [entries]
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
+import { ROOT, startStandalone } from './lib/standalone.ts'
 
 const ENTRIES = Number(process.argv[2] ?? 1_000_000)
 const BATCH = 5000
-const root = fileURLToPath(new URL('..', import.meta.url))
-const serverBin = join(root, 'packages/server/bin/statestream-server.js')
-const cliBin = join(root, 'packages/cli/bin/statestream.js')
+const cliBin = join(ROOT, 'packages/cli/bin/statestream.js')
 const dir = mkdtempSync(join(tmpdir(), 'statestream-roundtrip-'))
 const children: ChildProcess[] = []
 
-async function startServer(name: string, port: number): Promise<string> {
-  const child = spawn(process.execPath, [serverBin, '--port', String(port), '--db', join(dir, `${name}.db`), '--log-level', 'warn'], { stdio: 'inherit' })
-  children.push(child)
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 200; i++) {
-    try {
-      const response = await request(`${url}/health`)
-      await response.body.dump()
-      if (response.statusCode === 200) return url
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`${name} did not start`)
+function startServer(name: string, port: number): Promise<string> {
+  return startStandalone(join(dir, `${name}.db`), port, children)
 }
 
 /** Runs the CLI under `script`, so it has a TTY; the bar's last frame is shown. */

@@ -11,37 +11,22 @@
  *
  * `scale` (default 1) multiplies the entries of every stream: 1 is about 500,000 entries in all.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
+import { ROOT, startStandalone } from './lib/standalone.ts'
 
 const SCALE = Number(process.argv[2] ?? 1)
-const root = fileURLToPath(new URL('..', import.meta.url))
-const serverBin = join(root, 'packages/server/bin/statestream-server.js')
-const cliBin = join(root, 'packages/cli/bin/statestream.js')
+const cliBin = join(ROOT, 'packages/cli/bin/statestream.js')
 const dir = mkdtempSync(join(tmpdir(), 'statestream-mixed-'))
 const children: ChildProcess[] = []
 
-async function startServer(name: string, port: number): Promise<string> {
-  const child = spawn(process.execPath, [serverBin, '--port', String(port), '--db', join(dir, `${name}.db`), '--log-level', 'warn'], { stdio: 'inherit' })
-  children.push(child)
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 200; i++) {
-    try {
-      const response = await request(`${url}/health`)
-      await response.body.dump()
-      if (response.statusCode === 200) return url
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`${name} did not start`)
+function startServer(name: string, port: number): Promise<string> {
+  return startStandalone(join(dir, `${name}.db`), port, children)
 }
 
 async function send(url: string, method: 'PUT' | 'POST', name: string, headers: Record<string, string>, body?: string | Buffer): Promise<void> {
