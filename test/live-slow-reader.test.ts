@@ -11,6 +11,12 @@ import { SseReader } from './support/sse.ts'
 import { StateModel } from './support/state-model.ts'
 
 const PAYLOAD = 'x'.repeat(48 * 1024)
+/**
+ * The readers' budget: a score of entries. Between two reads of the kernel's tables a reader is
+ * handed at most its budget, so a budget of one or two entries would hold every reader, fast or
+ * not, to the pace of those reads.
+ */
+const BUDGET = 1024 * 1024
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -39,8 +45,7 @@ async function appendAndMeasure(url: string, name: string, readers: Array<{ read
 }
 
 test('a reader that never reads is cut with SLOW_READER; the others get everything, unslowed; it resumes without loss', async ({ serve }) => {
-  const maxBufferedBytes = 64 * 1024
-  const { url } = await serve({ maxBufferedBytes, heartbeatMs: 60_000 })
+  const { url } = await serve({ maxBufferedBytes: BUDGET, heartbeatMs: 60_000 })
   const name = await createStateStream(url, 'slow/one', 50)
 
   const fast = await Promise.all(
@@ -85,7 +90,7 @@ test('a reader that never reads is cut with SLOW_READER; the others get everythi
 })
 
 test('multiplexed: a stalled reader is cut, while another keeps its entries and its clock ticks', async ({ serve }) => {
-  const { url } = await serve({ maxBufferedBytes: 64 * 1024, clockMs: 100 })
+  const { url } = await serve({ maxBufferedBytes: BUDGET, clockMs: 100 })
   const name = await createStateStream(url, 'slow/multi', 50)
   const stalled = await SseReader.open(`${url}/v1/live?stream=${name}`, { paused: true })
   const reader = await SseReader.open(`${url}/v1/live?stream=${name}`)

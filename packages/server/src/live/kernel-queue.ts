@@ -9,21 +9,35 @@
  * Not all of it is a backlog: the last few writes to a reader that keeps up are in flight, not
  * yet acknowledged (a delayed ACK alone holds them tens of ms). So what counts is what the peer has
  * left unacknowledged for longer than `IN_FLIGHT_MS`: bytes handed to the kernel that long ago,
- * less everything acknowledged since.
+ * less everything acknowledged since (`held`).
  *
- * Reading those tables costs a scan of one line per socket of the machine, so it is done on
- * demand and at most once per `minIntervalMs`: `queued` is an upper bound (the queue at the last
- * read plus everything handed to the kernel since, as if none of it were acknowledged), and only
- * when that bound is over a budget does the owner ask for `confirm`, which reads the tables again
- * unless they were read within the interval. A reader that keeps up is thus never mistaken for one
- * that does not; one that stalls is seen within an interval or two. Where the tables do not exist,
- * the kernel's share counts as 0.
+ * Those tables list every TCP socket of the machine, `TIME_WAIT` ones included: with a few
+ * thousand of them a read costs the kernel tens of ms of CPU, and far more wall time on a busy
+ * machine. So they are never read on the event loop: a read is asynchronous, one at a time for
+ * every watched socket, on request (`request`), and never sooner after the previous one than
+ * `minIntervalMs` or `READ_COST_FACTOR` times as long as the previous one took (so reading takes
+ * at most a fifth of the time), at most `MAX_INTERVAL_MS`; every completed read calls each
+ * socket's `onRead`. Between reads `queued` estimates the queue: what it was at the last read,
+ * plus everything handed to the kernel since, less — if the peer kept up, nothing being held for
+ * it — what it acknowledged per ms between the last two reads times the ms since. For a peer that
+ * was behind at the last read that is an upper bound, so an owner that never lets it pass a
+ * budget keeps the kernel's share within the budget; one that stops reading only now is seen at
+ * the next read, having taken at most what it took in an interval. A peer that keeps up is
+ * credited with its pace, so it is not held to the pace of the reads. Where the tables do not
+ * exist, the kernel's share counts as 0.
  */
-import { accessSync, constants, readFileSync } from 'node:fs'
+import { accessSync, constants } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 
 /** Default shortest time between two reads of the kernel's tables, in ms. */
 export const KERNEL_QUEUE_INTERVAL_MS = 20
+
+/** The longest the interval between two reads grows to when reads are slow, in ms. */
+export const MAX_INTERVAL_MS = 500
+
+/** The interval is at least this many times as long as the last read took. */
+const READ_COST_FACTOR = 4
 
 /** Bytes unacknowledged for less than this (ms) are in flight, not held for a stalled reader. */
 export const IN_FLIGHT_MS = 200
@@ -37,14 +51,26 @@ interface Watched {
   handed: number
   /** Of `queued`, what was handed to the kernel over `IN_FLIGHT_MS` before that read. */
   held: number
+  /** When that read began (what `handed` is as of). */
+  readAt: number
+  /** Bytes acknowledged by the peer per ms between the last two reads. */
+  pace: number
   /** What had been handed to the kernel when, oldest first: the last one over `IN_FLIGHT_MS` old, and the newer ones. */
   samples: Array<{ at: number; handed: number }>
+  /** Called after every completed read. */
+  onRead: () => void
 }
 
 export class KernelQueues {
   readonly #watched = new Map<Socket, Watched>()
   readonly #minIntervalMs: number
+  /** When the last read completed (performance.now()), and how long it took. */
   #readAt = Number.NEGATIVE_INFINITY
+  #readMs = 0
+  #reading: Promise<void> | undefined
+  /** A read was asked for while one was under way: another follows it. */
+  #wanted = false
+  #timer: NodeJS.Timeout | undefined
   #available = TABLES.some((table) => readable(table))
 
   constructor(minIntervalMs = KERNEL_QUEUE_INTERVAL_MS) {
@@ -56,62 +82,143 @@ export class KernelQueues {
     return this.#available
   }
 
-  /** Watches `socket` until the returned function is called. */
-  watch(socket: Socket): () => void {
-    if (!this.#available) return () => {}
-    const handed = handedToKernel(socket)
-    this.#watched.set(socket, { queued: 0, handed, held: 0, samples: [{ at: performance.now(), handed }] })
-    return () => this.#watched.delete(socket)
+  /** The shortest time from the end of one read to the start of the next, in ms (it adapts to how long reads take). */
+  get intervalMs(): number {
+    return Math.min(MAX_INTERVAL_MS, Math.max(this.#minIntervalMs, READ_COST_FACTOR * this.#readMs))
   }
 
-  /** At most the bytes the kernel holds for `socket` (see the header comment). */
+  /** Watches `socket` until the returned function is called; `onRead` runs after every completed read. */
+  watch(socket: Socket, onRead: () => void = () => {}): () => void {
+    if (!this.#available) return () => {}
+    const handed = handedToKernel(socket)
+    const now = performance.now()
+    this.#watched.set(socket, { queued: 0, handed, held: 0, readAt: now, pace: 0, samples: [{ at: now, handed }], onRead })
+    return () => {
+      this.#watched.delete(socket)
+      if (this.#watched.size === 0) {
+        clearTimeout(this.#timer)
+        this.#timer = undefined
+      }
+    }
+  }
+
+  /** The bytes the kernel holds for `socket`, as estimated since the last read (see the header comment). */
   queued(socket: Socket): number {
     const watched = this.#watched.get(socket)
     if (watched === undefined) return 0
-    return watched.queued + Math.max(0, handedToKernel(socket) - watched.handed)
+    const credit = watched.pace * (performance.now() - watched.readAt)
+    return Math.max(0, watched.queued + Math.max(0, handedToKernel(socket) - watched.handed) - credit)
   }
 
   /**
-   * The bytes the kernel has held for `socket` for longer than `IN_FLIGHT_MS` (at most
-   * `queued`), as of a read of the tables made now — unless they were read within the interval,
-   * then as of that read; `fresh` says which.
+   * The bytes the kernel held for `socket` for longer than `IN_FLIGHT_MS`, as of the last
+   * completed read; `fresh` says whether that read is recent (within two intervals), so that it
+   * may still be judged by.
    */
-  confirm(socket: Socket): { bytes: number; fresh: boolean } {
-    const fresh = performance.now() - this.#readAt >= this.#minIntervalMs
-    if (fresh) this.refresh()
+  held(socket: Socket): { bytes: number; fresh: boolean } {
+    const fresh = performance.now() - this.#readAt <= 2 * this.intervalMs + IN_FLIGHT_MS
     return { bytes: this.#watched.get(socket)?.held ?? 0, fresh }
   }
 
-  /** Reads the kernel's tables now, for every watched socket. */
-  refresh(): void {
-    const now = performance.now()
-    this.#readAt = now
-    if (this.#watched.size === 0) return
-    // Sockets by their ends, as the tables name them: `<local port>:<remote address>:<remote port>`.
+  /** Asks for a read of the tables: now if none is under way and the interval has passed, else as soon as it may. */
+  request(): void {
+    if (!this.#available || this.#timer !== undefined || this.#watched.size === 0) return
+    if (this.#reading !== undefined) {
+      this.#wanted = true
+      return
+    }
+    const wait = this.#readAt + this.intervalMs - performance.now()
+    if (wait <= 0) {
+      void this.refresh()
+      return
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void this.refresh()
+    }, wait)
+    this.#timer.unref()
+  }
+
+  /** Reads the kernel's tables now, for every watched socket (or joins the read under way). */
+  refresh(): Promise<void> {
+    this.#reading ??= this.#read()
+    return this.#reading
+  }
+
+  async #read(): Promise<void> {
+    let watchers: Watched[]
+    try {
+      watchers = await this.#scanTables()
+    } finally {
+      // Done before the owners hear of it: what they ask for then is a next read.
+      this.#reading = undefined
+    }
+    if (this.#wanted) {
+      this.#wanted = false
+      this.request()
+    }
+    for (const watched of watchers) {
+      try {
+        watched.onRead()
+      } catch {
+        // One failing owner must not keep the others from hearing of the read.
+      }
+    }
+  }
+
+  /** Reads the tables into every watched socket's figures; returns those that were updated. */
+  async #scanTables(): Promise<Watched[]> {
+    const started = performance.now()
+    // What each socket had handed to the kernel, taken before the tables are: the kernel writes
+    // them later, so every byte it does not count as queued is in what is handed after this, and
+    // `queued` stays an upper bound. Sockets by their ends, as the tables name them:
+    // `<local port>:<remote address>:<remote port>`.
+    const before = new Map<Socket, number>()
     const byEnds = new Map<string, Watched>()
     for (const [socket, watched] of this.#watched) {
-      watched.handed = handedToKernel(socket)
-      watched.queued = 0
+      before.set(socket, handedToKernel(socket))
       const key = endsKey(socket)
       if (key !== undefined) byEnds.set(key, watched)
     }
-    let read = false
-    for (const table of TABLES) {
-      let text: string
-      try {
-        text = readFileSync(table, 'latin1')
-      } catch {
-        continue
-      }
-      read = true
-      scan(text, byEnds)
+    const texts = await Promise.all(TABLES.map((table) => readFile(table, 'latin1').catch(() => undefined)))
+    const now = performance.now()
+    this.#readAt = now
+    this.#readMs = now - started
+    if (texts.every((text) => text === undefined)) {
+      this.#available = false
+      return []
     }
-    if (!read) this.#available = false
-    for (const watched of this.#watched.values()) age(watched, now)
+    const found = new Map<Watched, number>()
+    for (const text of texts) if (text !== undefined) scan(text, byEnds, found)
+    // Only sockets watched all along the read are updated (one watched since has its own start).
+    const watchers: Watched[] = []
+    for (const [socket, watched] of this.#watched) {
+      const handed = before.get(socket)
+      if (handed === undefined) continue
+      const queued = found.get(watched) ?? 0
+      // Acknowledged so far, then and now: the pace between the two reads.
+      const ackedBefore = watched.handed - watched.queued
+      const acked = handed - queued
+      const pace = started > watched.readAt ? Math.max(0, acked - ackedBefore) / (started - watched.readAt) : 0
+      watched.handed = handed
+      watched.queued = queued
+      watched.readAt = started
+      age(watched, started)
+      // Only a peer that keeps up (nothing held for it) is credited with its pace: one whose
+      // kernel stopped taking data (its receive buffer full) must not be credited with how fast
+      // that buffer filled.
+      watched.pace = watched.held === 0 ? pace : 0
+      watchers.push(watched)
+    }
+    return watchers
   }
 }
 
-/** Sets `held` from the last read, and keeps only the samples a later read may need. */
+/**
+ * Sets `held` from a read that began at `now` (`handed` as of then; the kernel wrote its tables
+ * later, so what was handed `IN_FLIGHT_MS` before `now` is at least that old to the kernel), and
+ * keeps only the samples a later read may need.
+ */
 function age(watched: Watched, now: number): void {
   const { samples } = watched
   samples.push({ at: now, handed: watched.handed })
@@ -140,11 +247,11 @@ function handedToKernel(socket: Socket): number {
 }
 
 /**
- * Adds each watched socket's `tx_queue` from one table's text. A line is
+ * Finds each watched socket's `tx_queue` in one table's text (into `found`). A line is
  * `sl: local_addr:port rem_addr:port st tx_queue:rx_queue …`, addresses and numbers in hex; a
  * line whose `tx_queue` is zero is passed over without looking further.
  */
-function scan(text: string, byEnds: Map<string, Watched>): void {
+function scan(text: string, byEnds: Map<string, Watched>, found: Map<Watched, number>): void {
   let start = text.indexOf('\n') + 1 // past the header line
   while (start > 0 && start < text.length) {
     const end = text.indexOf('\n', start)
@@ -159,7 +266,7 @@ function scan(text: string, byEnds: Map<string, Watched>): void {
     const remoteColon = remote.indexOf(':')
     const key = `${localPort}:${procAddress(remote.slice(0, remoteColon))}:${parseInt(remote.slice(remoteColon + 1), 16)}`
     const watched = byEnds.get(key)
-    if (watched !== undefined) watched.queued = parseInt(queues.slice(0, queues.indexOf(':')), 16)
+    if (watched !== undefined) found.set(watched, parseInt(queues.slice(0, queues.indexOf(':')), 16))
   }
 }
 

@@ -5,13 +5,17 @@
  * memory hostage. A reader's backlog is everything written for it and not yet taken by the
  * client: events waiting here, in Node's buffer, and in the kernel's send buffer (which, for a
  * client that stops reading, grows to megabytes: `KernelQueues`). Events go to the socket while it
- * takes them and wait here while it does not. Once the backlog would pass `maxBufferedBytes` the
- * reader is cut: the events still waiting here are dropped, `SLOW_READER` is written as the last
- * event (right behind what the socket already holds, so a client that reads again finds it), and
- * the response ends; it resumes from its last id and loses nothing. Such a cut reader gets
- * `slowReaderGraceMs` to take that end before its socket is destroyed. Initial data (a window, a
- * catch-up page) is granted on top of the budget until the backlog is back within it, so a large
- * first answer does not count as falling behind.
+ * takes them and wait here while it does not — and also while the kernel might hold more than
+ * the budget: between two reads of the kernel's tables only an upper bound of its share is known,
+ * so a reader never has more than its budget in the kernel, whatever the tables cost to read.
+ * Once what waits here and in Node's buffer, plus what the kernel held at its last read, would
+ * pass `maxBufferedBytes` the reader is cut: the events still waiting here are dropped,
+ * `SLOW_READER` is written as the last event (right behind what the socket already holds, so a
+ * client that reads again finds it), and the response ends; it resumes from its last id and loses
+ * nothing. A stalled reader thus costs at most its budget in the kernel and its budget here. Such
+ * a cut reader gets `slowReaderGraceMs` to take that end before its socket is destroyed. Initial
+ * data (a window, a catch-up page) is granted on top of the budget until the backlog is back
+ * within it, so a large first answer does not count as falling behind.
  *
  * Ticks (heartbeats, clocks) are different: they carry no data, so a backed-up reader gets one
  * tick, rendered afresh, once its socket drains, and a tick never pushes a reader over its budget.
@@ -20,7 +24,6 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { ErrorCode } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
-import { IN_FLIGHT_MS, KERNEL_QUEUE_INTERVAL_MS } from './kernel-queue.ts'
 import type { KernelQueues } from './kernel-queue.ts'
 import { errorEvent } from './live-events.ts'
 
@@ -57,6 +60,13 @@ const SSE_HEADERS = {
   'cross-origin-resource-policy': 'cross-origin',
 } as const
 
+/**
+ * Most budgets' worth of events that may wait here for a reader whose socket has room but whose
+ * kernel share is not yet known: past them it is cut even though the kernel's tables do not show
+ * it behind (it takes data, but slower than the stream comes).
+ */
+const QUEUE_BUDGETS = 8
+
 function sizeOf(chunk: Chunk): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
 }
@@ -79,8 +89,6 @@ export class SseConnection {
   #released = false
   #failure: ErrorCode | undefined
   #graceTimer: NodeJS.Timeout | undefined
-  /** A second look at a backlog the kernel's tables could not yet confirm (see `#over`). */
-  #recheck: NodeJS.Timeout | undefined
   readonly #done: Promise<void>
 
   /** Hijacks `reply` and sends the SSE response head. */
@@ -93,14 +101,13 @@ export class SseConnection {
     let resolveDone: () => void = () => {}
     this.#done = new Promise((resolve) => (resolveDone = resolve))
     res.on('drain', () => this.#flush())
-    const unwatch = this.#socket === null ? () => {} : (options.kernel?.watch(this.#socket) ?? (() => {}))
+    const unwatch = this.#socket === null ? () => {} : (options.kernel?.watch(this.#socket, () => this.#kernelRead()) ?? (() => {}))
     // 'close' comes both after our own end and when the client goes away: release either way.
     res.on('close', () => {
       this.#ended = true
       this.#queue = []
       this.#queuedBytes = 0
       clearTimeout(this.#graceTimer)
-      clearTimeout(this.#recheck)
       unwatch()
       this.#release()
       for (const resolve of this.#waiters.splice(0)) resolve(false)
@@ -205,7 +212,6 @@ export class SseConnection {
   #finish(graceMs: number): void {
     if (this.#ended) return
     this.#ended = true
-    clearTimeout(this.#recheck)
     this.#release()
     // What waits here goes into Node's buffer now: the response has nothing after it.
     for (const chunk of this.#queue.splice(0)) this.#res.write(chunk)
@@ -216,20 +222,34 @@ export class SseConnection {
     this.#graceTimer.unref()
   }
 
-  /** To the socket when it takes more, else in line. */
+  /** To the socket when it has room, else in line. */
   #write(chunk: Chunk): void {
-    if (this.#queue.length === 0 && !this.#res.writableNeedDrain) {
+    const size = sizeOf(chunk)
+    if (this.#queue.length === 0 && this.#room(size)) {
       this.#res.write(chunk)
       return
     }
     this.#queue.push(chunk)
-    this.#queuedBytes += sizeOf(chunk)
+    this.#queuedBytes += size
   }
 
-  /** The socket drained: hands it what waits, as far as it takes it, then an owed tick. */
+  /**
+   * Whether `size` more bytes may go to the socket: Node's buffer takes more, and the kernel's
+   * share could not pass the budget (its bound stays within it). When the bound is what stops
+   * them, or is halfway there, a read of the kernel's tables is asked for (it calls back).
+   */
+  #room(size: number): boolean {
+    if (this.#res.writableNeedDrain) return false
+    const limit = this.#options.maxBufferedBytes + this.#allowance
+    const bound = this.#kernelBound() + this.#res.writableLength + size
+    if (bound > limit / 2) this.#options.kernel?.request()
+    return bound <= limit
+  }
+
+  /** The socket drained, or the kernel's tables were read: hands it what waits, as far as it has room, then an owed tick. */
   #flush(): void {
     if (this.#ended) return
-    while (this.#queue.length > 0 && !this.#res.writableNeedDrain) {
+    while (this.#queue.length > 0 && this.#room(sizeOf(this.#queue[0] as Chunk))) {
       const chunk = this.#queue.shift() as Chunk
       this.#queuedBytes -= sizeOf(chunk)
       this.#res.write(chunk)
@@ -242,42 +262,46 @@ export class SseConnection {
     for (const resolve of this.#waiters.splice(0)) resolve(true)
   }
 
-  /** True when `size` more bytes would take the backlog past the budget (and the initial allowance). */
+  /**
+   * True when `size` more bytes would take the reader past its budget (and the initial
+   * allowance): what waits for it here and in Node's buffer, known exactly, plus the kernel's
+   * share — its bound when that is within, else what the kernel had held for over `IN_FLIGHT_MS`
+   * at its last read, if that read is recent; if not, a read is asked for and the reader judged
+   * when it comes (`#kernelRead`). Events that wait here only for that read, while the socket would
+   * take them, count once the kernel shows the reader holding bytes (a reader that keeps up must not
+   * be cut because the tables are slow to read), or when they pass `QUEUE_BUDGETS` budgets.
+   */
   #over(size: number): boolean {
     const budget = this.#options.maxBufferedBytes
-    const own = this.#ownBacklog()
-    let kernel = this.#kernelBound()
-    if (own + kernel + size <= budget + this.#allowance) {
-      // Back within the budget: the initial data is as good as taken.
-      if (own + kernel <= budget) this.#allowance = 0
+    if (this.#queuedBytes + size > QUEUE_BUDGETS * (budget + this.#allowance)) return true
+    const socket = this.#socket
+    const kernel = socket === null ? undefined : this.#options.kernel
+    const held = socket === null || kernel === undefined ? undefined : kernel.held(socket)
+    const counted = this.#res.writableNeedDrain || kernel === undefined || (held !== undefined && held.fresh && held.bytes > 0)
+    const own = this.#res.writableLength + (counted ? this.#queuedBytes : 0)
+    const bound = this.#kernelBound()
+    // Back within the budget: the initial data is as good as taken.
+    if (own + bound <= budget) this.#allowance = 0
+    if (own + bound + size <= budget + this.#allowance) return false
+    if (own + size > budget + this.#allowance) return true
+    if (kernel === undefined || held === undefined) return false
+    if (!held.fresh) {
+      kernel.request()
       return false
     }
-    // The kernel's part is a bound: read it afresh before deciding (a reader that keeps up is not cut).
-    const socket = this.#socket
-    const kernelQueues = this.#options.kernel
-    if (socket !== null && kernelQueues !== undefined && kernel > 0) {
-      const confirmed = kernelQueues.confirm(socket)
-      kernel = confirmed.bytes
-      if (own + kernel <= budget) this.#allowance = 0
-      // Within, though bytes too young to tell in flight from held may be on top: not cut now,
-      // but looked at again once they are old enough, writes or no writes.
-      if (own + kernel + size <= budget + this.#allowance) {
-        this.#lookAgain()
-        return false
-      }
-    }
-    return true
+    if (own + held.bytes <= budget) this.#allowance = 0
+    return own + held.bytes + size > budget + this.#allowance
   }
 
-  /** Looks at the backlog again after `IN_FLIGHT_MS`, and cuts the reader if it is then over. */
-  #lookAgain(): void {
-    if (this.#recheck !== undefined || this.#ended) return
-    this.#recheck = setTimeout(() => {
-      this.#recheck = undefined
-      if (this.#ended) return
-      if (this.#over(0)) this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
-    }, IN_FLIGHT_MS + KERNEL_QUEUE_INTERVAL_MS)
-    this.#recheck.unref()
+  /**
+   * The kernel's tables were read: cuts the reader if what waits for it cannot go out within its
+   * budget, else hands the socket what it now has room for.
+   */
+  #kernelRead(): void {
+    if (this.#ended) return
+    const next = this.#queue[0]
+    if (this.#over(next === undefined ? 0 : sizeOf(next))) this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
+    else this.#flush()
   }
 
   #ownBacklog(): number {
