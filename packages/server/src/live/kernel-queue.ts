@@ -47,8 +47,10 @@ const TABLES = ['/proc/net/tcp', '/proc/net/tcp6']
 interface Watched {
   /** `tx_queue` at the last read. */
   queued: number
-  /** What this process had handed the kernel then (`bytesWritten - writableLength`). */
+  /** What this process had handed the kernel then (`bytesWritten - writableLength`), as of just before it. */
   handed: number
+  /** The same, as of just after it. */
+  handedAfter: number
   /** Of `queued`, what was handed to the kernel over `IN_FLIGHT_MS` before that read. */
   held: number
   /** When that read began (what `handed` is as of). */
@@ -92,7 +94,7 @@ export class KernelQueues {
     if (!this.#available) return () => {}
     const handed = handedToKernel(socket)
     const now = performance.now()
-    this.#watched.set(socket, { queued: 0, handed, held: 0, readAt: now, pace: 0, samples: [{ at: now, handed }], onRead })
+    this.#watched.set(socket, { queued: 0, handed, handedAfter: handed, held: 0, readAt: now, pace: 0, samples: [{ at: now, handed }], onRead })
     return () => {
       this.#watched.delete(socket)
       if (this.#watched.size === 0) {
@@ -196,11 +198,12 @@ export class KernelQueues {
       const handed = before.get(socket)
       if (handed === undefined) continue
       const queued = found.get(watched) ?? 0
-      // Acknowledged so far, then and now: the pace between the two reads.
-      const ackedBefore = watched.handed - watched.queued
-      const acked = handed - queued
-      const pace = started > watched.readAt ? Math.max(0, acked - ackedBefore) / (started - watched.readAt) : 0
+      // Acknowledged by the two reads, at least: the peer's pace between them. (What was handed
+      // while the tables were read is in neither `handed`; counting it as unacknowledged keeps
+      // the pace a lower bound, as `queued` an upper one.)
+      const pace = started > watched.readAt ? Math.max(0, handed - queued - (watched.handed - watched.queued)) / (started - watched.readAt) : 0
       watched.handed = handed
+      watched.handedAfter = handedToKernel(socket)
       watched.queued = queued
       watched.readAt = started
       age(watched, started)
@@ -228,7 +231,9 @@ function age(watched: Watched, now: number): void {
   samples.splice(0, old)
   const first = samples[0] as { at: number; handed: number }
   const handedLongAgo = first.at <= now - IN_FLIGHT_MS ? first.handed : 0
-  const acknowledged = watched.handed - watched.queued
+  // At most what the peer had acknowledged (counting what was handed while the tables were read
+  // as taken), so `held` is never more than the kernel really held.
+  const acknowledged = watched.handedAfter - watched.queued
   watched.held = Math.max(0, Math.min(watched.queued, handedLongAgo - acknowledged))
 }
 

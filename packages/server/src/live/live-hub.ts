@@ -18,6 +18,7 @@ import type { StoreEvent, StoredEntry, StreamInfo } from '../stream-types.ts'
 import { clockEvent, entryEvent, heartbeatEvent, multiEntryEvent, streamEvent, SSE_KEEPALIVE } from './live-events.ts'
 import { KernelQueues } from './kernel-queue.ts'
 import { LiveAdmission } from './live-admission.ts'
+import { OpenWindows } from './open-windows.ts'
 import { SseConnection } from './sse-writer.ts'
 import type { Chunk } from './sse-writer.ts'
 import type { FastifyReply } from 'fastify'
@@ -190,6 +191,11 @@ export class LiveHub {
   readonly admission: LiveAdmission
   /** The kernel's share of each reader's backlog. */
   readonly #kernel = new KernelQueues()
+  /** Open windows read once for the readers that connect at the same head. */
+  readonly windows = new OpenWindows()
+  /** Readers waiting for a turn of their own to read their initial data (`turn`). */
+  readonly #turns: Array<() => void> = []
+  #turning = false
   #closing = false
   #slowReaderCuts = 0
 
@@ -289,11 +295,39 @@ export class LiveHub {
     connection.onEnd(() => this.#ticks[kind].delete(connection))
   }
 
+  /**
+   * Resolves in a turn of the event loop of its own, after every reader that asked before: a
+   * burst of connecting readers reads and sends its initial data one reader a turn, and the
+   * commits and requests that arrive meanwhile go in between, instead of waiting for all of them.
+   * What the caller does synchronously on resolving is that turn.
+   */
+  turn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#turns.push(resolve)
+      if (this.#turning) return
+      this.#turning = true
+      setImmediate(() => this.#nextTurn())
+    })
+  }
+
+  #nextTurn(): void {
+    const resolve = this.#turns.shift()
+    if (resolve === undefined) {
+      this.#turning = false
+      return
+    }
+    // Its continuation runs in this turn's microtasks; the next reader's turn is queued after
+    // them, so what this one queued (a commit's flush) goes first.
+    resolve()
+    void Promise.resolve().then(() => setImmediate(() => this.#nextTurn()))
+  }
+
   /** Ends every live response (`SHUTTING_DOWN`) and stops the timers; resolves when they are closed. */
   async close(): Promise<void> {
     if (this.#closing) return
     this.#closing = true
     this.#unsubscribe()
+    this.windows.clear()
     for (const timer of this.#timers.splice(0)) clearInterval(timer)
     const sessions = [...this.#sessions]
     this.#sessions.clear()
@@ -328,6 +362,8 @@ export class LiveHub {
   }
 
   #dispatch(event: StoreEvent): void {
+    // Whatever happened, the stream's open window is no longer the one read before.
+    this.windows.forget(event.stream.name)
     const set = this.#subscribers.get(event.stream.name)
     if (set === undefined || set.size === 0) return
     // Copy: a subscriber may unsubscribe (or be cut) while we iterate.

@@ -280,7 +280,7 @@ export class SseConnection {
     const counted = this.#res.writableNeedDrain || kernel === undefined || (held !== undefined && held.fresh && held.bytes > 0)
     const own = this.#res.writableLength + (counted ? this.#queuedBytes : 0)
     const bound = this.#kernelBound()
-    // Back within the budget: the initial data is as good as taken.
+    // Back within the budget, what is in flight included: the initial data is as good as taken.
     if (own + bound <= budget) this.#allowance = 0
     if (own + bound + size <= budget + this.#allowance) return false
     if (own + size > budget + this.#allowance) return true
@@ -289,7 +289,6 @@ export class SseConnection {
       kernel.request()
       return false
     }
-    if (own + held.bytes <= budget) this.#allowance = 0
     return own + held.bytes + size > budget + this.#allowance
   }
 

@@ -11,13 +11,14 @@
  * `"closed":true` at the stream's last entry (the end of its last window), and nothing more of
  * that stream — the single-stream response ends there.
  */
-import { ErrorCode, LIVE_RESUME_MAX_ENTRIES } from '@statestream/common'
+import { ErrorCode, LIVE_RESUME_MAX_ENTRIES, StateStreamError } from '@statestream/common'
 import type { Bound } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
 import type { StreamStore } from '../stream-store.ts'
 import type { StoredEntry, StreamInfo } from '../stream-types.ts'
 import { boundEvent, clockEvent, entryEvents, multiBoundEvent, multiEntryEvent, windowEvent } from './live-events.ts'
 import type { LiveBatch, LiveHub } from './live-hub.ts'
+import type { OpenWindows } from './open-windows.ts'
 import type { SseConnection } from './sse-writer.ts'
 
 /** Entries read per catch-up page. */
@@ -63,12 +64,14 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
     connection.onEnd(unsubscribe)
   }
   try {
+    // A turn of its own for the initial data (a burst of readers must not hold up commits).
+    await hub.turn()
+    if (!connection.open) return
     if (after !== undefined) return await catchUp(store, connection, info, after, follow)
-    const window = store.history.window(name, { now: true })
-    // The window runs to the head, read in this same turn: its last seq is the head's.
-    const head = store.get(name).headSeq
-    connection.sendInitial(windowEvent(window.body, head))
-    follow(head)
+    // The window runs to the head, read (or reused: `OpenWindows`) in this same turn: its last seq is the head's.
+    const current = store.get(name)
+    connection.sendInitial(hub.windows.event(current, () => store.history.window(name, { now: true }).body))
+    follow(current.headSeq)
   } catch (error) {
     failInternal(connection, error)
   }
@@ -133,7 +136,7 @@ export async function tailStreams(
   held: ReadonlyMap<string, number> = new Map(),
 ): Promise<void> {
   const connection = hub.openSse(reply, true)
-  const infos = names.map((name) => store.get(name))
+  let infos: StreamInfo[] = names.map((name) => store.get(name))
   // Called in the same turn as the last read of initial data: nothing can fall in between.
   const follow = (from: number): void => {
     let seen = from
@@ -172,9 +175,18 @@ export async function tailStreams(
     hub.tick(connection, 'clock')
   }
   try {
+    // A turn of its own for the initial data (a burst of readers must not hold up commits).
+    await hub.turn()
+    if (!connection.open) return
+    // As they are now, in this turn (a stream deleted meanwhile ends the connection).
+    const current = names.map((name) => store.get(name))
+    current.forEach((info, i) => {
+      if (info.id !== (infos[i] as StreamInfo).id) throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `stream "${info.name}" was deleted`)
+    })
+    infos = current
     if (afterGpos !== undefined) return await catchUpMany(store, connection, infos, afterGpos, follow)
     const at = store.gpos
-    connection.sendInitial(openMany(store, infos, held, at))
+    connection.sendInitial(openMany(store, hub.windows, infos, held, at))
     follow(at)
   } catch (error) {
     failInternal(connection, error)
@@ -191,7 +203,7 @@ export async function tailStreams(
  * at `at` closes the initial data: the reader learns the gpos its held states are current at,
  * which no window told it.
  */
-function openMany(store: StreamStore, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number): string {
+function openMany(store: StreamStore, open: OpenWindows, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number): string {
   const caughtUp: Array<{ gpos: number; text: string }> = []
   const windows: StreamInfo[] = []
   for (const info of infos) {
@@ -217,7 +229,7 @@ function openMany(store: StreamStore, infos: readonly StreamInfo[], held: Readon
   // Each stream's items are already in gpos order, and gposes are unique across streams.
   caughtUp.sort((a, b) => a.gpos - b.gpos)
   let text = caughtUp.map((item) => item.text).join('')
-  text += windows.map((info) => windowEvent(store.history.window(info.name, { now: true }).body, at)).join('')
+  text += windows.map((info) => windowEvent(open.body(info, () => store.history.window(info.name, { now: true }).body), at)).join('')
   if (held.size > 0) text += clockEvent(at, store.now())
   return text
 }
