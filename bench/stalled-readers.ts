@@ -1,0 +1,357 @@
+/**
+ * Stalled readers: what live readers that never read cost everyone else.
+ *
+ *   npx tsx --conditions=source bench/stalled-readers.ts [--quick]
+ *
+ * A statestream server (SQLite file, default options) in its own process; ordinary readers
+ * (`readers/sse-readers.ts`) that read everything, in another; readers that never read
+ * (`readers/stalled-sockets.ts`) in a third; the writer here, appending `RATE` times a second,
+ * open loop, each message stamped with its send time on the machine's monotonic clock.
+ *
+ * 1. Stalled vs none, alternating rounds in one run: each round the writer runs for `SECONDS`;
+ *    in a "stalled" round `STALLED` readers connect at once as it starts and never read a byte
+ *    (the server cuts them with `SLOW_READER` once they hold their budget). Per round: the
+ *    ordinary readers' append→event p50/p99/max, the server's RSS (peak, from /proc) and the
+ *    kernel's send queues of its sockets (peak), and the cuts. The figure is the ratio of the
+ *    stalled rounds' p99 to the others' (median over rounds; target ≤ 2×).
+ * 2. A burst of `BURST` connecting readers (all at once, each getting the open window) during
+ *    steady appends, alternating with rounds without one: how much longer an append takes
+ *    (send → answer) while the burst connects, against the group commit time the server's metrics
+ *    report (target: the burst adds at most one group commit).
+ *
+ * Knobs (environment): STALLED_BENCH_READERS (100), STALLED_BENCH_OTHERS (10),
+ * STALLED_BENCH_PAIRS (3; 1 with --quick), STALLED_BENCH_SECONDS (12; 6), STALLED_BENCH_BYTES
+ * (payload per append, 4096), STALLED_BENCH_BURST (100).
+ * Writes `bench/results/stalled-readers.json` (`stalled-readers.last-run.json` for --quick).
+ */
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Pool } from 'undici'
+import { call, pool } from './lib/load.ts'
+import type { Child } from './lib/proc.ts'
+import { start } from './lib/proc.ts'
+import { median, nowUs, percentiles, sleep } from './lib/stats.ts'
+
+const quick = process.argv.includes('--quick')
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback)
+const STALLED = env('STALLED_BENCH_READERS', 100)
+const OTHERS = env('STALLED_BENCH_OTHERS', 10)
+const PAIRS = env('STALLED_BENCH_PAIRS', quick ? 1 : 3)
+const SECONDS = env('STALLED_BENCH_SECONDS', quick ? 6 : 12)
+const BYTES = env('STALLED_BENCH_BYTES', 4096)
+const BURST = env('STALLED_BENCH_BURST', 100)
+const RATE = 50
+const STREAM = 'bench/stalled'
+/** How long stragglers are waited for after a round's last append (then they count as that late). */
+const WAIT_MS = 5_000
+
+interface Collected {
+  samples: number
+  missing: number
+  p50: number
+  p99: number
+  max: number
+}
+
+interface Round {
+  kind: 'stalled' | 'none'
+  p50: number
+  p99: number
+  max: number
+  samples: number
+  missing: number
+  /** Server RSS, MiB: at the round's start and its peak. */
+  rssStartMiB: number
+  rssPeakMiB: number
+  /** Peak bytes in the kernel's send queues of the server's sockets, MiB. */
+  sendQueuesPeakMiB: number
+  /** Readers cut with SLOW_READER during the round. */
+  cuts: number
+  /** The longest the server's event loop was held up during the round, ms. */
+  serverLagMs: number
+}
+
+interface Append {
+  sent: number
+  ms: number
+}
+
+/** The server's resident set, MiB (/proc; NaN without it). */
+function rssMiB(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    return Number(kb) / 1024
+  } catch {
+    return Number.NaN
+  }
+}
+
+/**
+ * Bytes in the kernel's send queues of the sockets accepted on `port` (Linux). Read
+ * asynchronously: the tables list every socket of the machine, and reading them can take the
+ * writer's event loop for a long time on a busy one.
+ */
+async function sendQueues(port: number): Promise<number> {
+  let total = 0
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string
+    try {
+      text = await readFile(table, 'latin1')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      const local = fields[1]
+      const queues = fields[4]
+      if (local === undefined || queues === undefined) continue
+      if (parseInt(local.slice(local.indexOf(':') + 1), 16) !== port) continue
+      total += parseInt(queues.slice(0, queues.indexOf(':')), 16)
+    }
+  }
+  return total
+}
+
+/** Samples RSS (every 100 ms) and send queues (as often as they can be read) until stopped; returns the peaks. */
+function sampler(pid: number, port: number): { stop(): Promise<{ rss: number; queues: number }> } {
+  let rss = rssMiB(pid)
+  let queues = 0
+  let running = true
+  const timer = setInterval(() => (rss = Math.max(rss, rssMiB(pid))), 100)
+  const reading = (async () => {
+    while (running) {
+      queues = Math.max(queues, await sendQueues(port))
+      await sleep(100)
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      clearInterval(timer)
+      await reading
+      return { rss, queues: queues / (1024 * 1024) }
+    },
+  }
+}
+
+/** A metric's value from the server's `/metrics` text (the sum of its series). */
+async function metric(p: Pool, name: string): Promise<number> {
+  const { text } = await call(p, 'GET', '/metrics')
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return total
+}
+
+/**
+ * Appends at `RATE`/s for `seconds`, open loop (each append leaves on schedule, answered or not).
+ * Returns every append's send time (µs) and round trip (ms), and the last send time.
+ */
+async function write(p: Pool, seconds: number, payload: string): Promise<{ appends: Append[]; last: number }> {
+  const first = nowUs()
+  const count = Math.round(seconds * RATE)
+  const appends: Append[] = []
+  const pending: Array<Promise<unknown>> = []
+  let last = first
+  for (let i = 0; i < count; i++) {
+    const wait = (first + (i * 1e6) / RATE - nowUs()) / 1000
+    if (wait > 0) await sleep(wait)
+    const sent = nowUs()
+    last = sent
+    pending.push(
+      call(p, 'POST', `/v1/stream/${STREAM}`, { headers: { 'content-type': 'application/json' }, body: `{"merge":{"t":${sent},"p":"${payload}"}}` }).then(
+        () => appends.push({ sent, ms: (nowUs() - sent) / 1000 }),
+        () => appends.push({ sent, ms: Number.POSITIVE_INFINITY }),
+      ),
+    )
+  }
+  await Promise.all(pending)
+  return { appends, last }
+}
+
+async function stalledRound(kind: Round['kind'], p: Pool, url: string, server: Child, port: number, readers: Child, stalled: Child, payload: string): Promise<Round> {
+  const pid = server.pid
+  const cutsBefore = await metric(p, 'statestream_slow_reader_cuts_total')
+  await server.call('lag')
+  const rssStart = rssMiB(pid)
+  const peaks = sampler(pid, port)
+  await readers.call('arm', { since: nowUs() })
+  const writing = write(p, SECONDS, payload)
+  // All at once, as the writer starts.
+  const opening = kind === 'stalled' ? stalled.call('open', { url: `${url}/v1/live/${STREAM}`, count: STALLED }) : Promise.resolve()
+  const [{ last }] = await Promise.all([writing, opening])
+  const got = await readers.call<Collected>('collect', { expected: Math.round(SECONDS * RATE), waitMs: WAIT_MS, lastSent: last })
+  const { rss, queues } = await peaks.stop()
+  const serverLagMs = await server.call<number>('lag')
+  const cuts = (await metric(p, 'statestream_slow_reader_cuts_total')) - cutsBefore
+  if (kind === 'stalled') await stalled.call('close')
+  // Let the server see the departures before the next round.
+  await sleep(1_000)
+  return { kind, p50: got.p50, p99: got.p99, max: got.max, samples: got.samples, missing: got.missing, rssStartMiB: rssStart, rssPeakMiB: rss, sendQueuesPeakMiB: queues, cuts, serverLagMs }
+}
+
+interface BurstRound {
+  kind: 'burst' | 'quiet'
+  /** Round trips (ms) of the appends sent while the burst connected (the same span in a quiet round). */
+  p50: number
+  p99: number
+  max: number
+  appends: number
+  /** How long the burst took to connect (every reader answered), ms. */
+  connectMs: number
+  /** Bytes of the open window each connecting reader got. */
+  windowBytes: number
+  /** The longest the server's event loop was held up meanwhile, ms (what every append waited at most for it). */
+  serverLagMs: number
+}
+
+async function burstRound(kind: BurstRound['kind'], p: Pool, url: string, server: Child, burst: Child, payload: string): Promise<BurstRound> {
+  const { text } = await call(p, 'GET', `/v1/window/${STREAM}?at=now`)
+  const seconds = 4
+  const writing = write(p, seconds, payload)
+  await sleep(1_000)
+  await server.call('lag')
+  const from = nowUs()
+  if (kind === 'burst') await burst.call('open', { url: `${url}/v1/live/${STREAM}`, count: BURST, parallel: BURST })
+  else await sleep(200)
+  const connectMs = (nowUs() - from) / 1000
+  // The span the burst took, and one commit's worth after it (appends sent just before answer late).
+  const to = nowUs() + 100_000
+  await sleep(100)
+  const serverLagMs = await server.call<number>('lag')
+  const { appends } = await writing
+  if (kind === 'burst') await burst.call('close')
+  await sleep(500)
+  const during = appends.filter((a) => a.sent >= from - 100_000 && a.sent <= to).map((a) => a.ms)
+  const [p50, p99, max] = percentiles(during, [50, 99, 100])
+  return { kind, p50: p50 ?? Number.NaN, p99: p99 ?? Number.NaN, max: max ?? Number.NaN, appends: during.length, connectMs, windowBytes: Buffer.byteLength(text), serverLagMs }
+}
+
+const round2 = (value: number): number => Math.round(value * 100) / 100
+
+async function main(): Promise<void> {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const dir = mkdtempSync(join(tmpdir(), 'statestream-stalled-bench-'))
+  const { child: server, ready } = await start<{ url: string; pid: number }>('statestream', 'servers/statestream.ts', { file: join(dir, 'bench.db') })
+  const { url } = ready
+  const port = Number(new URL(url).port)
+  const { child: readers } = await start('readers', 'readers/sse-readers.ts')
+  const { child: stalled } = await start('stalled', 'readers/stalled-sockets.ts')
+  const { child: burst } = await start('burst', 'readers/sse-readers.ts')
+  const p = pool(url, 8)
+  const payload = 'x'.repeat(BYTES)
+  try {
+    await call(p, 'PUT', `/v1/stream/${STREAM}`, { headers: { 'content-type': 'application/json', 'stream-kind': 'state' } })
+    await readers.call('open', { url: `${url}/v1/live/${STREAM}`, count: OTHERS })
+    // Warm-up: a short round of each, not counted.
+    process.stdout.write('warm-up\n')
+    await write(p, 2, payload)
+
+    const rounds: Round[] = []
+    for (let pair = 0; pair < PAIRS; pair++) {
+      // Alternating, and each kind first in turn, so drift falls on both.
+      const order: Array<Round['kind']> = pair % 2 === 0 ? ['none', 'stalled'] : ['stalled', 'none']
+      for (const kind of order) {
+        const r = await stalledRound(kind, p, url, server, port, readers, stalled, payload)
+        rounds.push(r)
+        process.stdout.write(
+          `  ${kind.padEnd(7)} p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms, missing ${r.missing}; ` +
+            `RSS ${r.rssStartMiB.toFixed(0)} → peak ${r.rssPeakMiB.toFixed(0)} MiB, send queues peak ${r.sendQueuesPeakMiB.toFixed(1)} MiB, cuts ${r.cuts}; ` +
+            `server event loop held up ${r.serverLagMs.toFixed(1)} ms at most\n`,
+        )
+      }
+    }
+    const of = (kind: Round['kind']): Round[] => rounds.filter((r) => r.kind === kind)
+    const p99Stalled = median(of('stalled').map((r) => r.p99))
+    const p99None = median(of('none').map((r) => r.p99))
+
+    const commitsBefore = { sum: await metric(p, 'statestream_group_commit_duration_seconds_sum'), count: await metric(p, 'statestream_group_commit_duration_seconds_count') }
+    const bursts: BurstRound[] = []
+    for (let pair = 0; pair < PAIRS; pair++) {
+      const order: Array<BurstRound['kind']> = pair % 2 === 0 ? ['quiet', 'burst'] : ['burst', 'quiet']
+      for (const kind of order) {
+        const b = await burstRound(kind, p, url, server, burst, payload)
+        bursts.push(b)
+        process.stdout.write(
+          `  ${kind.padEnd(7)} appends p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms, max ${b.max.toFixed(1)} ms (${b.appends}); ` +
+            `server event loop held up ${b.serverLagMs.toFixed(1)} ms at most; connect ${b.connectMs.toFixed(0)} ms, window ${b.windowBytes} B\n`,
+        )
+      }
+    }
+    const commits = {
+      sum: (await metric(p, 'statestream_group_commit_duration_seconds_sum')) - commitsBefore.sum,
+      count: (await metric(p, 'statestream_group_commit_duration_seconds_count')) - commitsBefore.count,
+    }
+    const groupCommitMs = (commits.sum / Math.max(1, commits.count)) * 1000
+    const maxOf = (kind: BurstRound['kind']): number => median(bursts.filter((b) => b.kind === kind).map((b) => b.max))
+    const p50Quiet = median(bursts.filter((b) => b.kind === 'quiet').map((b) => b.p50))
+    const addedMs = maxOf('burst') - maxOf('quiet')
+    const lagOf = (kind: BurstRound['kind']): number => median(bursts.filter((b) => b.kind === kind).map((b) => b.serverLagMs))
+
+    const summary = {
+      stalled: {
+        readers: STALLED,
+        others: OTHERS,
+        p99StalledMs: round2(p99Stalled),
+        p99NoneMs: round2(p99None),
+        ratio: round2(p99Stalled / p99None),
+        target: 2,
+        rssPeakStalledMiB: round2(median(of('stalled').map((r) => r.rssPeakMiB))),
+        rssPeakNoneMiB: round2(median(of('none').map((r) => r.rssPeakMiB))),
+        sendQueuesPeakStalledMiB: round2(median(of('stalled').map((r) => r.sendQueuesPeakMiB))),
+        cutsPerStalledRound: of('stalled').map((r) => r.cuts),
+        serverLagStalledMs: round2(median(of('stalled').map((r) => r.serverLagMs))),
+        serverLagNoneMs: round2(median(of('none').map((r) => r.serverLagMs))),
+      },
+      burst: {
+        readers: BURST,
+        appendMaxBurstMs: round2(maxOf('burst')),
+        appendMaxQuietMs: round2(maxOf('quiet')),
+        appendP50QuietMs: round2(p50Quiet),
+        addedMs: round2(addedMs),
+        serverLagBurstMs: round2(lagOf('burst')),
+        serverLagQuietMs: round2(lagOf('quiet')),
+        groupCommitMeanMs: round2(groupCommitMs),
+        groupCommits: commits.count,
+      },
+    }
+    process.stdout.write(
+      `\n${STALLED} stalled readers: the ${OTHERS} other readers' p99 ${summary.stalled.p99StalledMs} ms vs ${summary.stalled.p99NoneMs} ms without: ` +
+        `${summary.stalled.ratio}× (target ≤ 2×); server RSS peak ${summary.stalled.rssPeakStalledMiB} MiB vs ${summary.stalled.rssPeakNoneMiB} MiB, ` +
+        `kernel send queues peak ${summary.stalled.sendQueuesPeakStalledMiB} MiB; cuts ${summary.stalled.cutsPerStalledRound.join(', ')}\n` +
+        `a burst of ${BURST} connecting readers: appends' max ${summary.burst.appendMaxBurstMs} ms vs ${summary.burst.appendMaxQuietMs} ms without ` +
+        `(adds ${summary.burst.addedMs} ms); the server's event loop held up ${summary.burst.serverLagBurstMs} ms at most vs ${summary.burst.serverLagQuietMs} ms; ` +
+        `one group commit takes ${summary.burst.groupCommitMeanMs} ms on average (${commits.count} commits)\n`,
+    )
+    const out = join(here, 'results', quick ? 'stalled-readers.last-run.json' : 'stalled-readers.json')
+    mkdirSync(dirname(out), { recursive: true })
+    writeFileSync(
+      out,
+      `${JSON.stringify(
+        {
+          benchmark: 'stalled-readers',
+          date: new Date().toISOString(),
+          quick,
+          machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg1m: round2(loadavg()[0] ?? 0) },
+          settings: { stalled: STALLED, others: OTHERS, pairs: PAIRS, seconds: SECONDS, bytes: BYTES, rate: RATE, burst: BURST },
+          summary,
+          rounds,
+          bursts,
+        },
+        null,
+        2,
+      )}\n`,
+    )
+    process.stdout.write(`wrote ${out}\n`)
+  } finally {
+    await p.destroy().catch(() => {})
+    for (const child of [burst, stalled, readers, server]) await child.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
