@@ -1,33 +1,42 @@
 /**
- * Readers that connect at once: the open window is read once for all that connect at the same
- * head (and again once the stream moves on), and each reader gets a turn of the event loop of its
- * own, so what arrives meanwhile is not held behind the whole burst.
+ * Readers that connect at once: the open window is read once for all of them — while appends go
+ * on, a window read a few entries ago is handed out with those entries after it, until a snapshot
+ * closes it — and each reader gets a turn of the event loop of its own, so what arrives meanwhile
+ * is not held behind the whole burst.
  */
 import { expect, test } from 'vitest'
-import { OpenWindows } from '../src/live/open-windows.ts'
-import type { StreamInfo } from '../src/stream-types.ts'
-import { StreamStore } from '../src/stream-store.ts'
 import { LiveHub } from '../src/live/live-hub.ts'
+import { MAX_BEHIND, OpenWindows } from '../src/live/open-windows.ts'
+import { StreamStore } from '../src/stream-store.ts'
+import type { StreamInfo } from '../src/stream-types.ts'
 
 const info = (headSeq: number, extra: Partial<StreamInfo> = {}): StreamInfo => ({ id: 1, name: 's', headSeq, closed: false, ...extra }) as StreamInfo
 
-test('a window is read once per head, and again once the stream moved on, closed or was re-created', () => {
+test('a window is read once, handed out while the head moves on within it, and read again once it closed or the stream changed', () => {
   const windows = new OpenWindows()
   let reads = 0
   const read = () => `{"window":${++reads}}`
-  const first = windows.event(info(5), read)
-  expect(windows.event(info(5), read)).toBe(first)
-  expect(windows.body(info(5), read)).toBe('{"window":1}')
-  expect(first.toString()).toBe('event: window\nid: 5\ndata: {"window":1}\n\n')
+  const same = () => true
+  const first = windows.event(info(5), read, same)
+  expect(first.seq).toBe(5)
+  expect(first.event.toString()).toBe('event: window\nid: 5\ndata: {"window":1}\n\n')
+  expect(windows.event(info(5), read, same).event).toBe(first.event)
+  // Appends since: the same window, up to where it was read (the caller sends the entries after).
+  expect(windows.event(info(5 + MAX_BEHIND), read, same)).toEqual({ event: first.event, seq: 5 })
   expect(reads).toBe(1)
-  windows.event(info(6), read)
-  windows.event(info(6, { closed: true }), read)
-  windows.event(info(6, { closed: true, id: 2 }), read)
-  expect(reads).toBe(4)
-  // A commit forgets it, even at what looks like the same head.
-  windows.forget('s')
-  windows.event(info(6, { closed: true, id: 2 }), read)
+  // Too far behind, a snapshot since, closed, re-created: read afresh.
+  expect(windows.event(info(6 + MAX_BEHIND), read, same).seq).toBe(6 + MAX_BEHIND)
+  expect(windows.event(info(7 + MAX_BEHIND), read, () => false).seq).toBe(7 + MAX_BEHIND)
+  windows.event(info(8 + MAX_BEHIND, { closed: true }), read, same)
+  windows.event(info(8 + MAX_BEHIND, { id: 2 }), read, same)
   expect(reads).toBe(5)
+  // The multiplexed route's text: only at the very head it was read at.
+  expect(windows.body(info(8 + MAX_BEHIND, { id: 2 }), read)).toBe('{"window":5}')
+  expect(windows.body(info(9 + MAX_BEHIND, { id: 2 }), read)).toBe('{"window":6}')
+  // Forgotten (a snapshot, closure or deletion): read again.
+  windows.forget('s')
+  windows.body(info(9 + MAX_BEHIND, { id: 2 }), read)
+  expect(reads).toBe(7)
   windows.clear()
 })
 

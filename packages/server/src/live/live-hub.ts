@@ -362,8 +362,8 @@ export class LiveHub {
   }
 
   #dispatch(event: StoreEvent): void {
-    // Whatever happened, the stream's open window is no longer the one read before.
-    this.windows.forget(event.stream.name)
+    // A snapshot, closure or deletion ends the open window read before (appends only extend it).
+    if (event.type !== 'append' || event.snapshots.length > 0) this.windows.forget(event.stream.name)
     const set = this.#subscribers.get(event.stream.name)
     if (set === undefined || set.size === 0) return
     // Copy: a subscriber may unsubscribe (or be cut) while we iterate.

@@ -5,13 +5,16 @@
  * A reader of `/v1/live` gets its stream's open window first: up to a snapshot policy's worth of
  * entries (1 MiB by default) and the state they start from, read from the store and assembled in
  * one synchronous turn. A hundred readers connecting at once would each read and assemble it
- * again, and every append would wait behind all of them. Until the stream's next commit (or its
- * closure, or deletion) that window is the same text for all of them, so it is read once and its
- * `event: window` rendered once, as bytes every reader's socket is handed.
+ * again, and every append would wait behind all of them. So it is read once, and its `event:
+ * window` rendered once, as bytes every reader's socket is handed. While appends go on, a window
+ * read a few entries ago is still the open window but for those entries (as long as no snapshot
+ * has closed it): a reader gets it, then those entries as live events (`event`), just as if it
+ * had connected then. The multiplexed route, whose windows carry a gpos, reuses the text only at
+ * the very head it was read at (`body`).
  *
- * Kept only while readers come for it: an entry goes at the stream's next commit, and all go
- * `KEEP_MS` after the last one was read. At most `MAX_BYTES` are kept, so a huge state is read
- * for each reader rather than held.
+ * Kept only while readers come for it: an entry goes when its stream takes a snapshot, closes or
+ * goes away, and all go `KEEP_MS` after the last one was read. At most `MAX_BYTES` are kept, so a
+ * huge state is read for each reader rather than held.
  */
 import type { StreamInfo } from '../stream-types.ts'
 import { windowEvent } from './live-events.ts'
@@ -22,9 +25,14 @@ const KEEP_MS = 1_000
 /** Most bytes of windows kept at once. */
 const MAX_BYTES = 32 * 1024 * 1024
 
+/** A window read at most this many entries before the head is still handed out (with those entries after it). */
+export const MAX_BEHIND = 500
+
 interface Kept {
-  /** What the window was read at: the stream's identity, head and closure. */
-  key: string
+  /** The stream's identity when it was read. */
+  id: number
+  /** The head it was read at: the window runs to it. */
+  seq: number
   body: string
   bytes: number
   /** The `/v1/live/<name>` event of it (id: the head's seq), once asked for. */
@@ -38,13 +46,25 @@ export class OpenWindows {
 
   /** The open window's body of `info` at its head: `read` gives it, unless it was read at this very head. */
   body(info: StreamInfo, read: () => string): string {
-    return this.#get(info, read).body
+    const kept = this.#kept.get(info.name)
+    if (kept !== undefined && kept.id === info.id && kept.seq === info.headSeq && !info.closed) return kept.body
+    return this.#read(info, read).body
   }
 
-  /** The `event: window` of `/v1/live/<name>` for `info` at its head (its id the head's seq), rendered once. */
-  event(info: StreamInfo, read: () => string): Buffer {
-    const kept = this.#get(info, read)
-    return (kept.event ??= Buffer.from(windowEvent(kept.body, info.headSeq)))
+  /**
+   * The `event: window` of `/v1/live/<name>` for `info`'s open window (its id the seq it runs to,
+   * `seq`), rendered once: one read at most `MAX_BEHIND` entries before the head when `sameWindow`
+   * says no snapshot was taken after it (the caller sends the entries after it), else `read` at
+   * the head.
+   */
+  event(info: StreamInfo, read: () => string, sameWindow: (since: number) => boolean): { event: Buffer; seq: number } {
+    let kept = this.#kept.get(info.name)
+    const usable =
+      kept !== undefined && kept.id === info.id && !info.closed && kept.seq <= info.headSeq && info.headSeq - kept.seq <= MAX_BEHIND && sameWindow(kept.seq)
+    if (!usable) kept = this.#read(info, read)
+    const chosen = kept as Kept
+    chosen.event ??= Buffer.from(windowEvent(chosen.body, chosen.seq))
+    return { event: chosen.event, seq: chosen.seq }
   }
 
   /** Forgets the window of stream `name` (it committed, closed or went away). */
@@ -63,14 +83,13 @@ export class OpenWindows {
     this.#timer = undefined
   }
 
-  #get(info: StreamInfo, read: () => string): Kept {
-    const key = `${info.id}:${info.headSeq}:${info.closed}`
-    const kept = this.#kept.get(info.name)
-    if (kept?.key === key) return kept
+  /** Reads the window of `info` at its head, and keeps it (unless the stream is closed: its tail ends at once). */
+  #read(info: StreamInfo, read: () => string): Kept {
     this.forget(info.name)
     const body = read()
     // Twice the text: the body, and the event's bytes once rendered.
-    const fresh: Kept = { key, body, bytes: 2 * body.length }
+    const fresh: Kept = { id: info.id, seq: info.headSeq, body, bytes: 2 * body.length }
+    if (info.closed) return fresh
     if (fresh.bytes > MAX_BYTES) return fresh
     while (this.#bytes + fresh.bytes > MAX_BYTES) {
       const oldest = this.#kept.keys().next().value as string

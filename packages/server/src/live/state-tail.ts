@@ -18,6 +18,7 @@ import type { StreamStore } from '../stream-store.ts'
 import type { StoredEntry, StreamInfo } from '../stream-types.ts'
 import { boundEvent, clockEvent, entryEvents, multiBoundEvent, multiEntryEvent, windowEvent } from './live-events.ts'
 import type { LiveBatch, LiveHub } from './live-hub.ts'
+import { MAX_BEHIND } from './open-windows.ts'
 import type { OpenWindows } from './open-windows.ts'
 import type { SseConnection } from './sse-writer.ts'
 
@@ -68,9 +69,17 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
     await hub.turn()
     if (!connection.open) return
     if (after !== undefined) return await catchUp(store, connection, info, after, follow)
-    // The window runs to the head, read (or reused: `OpenWindows`) in this same turn: its last seq is the head's.
+    // The open window, read (or reused, `OpenWindows`) in this same turn, then the entries after
+    // the seq it runs to, if any: all of it up to the head.
     const current = store.get(name)
-    connection.sendInitial(hub.windows.event(current, () => store.history.window(name, { now: true }).body))
+    const open = hub.windows.event(
+      current,
+      () => store.history.window(name, { now: true }).body,
+      (since) => store.snapshotsBetween(current, since, current.headSeq).length === 0,
+    )
+    connection.sendInitial(open.event)
+    const since = open.seq < current.headSeq ? store.entriesAfter(current, open.seq, MAX_BEHIND) : []
+    if (since.length > 0) connection.sendInitial(entryEvents(since, []))
     follow(current.headSeq)
   } catch (error) {
     failInternal(connection, error)
