@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { connect } from 'node:net'
 import { afterEach, expect, test } from 'vitest'
-import { IN_FLIGHT_MS, KernelQueues } from '../src/live/kernel-queue.ts'
+import { IN_FLIGHT_MS, inKernelOfWrite, KernelQueues } from '../src/live/kernel-queue.ts'
 
 const servers: Server[] = []
 const sockets: Socket[] = []
@@ -17,7 +17,7 @@ afterEach(() => {
 })
 
 /** A server-side socket whose peer (on `host`) never reads, after `bytes` were written to it. */
-async function stalled(host: string, bytes: number): Promise<Socket> {
+async function stalled(host: string, bytes: number, chunkBytes = 64 * 1024): Promise<Socket> {
   const server = createServer()
   servers.push(server)
   await new Promise<void>((resolve) => server.listen(0, host, resolve))
@@ -27,7 +27,7 @@ async function stalled(host: string, bytes: number): Promise<Socket> {
   sockets.push(peer)
   const socket = await accepted
   sockets.push(socket)
-  const chunk = Buffer.alloc(64 * 1024, 120)
+  const chunk = Buffer.alloc(chunkBytes, 120)
   for (let written = 0; written < bytes; written += chunk.length) socket.write(chunk)
   // Let the kernel take what it will.
   await new Promise((resolve) => setTimeout(resolve, 300))
@@ -57,6 +57,23 @@ test.skipIf(!queues.available)('a stalled socket holds megabytes in the kernel b
   expect(queues.held(socket).bytes).toBeGreaterThan(1024 * 1024)
   unwatch()
   expect(queues.queued(socket)).toBe(0)
+})
+
+test.skipIf(!queues.available)('one large write is counted once: the part in the kernel is not also in Node’s buffer', async () => {
+  // One 12 MiB write: libuv hands the kernel what it takes and keeps the rest, and Node counts
+  // all of it in writableLength until the whole write is out.
+  const total = 12 * 1024 * 1024
+  const socket = await stalled('127.0.0.1', total, total)
+  const unwatch = queues.watch(socket)
+  await queues.refresh()
+  const kernel = queues.queued(socket)
+  const passedOn = inKernelOfWrite(socket)
+  expect(kernel).toBeGreaterThan(1024 * 1024)
+  expect(passedOn).toBeGreaterThan(1024 * 1024)
+  expect(socket.writableLength).toBe(total)
+  // What is still in this process plus what the kernel holds is at most what was written.
+  expect(kernel + socket.writableLength - passedOn).toBeLessThanOrEqual(total)
+  unwatch()
 })
 
 test.skipIf(!queues.available)('IPv6 sockets are found too', async () => {

@@ -47,7 +47,7 @@ const TABLES = ['/proc/net/tcp', '/proc/net/tcp6']
 interface Watched {
   /** `tx_queue` at the last read. */
   queued: number
-  /** What this process had handed the kernel then (`bytesWritten - writableLength`), as of just before it. */
+  /** What this process had handed the kernel then (`handedToKernel`), as of just before it. */
   handed: number
   /** The same, as of just after it. */
   handedAfter: number
@@ -248,7 +248,28 @@ function readable(file: string): boolean {
 
 /** Bytes of `socket` this process has handed to the kernel (written, not waiting in Node's buffer). */
 function handedToKernel(socket: Socket): number {
-  return socket.bytesWritten - socket.writableLength
+  return socket.bytesWritten - socket.writableLength + inKernelOfWrite(socket)
+}
+
+/** What Node and libuv see of a socket's write under way (internal fields, read defensively). */
+interface WriteInternals {
+  _writableState?: { writing?: boolean; writelen?: number }
+  _handle?: { writeQueueSize?: number } | null
+}
+
+/**
+ * Of the write under way on `socket`, the bytes already in the kernel. Node counts a write in
+ * `writableLength` until all of it is out, while libuv hands a large one to the kernel piece by
+ * piece: a 12 MB chunk to a reader that does not read sits a few MB in the kernel and the rest in
+ * libuv's queue (`writeQueueSize`), all of it still in `writableLength`. Without this the part in
+ * the kernel would count twice, once here and once in its tables. 0 where Node does not tell.
+ */
+export function inKernelOfWrite(socket: Socket): number {
+  const internals = socket as unknown as WriteInternals
+  const state = internals._writableState
+  const pending = internals._handle?.writeQueueSize
+  if (state?.writing !== true || typeof state.writelen !== 'number' || typeof pending !== 'number') return 0
+  return Math.max(0, state.writelen - pending)
 }
 
 /**

@@ -24,7 +24,7 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { ErrorCode } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
-import type { KernelQueues } from './kernel-queue.ts'
+import { inKernelOfWrite, type KernelQueues } from './kernel-queue.ts'
 import { errorEvent } from './live-events.ts'
 
 /** Tunables of one connection. */
@@ -241,7 +241,7 @@ export class SseConnection {
   #room(size: number): boolean {
     if (this.#res.writableNeedDrain) return false
     const limit = this.#options.maxBufferedBytes + this.#allowance
-    const bound = this.#kernelBound() + this.#res.writableLength + size
+    const bound = this.#kernelBound() + this.#unsent() + size
     if (bound > limit / 2) this.#options.kernel?.request()
     return bound <= limit
   }
@@ -278,7 +278,7 @@ export class SseConnection {
     const kernel = socket === null ? undefined : this.#options.kernel
     const held = socket === null || kernel === undefined ? undefined : kernel.held(socket)
     const counted = this.#res.writableNeedDrain || kernel === undefined || (held !== undefined && held.fresh && held.bytes > 0)
-    const own = this.#res.writableLength + (counted ? this.#queuedBytes : 0)
+    const own = this.#unsent() + (counted ? this.#queuedBytes : 0)
     const bound = this.#kernelBound()
     // Back within the budget, what is in flight included: the initial data is as good as taken.
     if (own + bound <= budget) this.#allowance = 0
@@ -304,7 +304,15 @@ export class SseConnection {
   }
 
   #ownBacklog(): number {
-    return this.#queuedBytes + this.#res.writableLength
+    return this.#queuedBytes + this.#unsent()
+  }
+
+  /**
+   * Bytes handed to Node for this reader that are not yet in the kernel: its buffer, less what a
+   * large write under way has already passed on (that part is the kernel's share, `#kernelBound`).
+   */
+  #unsent(): number {
+    return this.#res.writableLength - (this.#socket === null ? 0 : inKernelOfWrite(this.#socket))
   }
 
   #kernelBound(): number {
