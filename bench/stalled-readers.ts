@@ -25,11 +25,11 @@
  * Writes `bench/results/stalled-readers.json` (`stalled-readers.last-run.json` for --quick).
  */
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Pool } from 'undici'
+import { sendQueueOfPort } from '@statestream/server'
 import { call, pool } from './lib/load.ts'
 import type { Child } from './lib/proc.ts'
 import { start } from './lib/proc.ts'
@@ -89,32 +89,6 @@ function rssMiB(pid: number): number {
   }
 }
 
-/**
- * Bytes in the kernel's send queues of the sockets accepted on `port` (Linux). Read
- * asynchronously: the tables list every socket of the machine, and reading them can take the
- * writer's event loop for a long time on a busy one.
- */
-async function sendQueues(port: number): Promise<number> {
-  let total = 0
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string
-    try {
-      text = await readFile(table, 'latin1')
-    } catch {
-      continue
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/)
-      const local = fields[1]
-      const queues = fields[4]
-      if (local === undefined || queues === undefined) continue
-      if (parseInt(local.slice(local.indexOf(':') + 1), 16) !== port) continue
-      total += parseInt(queues.slice(0, queues.indexOf(':')), 16)
-    }
-  }
-  return total
-}
-
 /** Samples RSS (every 100 ms) and send queues (as often as they can be read) until stopped; returns the peaks. */
 function sampler(pid: number, port: number): { stop(): Promise<{ rss: number; queues: number }> } {
   let rss = rssMiB(pid)
@@ -123,7 +97,7 @@ function sampler(pid: number, port: number): { stop(): Promise<{ rss: number; qu
   const timer = setInterval(() => (rss = Math.max(rss, rssMiB(pid))), 100)
   const reading = (async () => {
     while (running) {
-      queues = Math.max(queues, await sendQueues(port))
+      queues = Math.max(queues, (await sendQueueOfPort(port)) ?? 0)
       await sleep(100)
     }
   })()

@@ -17,11 +17,11 @@
  * STALLED_BUDGET_BYTES (256 KiB); STALLED_REPORT=1 prints the figures.
  */
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { expect } from 'vitest'
 import { liveTest as test, append, createStateStream, getJson } from './support/live-server.ts'
+import { sendQueueOfPort } from '@statestream/server'
 import { SseReader } from './support/sse.ts'
 import { StateModel } from './support/state-model.ts'
 import type { Json } from '@statestream/common'
@@ -33,34 +33,6 @@ const BUDGET = Number(process.env.STALLED_BUDGET_BYTES ?? 256 * 1024)
 const WRITTEN_PER_READER = 3 * 1024 * 1024
 /** Appends per second, at most (the writer never catches up in a burst). */
 const RATE = 50
-
-/**
- * Bytes in the kernel's send queues of the server's sockets on `port` (Linux; undefined
- * elsewhere). Read asynchronously: the tables list every socket of the machine and can take
- * a long time to read on a busy one, and the server runs in this process.
- */
-async function serverSendQueues(port: number): Promise<number | undefined> {
-  let total = 0
-  let read = false
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string
-    try {
-      text = await readFile(table, 'latin1')
-    } catch {
-      continue
-    }
-    read = true
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/)
-      const local = fields[1]
-      const queues = fields[4]
-      if (local === undefined || queues === undefined) continue
-      if (parseInt(local.slice(local.indexOf(':') + 1), 16) !== port) continue
-      total += parseInt(queues.slice(0, queues.indexOf(':')), 16)
-    }
-  }
-  return read ? total : undefined
-}
 
 /** The default size of a TCP socket's receive buffer (Linux: `tcp_rmem`'s middle value; 128 KiB elsewhere). */
 function receiveBuffer(): number {
@@ -106,7 +78,7 @@ test(`${STALLED} readers that never read are cut with SLOW_READER delivered; the
   let writing = true
   const sampling = (async () => {
     while (writing) {
-      peakQueues = Math.max(peakQueues, (await serverSendQueues(port)) ?? 0)
+      peakQueues = Math.max(peakQueues, (await sendQueueOfPort(port)) ?? 0)
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   })()
@@ -125,7 +97,7 @@ test(`${STALLED} readers that never read are cut with SLOW_READER delivered; the
   }
   writing = false
   await sampling
-  const queues = await serverSendQueues(port)
+  const queues = await sendQueueOfPort(port)
   const memoryGrowth = memoryAfterGc() - memoryBefore
 
   // The readers that kept reading have everything, in order (the model checks each step).

@@ -12,5 +12,6 @@ export type { AppendRequest, AppendResult, CreateStream, ForkPoint, ForkRequest,
 export { LIVE_DEFAULTS, LiveHub } from './live/live-hub.ts'
 export type { LiveOptions } from './live/live-hub.ts'
 export { liveCursor } from './live/cursor.ts'
+export { sendQueueOfPort } from './live/kernel-queue.ts'
 export { authFromConfig } from './auth/token-verifier.ts'
 export type { AuthOptions } from './auth/token-verifier.ts'

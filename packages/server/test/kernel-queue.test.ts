@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { connect } from 'node:net'
 import { afterEach, expect, test } from 'vitest'
-import { IN_FLIGHT_MS, inKernelOfWrite, KernelQueues } from '../src/live/kernel-queue.ts'
+import { IN_FLIGHT_MS, inKernelOfWrite, KernelQueues, sendQueueOfPort } from '../src/live/kernel-queue.ts'
 
 const servers: Server[] = []
 const sockets: Socket[] = []
@@ -73,6 +73,20 @@ test.skipIf(!queues.available)('one large write is counted once: the part in the
   expect(socket.writableLength).toBe(total)
   // What is still in this process plus what the kernel holds is at most what was written.
   expect(kernel + socket.writableLength - passedOn).toBeLessThanOrEqual(total)
+  unwatch()
+})
+
+test.skipIf(!queues.available)('the send queues of a port are those of its sockets, and of no other port', async () => {
+  const socket = await stalled('127.0.0.1', 8 * 1024 * 1024)
+  const unwatch = queues.watch(socket)
+  await queues.refresh()
+  const port = await sendQueueOfPort(socket.localPort as number)
+  expect(port).toBeGreaterThan(1024 * 1024)
+  // The same tables, read a moment apart: the queue hardly moves while the peer does not read.
+  expect(Math.abs((port as number) - queues.queued(socket))).toBeLessThanOrEqual(256 * 1024)
+  // The client's end (another local port) has nothing to send.
+  const idle = sockets.find((candidate) => candidate.localPort === socket.remotePort) as Socket
+  expect(await sendQueueOfPort(idle.localPort as number)).toBe(0)
   unwatch()
 })
 

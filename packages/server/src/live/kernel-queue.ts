@@ -273,11 +273,12 @@ export function inKernelOfWrite(socket: Socket): number {
 }
 
 /**
- * Finds each watched socket's `tx_queue` in one table's text (into `found`). A line is
+ * Calls `visit` for each socket of one table's text with a send queue: its local port, its remote
+ * end as the table has it (hex address and port) and its `tx_queue` in bytes. A line is
  * `sl: local_addr:port rem_addr:port st tx_queue:rx_queue …`, addresses and numbers in hex; a
  * line whose `tx_queue` is zero is passed over without looking further.
  */
-function scan(text: string, byEnds: Map<string, Watched>, found: Map<Watched, number>): void {
+function eachSendQueue(text: string, visit: (localPort: number, remote: string, bytes: number) => void): void {
   let start = text.indexOf('\n') + 1 // past the header line
   while (start > 0 && start < text.length) {
     const end = text.indexOf('\n', start)
@@ -287,13 +288,32 @@ function scan(text: string, byEnds: Map<string, Watched>, found: Map<Watched, nu
     const queues = fields[4]
     if (queues === undefined || queues.startsWith('00000000:')) continue
     const local = fields[1] as string
-    const remote = fields[2] as string
-    const localPort = parseInt(local.slice(local.indexOf(':') + 1), 16)
-    const remoteColon = remote.indexOf(':')
-    const key = `${localPort}:${procAddress(remote.slice(0, remoteColon))}:${parseInt(remote.slice(remoteColon + 1), 16)}`
-    const watched = byEnds.get(key)
-    if (watched !== undefined) found.set(watched, parseInt(queues.slice(0, queues.indexOf(':')), 16))
+    visit(parseInt(local.slice(local.indexOf(':') + 1), 16), fields[2] as string, parseInt(queues.slice(0, queues.indexOf(':')), 16))
   }
+}
+
+/** Finds each watched socket's `tx_queue` in one table's text (into `found`). */
+function scan(text: string, byEnds: Map<string, Watched>, found: Map<Watched, number>): void {
+  eachSendQueue(text, (localPort, remote, bytes) => {
+    const remoteColon = remote.indexOf(':')
+    const watched = byEnds.get(`${localPort}:${procAddress(remote.slice(0, remoteColon))}:${parseInt(remote.slice(remoteColon + 1), 16)}`)
+    if (watched !== undefined) found.set(watched, bytes)
+  })
+}
+
+/**
+ * Bytes in the kernel's send queues of every socket of this machine whose local port is `port`
+ * (a server's accepted connections), read asynchronously; undefined where the kernel does not
+ * report them. For benchmarks and diagnostics: what a server's readers hold in the kernel.
+ */
+export async function sendQueueOfPort(port: number): Promise<number | undefined> {
+  const texts = await Promise.all(TABLES.map((table) => readFile(table, 'latin1').catch(() => undefined)))
+  if (texts.every((text) => text === undefined)) return undefined
+  let total = 0
+  for (const text of texts) {
+    if (text !== undefined) eachSendQueue(text, (localPort, _remote, bytes) => (localPort === port ? (total += bytes) : 0))
+  }
+  return total
 }
 
 /** The first `count` space-separated fields of `text` between `from` and `to`. */
