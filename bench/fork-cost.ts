@@ -46,16 +46,16 @@ function fileBytes(): number {
 }
 
 async function grow(name: string, contentType: string, to: number, body: (i: number) => Buffer): Promise<void> {
-  let head = store.get(name).headSeq
+  let head = (await store.get(name)).headSeq
   while (head < to) {
     const count = Math.min(CONCURRENT, Math.ceil((to - head) / BATCH))
     await Promise.all(Array.from({ length: count }, (_, j) => store.append({ name, contentType, body: body(head / BATCH + j) })))
-    head = store.get(name).headSeq
+    head = (await store.get(name)).headSeq
   }
 }
 
 async function forks(name: string, source: Row['source'], point: Row['point'], entries: number): Promise<void> {
-  const info = store.get(name)
+  const info = await store.get(name)
   const before = fileBytes()
   const ms: number[] = []
   for (let i = 0; i < FORKS; i++) {
@@ -85,11 +85,11 @@ try {
     const started = performance.now()
     await grow('src/state', 'application/json', entries, (i) => stateBodies[i % stateBodies.length] as Buffer)
     // A plain source takes one entry per append; its batches are appended as they come.
-    let head = store.get('src/plain').headSeq
+    let head = (await store.get('src/plain')).headSeq
     while (head < entries) {
       const count = Math.min(CONCURRENT * BATCH, entries - head)
       await Promise.all(Array.from({ length: count }, () => store.append({ name: 'src/plain', contentType: 'application/octet-stream', body: plainBody })))
-      head = store.get('src/plain').headSeq
+      head = (await store.get('src/plain')).headSeq
     }
     console.log(`sources at ${entries} entries (${((performance.now() - started) / 1000).toFixed(1)} s to grow)`)
     await forks('src/state', 'state', 'head', entries)

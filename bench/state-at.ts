@@ -1,7 +1,7 @@
 /**
  * `stateAt` cost against log length. Builds 10k-, 100k- and 1M-entry state streams directly
  * through `StreamStore` (batched appends of ~100-byte merge mutations, the default snapshot
- * policy), then times `store.history.state(name, { at: T })` and `store.history.window(name,
+ * policy), then times `view.state(name, { at: T })` and `view.window(name,
  * { at: T })` at random T. Both start from the nearest snapshot, so their cost should be flat in
  * the length of the log: the 1M/10k ratio is the figure to watch.
  *
@@ -125,20 +125,24 @@ async function runSize(entries: number): Promise<SizeResult> {
     const started = performance.now()
     await build(store, entries)
     const buildSeconds = (performance.now() - started) / 1000
-    const head = store.headState(NAME)
+    const head = await store.headState(NAME)
     if (head.seq !== entries) throw new Error(`built ${head.seq} entries, expected ${entries}`)
     const rand = random(entries)
-    const state = rounds(rand, entries, (at) => {
-      const answer = store.history.state(NAME, { at })
-      return answer.seq ?? -1
-    })
-    const window = rounds(rand, entries, (at) => {
-      const answer = store.history.window(NAME, { at })
+    // Timed inside one read of the store's view: SQLite runs it once, synchronously, so each
+    // query is timed alone, as the history reader runs it under every route.
+    const state = await store.read((view) =>
+      rounds(rand, entries, (at) => {
+        const answer = view.state(NAME, { at })
+        return answer.seq ?? -1
+      }),
+    )
+    const window = await store.read((view) => rounds(rand, entries, (at) => {
+      const answer = view.window(NAME, { at })
       // The window for T holds T's entry k: it starts at or before k and ends after it.
       const k = Math.floor((at - T0) / STEP)
       const start = answer.start?.seq ?? Number.POSITIVE_INFINITY
       return start <= k && (answer.end === null || k < answer.end.seq) ? k : -1
-    })
+    }))
     // Closing checkpoints the WAL, so the file alone is the database.
     await store.close()
     return { entries, buildSeconds, dbMiB: statSync(file).size / 2 ** 20, state, window }

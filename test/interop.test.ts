@@ -20,7 +20,8 @@ async function readToEnd(url: string, live: 'long-poll' | 'sse', offset?: string
       items.push(...batch.items)
       if (batch.streamClosed) resolve()
     })
-    response.closed.then(() => resolve(), reject)
+    // The session may end before its last batch reaches the subscriber: that batch says the end.
+    response.closed.catch(reject)
   })
   return items
 }

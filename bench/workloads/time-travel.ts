@@ -1,7 +1,7 @@
 /**
  * Workload 4, Time travel: the state at random times on 10k-, 100k- and 1M-entry streams. The
  * measurement is `bench/state-at.ts` (owned with the history server), run as it is in its own
- * process; this reads the JSON it writes. It times `store.history.state(name, { at })` in
+ * process; this reads the JSON it writes. It times the store view's `state(name, { at })` in
  * process, without HTTP: what grows with the log, if anything, is there; HTTP adds a constant per
  * request, which could only bring the ratio closer to 1.
  */

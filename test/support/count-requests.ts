@@ -10,7 +10,7 @@ import type { StateStreamClientOptions, TraceEvent } from '@statestream/client'
 import { buildApp } from '@statestream/server'
 import type { AppOptions } from '@statestream/server'
 import type { ServerResponse } from 'node:http'
-import { test } from 'vitest'
+import { engineTest } from './engine-test.ts'
 import { startTcpProxy } from './tcp-proxy.ts'
 import type { TcpProxy } from './tcp-proxy.ts'
 
@@ -110,12 +110,12 @@ export interface ClientFixtures {
   proxy: (url: string) => Promise<TcpProxy>
 }
 
-export const clientTest = test.extend<ClientFixtures>({
+export const clientTest = engineTest.extend<ClientFixtures>({
   // vitest fixtures name their dependencies in a destructuring pattern; these have none.
-  serve: async ({}, use) => {
+  serve: async ({ onEngine }, use) => {
     const apps: FastifyInstance[] = []
-    await use(async (options, gate) => {
-      const server = await serveCounted(options, gate)
+    await use(async (options = {}, gate) => {
+      const server = await serveCounted(onEngine(options), gate)
       apps.push(server.app)
       return server
     })

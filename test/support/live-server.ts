@@ -1,12 +1,13 @@
 /**
  * A statestream server on a real listener (127.0.0.1, port 0) for the live tests, and the few
  * HTTP calls they make. `liveTest` is vitest's `test` with a `serve` fixture: every server it
- * starts is closed after the test, whatever happens.
+ * starts is on the project's storage engine (`engine-test.ts`) and is closed after the test,
+ * whatever happens.
  */
 import { buildApp } from '@statestream/server'
 import type { AppOptions } from '@statestream/server'
 import { request } from 'undici'
-import { test } from 'vitest'
+import { engineTest } from './engine-test.ts'
 
 type FastifyInstance = Awaited<ReturnType<typeof buildApp>>
 
@@ -17,12 +18,11 @@ export interface LiveServer {
 }
 
 /** `test` with `serve(options)`: starts a server that is closed when the test ends. */
-export const liveTest = test.extend<{ serve: (options?: AppOptions) => Promise<LiveServer> }>({
-  // vitest fixtures name their dependencies in a destructuring pattern; this one has none.
-  serve: async ({}, use) => {
+export const liveTest = engineTest.extend<{ serve: (options?: AppOptions) => Promise<LiveServer> }>({
+  serve: async ({ onEngine }, use) => {
     const apps: FastifyInstance[] = []
     await use(async (options = {}) => {
-      const app = await buildApp(options)
+      const app = await buildApp(onEngine(options))
       apps.push(app)
       const url = await app.listen({ port: 0, host: '127.0.0.1' })
       return { url, app }

@@ -74,7 +74,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   )
 
   // The app owns the store (unless given one), so that /ready can ask it.
-  const store = options.store ?? new StreamStore(options)
+  const store = options.store ?? (await StreamStore.open(options))
   if (options.store === undefined) app.addHook('onClose', async () => store.close())
   const metrics = new Registry()
   collectDefaultMetrics({ register: metrics })
@@ -84,7 +84,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   app.get(ROUTES.ready, async (_request, reply) => {
     if (closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
     try {
-      store.ping()
+      await store.ping()
     } catch (error) {
       throw new StateStreamError(ErrorCode.NOT_READY, 'the store does not answer', { cause: error })
     }

@@ -14,6 +14,8 @@ import type { AppOptions } from './app.ts'
 import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import type { CorsOrigins } from './cors.ts'
 import { LIVE_DEFAULTS } from './live/live-hub.ts'
+import { DEFAULT_PG_SCHEMA, isPostgresUrl, redact } from './postgres/pg-options.ts'
+import type { PostgresOptions } from './postgres/pg-options.ts'
 import { SERVER_LIMIT_DEFAULTS } from './server-limits.ts'
 
 /** Pino's levels, and `silent`. */
@@ -41,6 +43,8 @@ export interface ServerConfig {
   rateLimit: { max: number; timeWindowMs: number }
   /** For each flag the user set, what set it: `--db` or `STATESTREAM_DB` (errors name it). */
   sources: Record<string, string>
+  /** The PostgreSQL settings as given; `app.postgres` once `--store` names a database. */
+  pg: Partial<PostgresOptions>
 }
 
 /** What the auth flags say (none given: access control is off). */
@@ -108,6 +112,16 @@ function oneOf<const T extends string>(values: readonly T[]): (text: string) => 
   }
 }
 
+function postgresUrl(text: string): string {
+  if (!isPostgresUrl(text)) throw new Error(`must be a postgres:// URL, got ${quote(redact(text))}`)
+  try {
+    new URL(text)
+  } catch {
+    throw new Error(`is not a valid URL: ${quote(redact(text))}`)
+  }
+  return text
+}
+
 function nonEmpty(text: string): string {
   if (text.trim() === '') throw new Error('must not be empty')
   return text
@@ -152,6 +166,21 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'db', env: 'STATESTREAM_DB', arg: '<file>', default: './statestream.db',
     help: 'SQLite database file (one server per file)',
     parse: nonEmpty, set: (c, v) => (c.app.file = v),
+  }),
+  setting({
+    flag: 'store', env: 'STATESTREAM_STORE', arg: '<url>', default: 'none',
+    help: 'a postgres:// URL: the streams live in that PostgreSQL database, which any number of servers share (instead of --db)',
+    parse: postgresUrl, set: (c, v) => (c.pg.url = v),
+  }),
+  setting({
+    flag: 'pg-schema', env: 'STATESTREAM_PG_SCHEMA', arg: '<name>', default: DEFAULT_PG_SCHEMA,
+    help: 'with --store: the schema holding the tables (created if missing)',
+    parse: nonEmpty, set: (c, v) => (c.pg.schema = v),
+  }),
+  setting({
+    flag: 'pg-pool-size', env: 'STATESTREAM_PG_POOL_SIZE', arg: '<n>', default: '10',
+    help: 'with --store: most connections to the database',
+    parse: integer(2), set: (c, v) => (c.pg.poolSize = v),
   }),
   setting({
     flag: 'durability', env: 'STATESTREAM_DURABILITY', arg: '<level>', default: 'normal',
@@ -353,6 +382,7 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
     auth: {},
     rateLimit: { max: 0, timeWindowMs: RATE_WINDOW_MS },
     sources: {},
+    pg: {},
   }
   for (const row of SETTINGS) {
     const flag = values[row.flag]
@@ -367,6 +397,9 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
     }
   }
   if (config.rateLimit.max > 0) config.app.rateLimit = { ...config.rateLimit }
+  // The PostgreSQL settings mean something only with a database to apply them to.
+  const { url, ...pg } = config.pg
+  if (url !== undefined) config.app.postgres = { url, ...pg }
   return { kind: 'serve', config }
 }
 

@@ -20,12 +20,30 @@ export interface HeadState {
   bytes: number
 }
 
-export class HeadStates {
-  readonly #cache: LRUCache<number, HeadState>
+/**
+ * A held head state with the seq it is the state after. Where several servers write one
+ * database, a held state is only good while its seq is still the stream's head.
+ */
+export interface HeldHead extends HeadState {
+  seq: number
+}
+
+/** Where the catalog keeps head states (`HeadStates`, or an engine's layer over it). */
+export interface HeadCache {
+  get(id: number): HeldHead | undefined
+  set(id: number, head: HeldHead): void
+  delete(id: number): void
+  clear(): void
+  readonly bytes: number
+  readonly size: number
+}
+
+export class HeadStates implements HeadCache {
+  readonly #cache: LRUCache<number, HeldHead>
 
   /** `maxBytes`: the budget, in bytes of JSON text (a state larger than that is never held). */
   constructor(maxBytes: number) {
-    this.#cache = new LRUCache<number, HeadState>({
+    this.#cache = new LRUCache<number, HeldHead>({
       maxSize: maxBytes,
       // lru-cache needs a positive size; an empty state still costs its entry.
       sizeCalculation: (head) => Math.max(1, head.bytes),
@@ -33,13 +51,13 @@ export class HeadStates {
   }
 
   /** The held head state of stream `id`, if any (it becomes the most recently used). */
-  get(id: number): HeadState | undefined {
+  get(id: number): HeldHead | undefined {
     return this.#cache.get(id)
   }
 
-  /** Holds `state` as the head of stream `id`. */
-  set(id: number, state: Json, bytes: number): void {
-    this.#cache.set(id, { state, bytes })
+  /** Holds `head` as the head of stream `id`. */
+  set(id: number, head: HeldHead): void {
+    this.#cache.set(id, head)
   }
 
   /** Forgets the head of stream `id` (deleted). */

@@ -85,9 +85,11 @@ export class HistoryReader {
     if (to < info.createdTs || to < from) return []
     const segments = info.segments
     const first = this.#log.snapshotAtOrBeforeTs(segments, from)
-    const rows = this.#log.snapshotsFrom(segments, first?.seq ?? 0, to, MAX_LISTED_WINDOWS)
+    // Bounded by `info`'s head: what another server of the same database appended since is not in this answer.
+    const rows = this.#log.snapshotsFrom(segments, first?.seq ?? 0, to, MAX_LISTED_WINDOWS, info.headSeq)
     const last = rows[rows.length - 1]
-    const tail = last ? this.#log.snapshotAfter(segments, last.seq) : undefined
+    const after = last ? this.#log.snapshotAfter(segments, last.seq) : undefined
+    const tail = after !== undefined && after.seq <= info.headSeq ? after : undefined
     const out: Array<{ start: Bound; end: Bound | null; entries: number; bytes: number }> = []
     rows.forEach((row, i) => {
       // A closed stream's snapshot at its last entry is the end of its last window, not the start of one.
@@ -132,12 +134,15 @@ export class HistoryReader {
 
   #startOf(info: StreamInfo, point: WindowPoint): SnapshotRow | undefined {
     const segments = info.segments
-    const start =
+    let start =
       'now' in point
         ? this.#log.snapshotAtOrBefore(segments, info.headSeq)
         : 'at' in point
           ? this.#log.snapshotAtOrBeforeTs(segments, point.at)
           : this.#log.snapshotAtOrBefore(segments, point.seq)
+    // Past the head this answer is about (another server of the same database has appended
+    // since): the answer stays the one at `info`'s head.
+    if (start !== undefined && start.seq > info.headSeq) start = this.#log.snapshotAtOrBefore(segments, info.headSeq)
     // The final bound starts no window: a point there falls in the last one.
     if (start !== undefined && isFinalBound(info, start)) return this.#log.snapshotAtOrBefore(segments, start.seq - 1)
     return start
@@ -146,7 +151,8 @@ export class HistoryReader {
   /** The end of the window starting at `start`: the next snapshot; `null` while it is the open window. */
   #endOf(info: StreamInfo, start: SnapshotRow): Bound | null {
     const next = this.#log.snapshotAfter(info.segments, start.seq)
-    if (next !== undefined) return { seq: next.seq, ts: next.ts }
+    // One taken past `info`'s head (by another server, since) does not close this answer's window.
+    if (next !== undefined && next.seq <= info.headSeq) return { seq: next.seq, ts: next.ts }
     // A closed stream without entries: its one window ends where it starts.
     return info.closed ? { seq: start.seq, ts: start.ts } : null
   }

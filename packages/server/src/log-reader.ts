@@ -1,8 +1,9 @@
 /**
  * Reads of a stream's log, snapshots and byte marks across its lineage (`lineage.ts`): every
  * query is one indexed range per segment, so reading a fork costs what reading its source does.
- * All reads are synchronous (better-sqlite3): a caller that reads and subscribes in one turn
- * cannot miss a commit.
+ * The logic is the same for both engines; each gives its statements (SQLite's are here,
+ * PostgreSQL's in `postgres/pg-log-statements.ts`). Reads are synchronous calls: SQLite answers
+ * at once, PostgreSQL through its pending reads (`postgres/pending-reads.ts`).
  */
 import type Database from 'better-sqlite3'
 import type { Bound } from '@statestream/common'
@@ -26,52 +27,79 @@ export interface MutationRun {
 
 type Range = [id: number, lo: number, hi: number]
 
-export class LogReader {
-  readonly #stmt
+/** A prepared query: its first row, or all of them (a better-sqlite3 statement is one). */
+export interface Statement<P extends unknown[], R> {
+  get(...params: P): R | undefined
+  all(...params: P): R[]
+}
 
-  constructor(db: Database.Database) {
-    this.#stmt = {
-      entries: db.prepare<[...Range, number], StoredEntry>(
-        'SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
-      ),
-      entry: db.prepare<[number, number], StoredEntry>('SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq = ?'),
-      // A window's entries as the JSON text of its `entries` array, joined by SQLite in one call (no
-      // row objects, no per-entry string in JS). The subquery's primary-key scan gives the rows in
-      // seq order; `gpos` is the last entry's global position, which no other entry ever has.
-      entriesText: db.prepare<Range, { entries: string | null; gpos: number | null }>(
-        `SELECT group_concat('{"seq":' || seq || ',"ts":' || ts || ',"m":' || data || '}', ',') AS entries,
-                max(gpos) AS gpos
-           FROM (SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
-      ),
-      mutations: db.prepare<Range, MutationRun>(
-        `SELECT group_concat(data, ',') AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
-           SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
-      ),
-      mutationsUpTo: db.prepare<[...Range, number], MutationRun>(
-        `SELECT group_concat(data, ',') AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
-           SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? AND ts <= ? ORDER BY seq)`,
-      ),
-      bytes: db.prepare<Range, { bytes: number }>(
-        'SELECT coalesce(sum(length(CAST(data AS BLOB))), 0) AS bytes FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ?',
-      ),
-      mark: db.prepare<Range, { seq: number; cum_bytes: number }>(
-        'SELECT seq, cum_bytes FROM marks WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
-      ),
-      // Snapshot ranges are inclusive (the root lends its snapshot 0).
-      lastSnapshot: db.prepare<Range, SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
-      ),
-      firstSnapshot: db.prepare<Range, SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT 1',
-      ),
-      lastSnapshotByTs: db.prepare<[number, number], SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1',
-      ),
-      snapshots: db.prepare<[...Range, number, number], SnapshotRow>(
-        'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? AND ts <= ? ORDER BY seq LIMIT ?',
-      ),
-      state: db.prepare<[number, number], { state: string }>('SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?'),
-    }
+/** The queries a `LogReader` runs, each over one stream's rows (the stream id first). */
+export interface LogStatements {
+  entries: Statement<[...Range, number], StoredEntry>
+  entry: Statement<[number, number], StoredEntry>
+  entriesText: Statement<Range, { entries: string | null; gpos: number | null }>
+  mutations: Statement<Range, MutationRun>
+  mutationsUpTo: Statement<[...Range, number], MutationRun>
+  bytes: Statement<Range, { bytes: number }>
+  mark: Statement<Range, { seq: number; cum_bytes: number }>
+  lastSnapshot: Statement<Range, SnapshotRow>
+  firstSnapshot: Statement<Range, SnapshotRow>
+  lastSnapshotByTs: Statement<[number, number], SnapshotRow>
+  snapshots: Statement<[...Range, number, number], SnapshotRow>
+  state: Statement<[number, number], { state: string }>
+}
+
+/** The SQLite engine's log statements. */
+export function sqliteLogStatements(db: Database.Database): LogStatements {
+  return {
+    entries: db.prepare<[...Range, number], StoredEntry>(
+      'SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+    ),
+    entry: db.prepare<[number, number], StoredEntry>('SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq = ?'),
+    // A window's entries as the JSON text of its `entries` array, joined by SQLite in one call (no
+    // row objects, no per-entry string in JS). The subquery's primary-key scan gives the rows in
+    // seq order; `gpos` is the last entry's global position, which no other entry ever has.
+    entriesText: db.prepare<Range, { entries: string | null; gpos: number | null }>(
+      `SELECT group_concat('{"seq":' || seq || ',"ts":' || ts || ',"m":' || data || '}', ',') AS entries,
+              max(gpos) AS gpos
+         FROM (SELECT seq, ts, gpos, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
+    ),
+    mutations: db.prepare<Range, MutationRun>(
+      `SELECT group_concat(data, ',') AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
+         SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq)`,
+    ),
+    mutationsUpTo: db.prepare<[...Range, number], MutationRun>(
+      `SELECT group_concat(data, ',') AS mutations, max(seq) AS seq, max(ts) AS ts FROM (
+         SELECT seq, ts, data FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? AND ts <= ? ORDER BY seq)`,
+    ),
+    bytes: db.prepare<Range, { bytes: number }>(
+      'SELECT coalesce(sum(length(CAST(data AS BLOB))), 0) AS bytes FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ?',
+    ),
+    mark: db.prepare<Range, { seq: number; cum_bytes: number }>(
+      'SELECT seq, cum_bytes FROM marks WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
+    ),
+    // Snapshot ranges are inclusive (the root lends its snapshot 0).
+    lastSnapshot: db.prepare<Range, SnapshotRow>(
+      'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
+    ),
+    firstSnapshot: db.prepare<Range, SnapshotRow>(
+      'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT 1',
+    ),
+    lastSnapshotByTs: db.prepare<[number, number], SnapshotRow>(
+      'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1',
+    ),
+    snapshots: db.prepare<[...Range, number, number], SnapshotRow>(
+      'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? AND ts <= ? ORDER BY seq LIMIT ?',
+    ),
+    state: db.prepare<[number, number], { state: string }>('SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?'),
+  }
+}
+
+export class LogReader {
+  readonly #stmt: LogStatements
+
+  constructor(statements: LogStatements) {
+    this.#stmt = statements
   }
 
   /** Up to `limit` entries after `after`, in order. */

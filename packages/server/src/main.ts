@@ -14,6 +14,8 @@ import { authFromConfig } from './auth/token-verifier.ts'
 import { AUTH_KEY_FLAGS, ConfigError, readConfig, usage } from './config.ts'
 import type { ServerConfig } from './config.ts'
 import { REQUEST_LOG_FIELDS } from './request-log.ts'
+import { PostgresStoreError } from './postgres/pg-engine.ts'
+import { redact } from './postgres/pg-options.ts'
 import { StoreFileError } from './store-file.ts'
 
 /** How long a shutdown may take before the process gives up on it. */
@@ -95,6 +97,7 @@ export async function runServer(
     app = await buildApp({ ...config.app, ...(auth !== undefined && { auth }), logger: await logger(config) })
   } catch (error) {
     if (error instanceof StoreFileError) fail(blame(config, 'db', error.message))
+    if (error instanceof PostgresStoreError) fail(blame(config, 'store', error.message))
     fail(`could not start: ${(error as Error).message}`, 1)
   }
 
@@ -127,5 +130,7 @@ export async function runServer(
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') fail(blame(config, 'host', `cannot listen on ${where}: no such local address`))
     fail(`could not listen on ${where}: ${(error as Error).message}`, 1)
   }
-  app.log.info({ db: config.app.file, durability: config.app.durability ?? 'normal', auth: auth !== undefined }, `statestream ready at ${address}`)
+  const postgres = config.app.postgres
+  const where = postgres === undefined ? { db: config.app.file, durability: config.app.durability ?? 'normal' } : { store: redact(postgres.url), schema: postgres.schema ?? 'public' }
+  app.log.info({ ...where, auth: auth !== undefined }, `statestream ready at ${address}`)
 }

@@ -7,16 +7,20 @@
  * reads through is *retained*: gone for its own readers (410), its name still taken, its rows kept.
  * Once nothing living needs it, it is collectable: `collect` purges its rows (with those of its dead
  * forks), then those of each source that thereby became collectable too.
+ *
+ * Where other processes write the same database (`shared`), nothing that can change is kept
+ * between operations: every lookup reads the stream's row (one query, which the engine answers
+ * once per operation), a held head state is used only while its seq is still the row's head, and
+ * only the lineages (which never change) stay cached.
  */
 import { applySequence } from '@statestream/common'
 import type { Json, Mutation } from '@statestream/common'
-import { HeadStates } from './head-states.ts'
-import type { HeadState } from './head-states.ts'
+import type { HeadCache, HeadState } from './head-states.ts'
 import { forkLineage, ownLineage } from './lineage.ts'
 import type { Segment } from './lineage.ts'
 import type { LogReader } from './log-reader.ts'
 import { isExpired } from './stream-config.ts'
-import type { StreamRows } from './stream-rows.ts'
+import type { RowStore } from './storage-engine.ts'
 import type { StreamConfig } from './stream-config.ts'
 import type { StreamInfo, StreamRecord, StreamRow } from './stream-types.ts'
 import type { TtlTouches } from './ttl-touches.ts'
@@ -31,31 +35,36 @@ export type Lookup =
   | { status: 'absent'; collectable?: number }
 
 export class StreamCatalog {
-  readonly #rows: StreamRows
+  readonly #rows: RowStore
   readonly #log: LogReader
   readonly #now: () => number
   readonly #cacheSize: number
   readonly #records = new Map<string, StreamRecord>()
-  readonly #heads: HeadStates
+  readonly #heads: HeadCache
   readonly #touches: TtlTouches
+  readonly #shared: boolean
+  /** Shared: the lineage of each stream id read so far (it never changes). */
+  readonly #lineages = new Map<number, Segment[]>()
 
   /**
-   * @param cacheSize streams whose records stay cached.
-   * @param stateCacheBytes budget of the head states held, in bytes of their JSON text.
+   * @param cacheSize streams whose records stay cached (none when `shared`).
+   * @param heads where head states are held.
    * @param touches reads of TTL streams not yet written (a record loaded from its row needs them).
+   * @param shared other processes write the same database.
    */
-  constructor(rows: StreamRows, log: LogReader, now: () => number, cacheSize: number, stateCacheBytes: number, touches: TtlTouches) {
+  constructor(rows: RowStore, log: LogReader, now: () => number, cacheSize: number, heads: HeadCache, touches: TtlTouches, shared = false) {
     this.#rows = rows
     this.#log = log
     this.#now = now
-    this.#cacheSize = cacheSize
-    this.#heads = new HeadStates(stateCacheBytes)
+    this.#cacheSize = shared ? 0 : cacheSize
+    this.#heads = heads
     this.#touches = touches
+    this.#shared = shared
   }
 
   /** The stream called `name`, and whether it is alive. */
   lookup(name: string): Lookup {
-    let record = this.#records.get(name)
+    let record = this.#shared ? undefined : this.#records.get(name)
     if (record !== undefined) {
       // Refresh its place in the LRU order.
       this.#records.delete(name)
@@ -127,6 +136,7 @@ export class StreamCatalog {
       totalBytes: start.totalBytes,
       touchedTs: now,
       fork: fork && { sourceId: fork.source.id, seq: fork.seq, snapSeq: fork.snapSeq, prefix: fork.prefix },
+      snapshot: { ts: start.lastSnapshot.ts, cumBytes: start.lastSnapshot.cumBytes },
     })
     return {
       id,
@@ -150,8 +160,15 @@ export class StreamCatalog {
     }
   }
 
+  /** The record of stream `id`, whatever its life, or `undefined` once its row is gone. */
+  recordById(id: number): StreamRecord | undefined {
+    const row = this.#rows.byId(id)
+    return row === undefined ? undefined : this.recordOf(row)
+  }
+
   /** Caches `record` as the stream of its name. */
   remember(record: StreamRecord): void {
+    if (this.#shared) return
     this.#records.delete(record.name)
     this.#records.set(record.name, record)
     if (this.#records.size > this.#cacheSize) {
@@ -176,12 +193,7 @@ export class StreamCatalog {
     const segments = this.#segmentsOf(row)
     const info = rowInfo(row)
     info.touchedTs = this.#touches.pending(row.id) ?? info.touchedTs
-    const last = info.kind === 'state' ? this.#log.snapshotAtOrBefore(segments, row.head_seq) : undefined
-    return {
-      ...info,
-      segments,
-      lastSnapshot: last ? { seq: last.seq, ts: last.ts, cumBytes: last.cum_bytes } : { seq: 0, ts: row.created_ts, cumBytes: 0 },
-    }
+    return { ...info, segments, lastSnapshot: this.#lastSnapshot(row, segments) }
   }
 
   /**
@@ -191,7 +203,9 @@ export class StreamCatalog {
    */
   head(record: StreamRecord, hold = true): HeadState {
     const held = this.#heads.get(record.id)
-    if (held !== undefined) return held
+    if (held !== undefined && held.seq === record.headSeq) return held
+    // A stream made by no fork starts from {}: nothing to read (its rows may not be written yet).
+    if (record.headSeq === 0 && record.fork === null) return { state: {}, bytes: 2 }
     const { seq } = record.lastSnapshot
     const text = this.#log.snapshotState(record.segments, seq) ?? '{}'
     const run = this.#log.mutations(record.segments, seq, record.headSeq)
@@ -199,13 +213,13 @@ export class StreamCatalog {
     const state = run.seq === null ? snapshot : applySequence(snapshot, JSON.parse(run.mutations) as Mutation[])
     // The snapshot's text and every mutation's since (the run's commas and brackets stand for the JSON's).
     const bytes = text.length + (run.seq === null ? 0 : run.mutations.length)
-    if (hold) this.#heads.set(record.id, state, bytes)
+    if (hold) this.#heads.set(record.id, { state, bytes, seq: record.headSeq })
     return { state, bytes }
   }
 
-  /** Holds `state` as the head of stream `id` (after a committed append). */
-  setHead(id: number, state: Json, bytes: number): void {
-    this.#heads.set(id, state, bytes)
+  /** Holds `state` as the head of stream `id` after entry `seq` (after a committed append). */
+  setHead(id: number, seq: number, state: Json, bytes: number): void {
+    this.#heads.set(id, { state, bytes, seq })
   }
 
   /** Estimated bytes of head states held, and how many. */
@@ -230,10 +244,23 @@ export class StreamCatalog {
 
   #segmentsOf(row: StreamRow): Segment[] {
     if (row.fork_of === null) return ownLineage(row.id)
+    const known = this.#lineages.get(row.id)
+    if (known !== undefined) return known
     const source = this.#rows.byId(row.fork_of)
     // No fork outlives a source it reads through; a missing one means a dead fork's leftovers.
     if (source === undefined) return ownLineage(row.id)
-    return forkLineage(this.#segmentsOf(source), row.id, row.fork_seq ?? 0, row.fork_snap_seq ?? 0)
+    const segments = forkLineage(this.#segmentsOf(source), row.id, row.fork_seq ?? 0, row.fork_snap_seq ?? 0)
+    if (this.#shared) this.#lineages.set(row.id, segments)
+    return segments
+  }
+
+  /** A state stream's last snapshot: kept in its row by some engines, else read from the log. */
+  #lastSnapshot(row: StreamRow, segments: readonly Segment[]): StreamRecord['lastSnapshot'] {
+    if (row.snap_seq !== undefined && row.snap_ts !== undefined && row.snap_cum_bytes !== undefined) {
+      return { seq: row.snap_seq, ts: row.snap_ts, cumBytes: row.snap_cum_bytes }
+    }
+    const last = row.kind === 'state' ? this.#log.snapshotAtOrBefore(segments, row.head_seq) : undefined
+    return last ? { seq: last.seq, ts: last.ts, cumBytes: last.cum_bytes } : { seq: 0, ts: row.created_ts, cumBytes: 0 }
   }
 }
 

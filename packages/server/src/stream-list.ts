@@ -3,7 +3,7 @@
  * through the store's own lookup, so the list agrees with every other route (cached heads,
  * expiry, deletion).
  */
-import type Database from 'better-sqlite3'
+import type { RowStore } from './storage-engine.ts'
 import type { StreamInfo } from './stream-types.ts'
 
 /** One page of the list. */
@@ -14,20 +14,13 @@ export interface StreamPage {
 }
 
 export class StreamList {
-  readonly #names
-  readonly #namesBelow
+  readonly #rows: RowStore
   readonly #find: (name: string) => StreamInfo | undefined
 
   /** @param find the store's lookup: `undefined` for a stream that does not exist (or has expired). */
-  constructor(db: Database.Database, find: (name: string) => StreamInfo | undefined) {
+  constructor(rows: RowStore, find: (name: string) => StreamInfo | undefined) {
+    this.#rows = rows
     this.#find = find
-    // Names are ASCII, compared byte by byte (SQLite's BINARY collation): the order of the UNIQUE index.
-    this.#names = db.prepare<[string, string, number], { name: string }>(
-      'SELECT name FROM streams WHERE name > ? AND name >= ? ORDER BY name LIMIT ?',
-    )
-    this.#namesBelow = db.prepare<[string, string, string, number], { name: string }>(
-      'SELECT name FROM streams WHERE name > ? AND name >= ? AND name < ? ORDER BY name LIMIT ?',
-    )
   }
 
   /**
@@ -42,8 +35,8 @@ export class StreamList {
     // a page is short only at the end of the list.
     for (;;) {
       const want = limit - streams.length
-      const rows = upper === undefined ? this.#names.all(from, prefix, want) : this.#namesBelow.all(from, prefix, upper, want)
-      for (const { name } of rows) {
+      const rows = this.#rows.names(from, prefix, upper, want)
+      for (const name of rows) {
         const info = this.#find(name)
         if (info !== undefined) streams.push(info)
         from = name

@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3'
 import type { AppendPlan, PlannedSnapshot } from './append-plan.ts'
 import { EntryWriter } from './entry-writer.ts'
 import type { ProducerRow } from './producer-fence.ts'
+import type { RowStore } from './storage-engine.ts'
 import type { StreamKind, StreamRow } from './stream-types.ts'
 
 /** The columns of a new stream row. */
@@ -23,9 +24,11 @@ export interface NewStream {
   totalBytes: number
   touchedTs: number
   fork: { sourceId: number; seq: number; snapSeq: number; prefix: number } | null
+  /** The snapshot it starts from (S0, or the one a fork shares with its source). */
+  snapshot: { ts: number; cumBytes: number }
 }
 
-export class StreamRows {
+export class StreamRows implements RowStore {
   readonly #entries: EntryWriter
   readonly #stmt
 
@@ -43,7 +46,8 @@ export class StreamRows {
       updateHead: db.prepare(
         'UPDATE streams SET head_seq = ?, head_ts = ?, total_bytes = ?, last_stream_seq = ?, touched_ts = ? WHERE id = ?',
       ),
-      touch: db.prepare('UPDATE streams SET touched_ts = ? WHERE id = ?'),
+      // Never backwards: an append in the same commit may already have written a later time.
+      touch: db.prepare('UPDATE streams SET touched_ts = max(coalesce(touched_ts, 0), ?) WHERE id = ?'),
       close: db.prepare('UPDATE streams SET closed = 1, touched_ts = ? WHERE id = ?'),
       softDelete: db.prepare('UPDATE streams SET deleted = 1 WHERE id = ?'),
       insertSnapshot: db.prepare('INSERT INTO snapshots (stream_id, seq, ts, cum_bytes, state) VALUES (?, ?, ?, ?, ?)'),
@@ -59,6 +63,11 @@ export class StreamRows {
       deleteProducers: db.prepare('DELETE FROM producers WHERE stream_id = ?'),
       deleteStream: db.prepare('DELETE FROM streams WHERE id = ?'),
       saveGpos: db.prepare("UPDATE meta SET value = ? WHERE key = 'gpos'"),
+      // Names are ASCII, compared byte by byte (SQLite's BINARY collation): the order of the UNIQUE index.
+      names: db.prepare<[string, string, number], { name: string }>('SELECT name FROM streams WHERE name > ? AND name >= ? ORDER BY name LIMIT ?'),
+      namesBelow: db.prepare<[string, string, string, number], { name: string }>(
+        'SELECT name FROM streams WHERE name > ? AND name >= ? AND name < ? ORDER BY name LIMIT ?',
+      ),
       loadGpos: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'gpos'"),
     }
   }
@@ -114,6 +123,7 @@ export class StreamRows {
     this.#stmt.insertSnapshot.run(id, snapshot.seq, snapshot.ts, snapshot.cumBytes, snapshot.state)
   }
 
+  /** Records a read of stream `id` at `ts` (a later one already written stays). */
   touch(id: number, ts: number): void {
     this.#stmt.touch.run(ts, id)
   }
@@ -151,5 +161,10 @@ export class StreamRows {
 
   saveGpos(gpos: number): void {
     this.#stmt.saveGpos.run(gpos)
+  }
+
+  names(after: string, prefix: string, upper: string | undefined, limit: number): string[] {
+    const rows = upper === undefined ? this.#stmt.names.all(after, prefix, limit) : this.#stmt.namesBelow.all(after, prefix, upper, limit)
+    return rows.map((row) => row.name)
   }
 }

@@ -154,6 +154,13 @@ export interface StreamRow {
   fork_seq: number | null
   fork_snap_seq: number | null
   fork_prefix: number | null
+  /**
+   * The stream's last snapshot, where its engine keeps it with the head (PostgreSQL: a replica
+   * learns the whole head from one row). SQLite finds it in `snapshots`.
+   */
+  snap_seq?: number
+  snap_ts?: number
+  snap_cum_bytes?: number
 }
 
 /** Media type without parameters, lower-cased: `Application/JSON; charset=utf-8` → `application/json`. */

@@ -5,24 +5,23 @@
  * that is only read still has its expiry on disk within `flushMs` (a crash loses at most that
  * much of its life, never data).
  */
-import type Database from 'better-sqlite3'
-
 /** Longest a touch waits in memory for a commit, in ms. */
 export const TOUCH_FLUSH_MS = 1_000
 
 export class TtlTouches {
   readonly #pending = new Map<number, number>()
-  readonly #update: Database.Statement<[number, number]>
+  readonly #update: (id: number, ts: number) => void
   readonly #commit: () => void
   readonly #flushMs: number
   #timer: NodeJS.Timeout | undefined
 
   /**
+   * @param update writes a touch in the running transaction, never moving a stream's time back
+   *   (an append in the same commit may already have written a later one).
    * @param commit queues a write (of nothing) so that a group commit runs and writes the touches.
    */
-  constructor(db: Database.Database, commit: () => void, flushMs = TOUCH_FLUSH_MS) {
-    // Never backwards: an append in the same commit may already have written a later time.
-    this.#update = db.prepare('UPDATE streams SET touched_ts = max(coalesce(touched_ts, 0), ?) WHERE id = ?')
+  constructor(update: (id: number, ts: number) => void, commit: () => void, flushMs = TOUCH_FLUSH_MS) {
+    this.#update = update
     this.#commit = commit
     this.#flushMs = flushMs
   }
@@ -55,7 +54,7 @@ export class TtlTouches {
 
   /** Writes every pending touch; runs inside a group commit's transaction. */
   write(): void {
-    for (const [id, ts] of this.#pending) this.#update.run(ts, id)
+    for (const [id, ts] of this.#pending) this.#update(id, ts)
     // If this commit fails after all, the touches are lost: the streams live a little less long.
     this.#pending.clear()
   }

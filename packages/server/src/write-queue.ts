@@ -5,6 +5,7 @@
  * the transaction, so no other code ever sees it half done.
  */
 import type Database from 'better-sqlite3'
+import type { StoreEvent } from './stream-types.ts'
 
 /** What one write job returns when its savepoint succeeds. */
 export interface JobOutcome<T> {
@@ -14,6 +15,11 @@ export interface JobOutcome<T> {
   apply?: () => void
   /** Runs once the whole transaction is committed (notify readers). */
   afterCommit?: () => void
+  /**
+   * What readers are to be told of the job once it commits. An engine whose replicas learn of
+   * commits from the database stores the closes and deletes among them with the job's writes.
+   */
+  events?: StoreEvent[]
 }
 
 interface QueuedJob {

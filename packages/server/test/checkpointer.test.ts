@@ -51,14 +51,14 @@ test('a close stops the worker and leaves no WAL; the file reopens whole', async
   const file = join(tmp, 'close.db')
   const store = new StreamStore({ file, checkpointMs: 1 })
   await fill(store, 10)
-  const head = store.headState('s')
+  const head = await store.headState('s')
   await store.close()
   expect(existsSync(`${file}-wal`)).toBe(false)
 
   const reopened = new StreamStore({ file })
   try {
-    expect(reopened.headState('s')).toEqual(head)
-    expect(reopened.entriesAfter(reopened.get('s'), 0, 2_000).map((e) => e.seq)).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1))
+    expect(await reopened.headState('s')).toEqual(head)
+    expect((await reopened.entriesAfter(await reopened.get('s'), 0, 2_000)).map((e) => e.seq)).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1))
   } finally {
     await reopened.close()
   }
@@ -72,7 +72,7 @@ test('checkpoints racing a stream of writes lose nothing and leave the file cons
   for (let round = 0; round < 50; round++) {
     await Promise.all(Array.from({ length: 8 }, (_, b) => store.append({ name: 's', contentType: JSON_TYPE, body: batch((round * 8 + b) * 10, 10) })))
   }
-  const head = store.headState('s')
+  const head = await store.headState('s')
   expect(head.seq).toBe(4_000)
   await store.close()
 
@@ -85,7 +85,7 @@ test('checkpoints racing a stream of writes lose nothing and leave the file cons
   }
   const reopened = new StreamStore({ file })
   try {
-    expect(reopened.headState('s')).toEqual(head)
+    expect(await reopened.headState('s')).toEqual(head)
   } finally {
     await reopened.close()
   }

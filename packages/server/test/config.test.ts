@@ -13,7 +13,17 @@ import { SERVER_LIMIT_DEFAULTS } from '../src/server-limits.ts'
 
 /** A valid value of `row` other than its default. */
 function sample(row: Setting): string {
-  const words: Record<string, string> = { host: 'localhost', db: 'elsewhere.db', durability: 'full', 'log-level': 'debug', 'log-format': 'json', 'cors-origins': 'https://a.example', inspector: 'off' }
+  const words: Record<string, string> = {
+    host: 'localhost',
+    db: 'elsewhere.db',
+    store: 'postgres://statestream@127.0.0.1/streams',
+    'pg-schema': 'other',
+    durability: 'full',
+    'log-level': 'debug',
+    'log-format': 'json',
+    'cors-origins': 'https://a.example',
+    inspector: 'off',
+  }
   return words[row.flag] ?? String(Number(row.default) + 1)
 }
 
@@ -41,7 +51,7 @@ test('every option of the plugin and the store has a row', () => {
   const options = [
     ...Object.keys(LIVE_DEFAULTS),
     ...Object.keys(SERVER_LIMIT_DEFAULTS),
-    'file', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointMs', 'snapshotPolicy', 'corsOrigins', 'inspector', 'rateLimit',
+    'file', 'postgres', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointMs', 'snapshotPolicy', 'corsOrigins', 'inspector', 'rateLimit',
   ]
   for (const option of options) expect(all.app, option).toHaveProperty(option)
   expect(Object.keys(all.app.snapshotPolicy).sort()).toEqual(Object.keys(DEFAULT_SNAPSHOT_POLICY).sort())

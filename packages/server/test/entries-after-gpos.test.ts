@@ -18,14 +18,14 @@ test('entriesAfterGpos returns exactly the entries with a larger gpos, in order,
       await store.append({ name, contentType: 'application/json', body: Buffer.from(JSON.stringify(batch)) })
     }
     for (const name of names) {
-      const info = store.get(name)
-      const all = store.entriesAfter(info, 0, 10_000)
+      const info = await store.get(name)
+      const all = await store.entriesAfter(info, 0, 10_000)
       expect(all.length).toBe(info.headSeq)
       for (let gpos = 0; gpos <= store.gpos + 1; gpos++) {
         const expected = all.filter((entry) => entry.gpos > gpos).map((entry) => entry.seq)
-        expect(store.entriesAfterGpos(info, gpos, 10_000).map((entry) => entry.seq)).toEqual(expected)
+        expect((await store.entriesAfterGpos(info, gpos, 10_000)).map((entry) => entry.seq)).toEqual(expected)
         // The limit cuts from the front.
-        expect(store.entriesAfterGpos(info, gpos, 2).map((entry) => entry.seq)).toEqual(expected.slice(0, 2))
+        expect((await store.entriesAfterGpos(info, gpos, 2)).map((entry) => entry.seq)).toEqual(expected.slice(0, 2))
       }
     }
   } finally {

@@ -25,7 +25,7 @@ async function walBytesAfter(file: string, concurrent: boolean): Promise<number>
     } else {
       for (let i = 0; i < N; i++) await append(i)
     }
-    expect(store.headState('s').seq).toBe(N)
+    expect((await store.headState('s')).seq).toBe(N)
     return statSync(`${file}-wal`).size - before
   } finally {
     await store.close()
@@ -56,8 +56,8 @@ test('a failing append in a group rolls back alone; the group’s other appends 
       'MUTATION_FAILED',
       'STREAM_NOT_FOUND',
     ])
-    expect(store.headState('s')).toMatchObject({ seq: 3, state: { a: 1, c: 3, d: 4 } })
-    expect(store.entriesAfter(store.get('s'), 0, 10).map((e) => e.seq)).toEqual([1, 2, 3])
+    expect(await store.headState('s')).toMatchObject({ seq: 3, state: { a: 1, c: 3, d: 4 } })
+    expect((await store.entriesAfter(await store.get('s'), 0, 10)).map((e) => e.seq)).toEqual([1, 2, 3])
     // The global position counts only what was stored.
     expect(store.gpos).toBe(3)
   } finally {

@@ -27,13 +27,13 @@ test('a schema-1 database (before streams.touched_ts) is migrated and keeps its 
   t += 5_000
   const second = new StreamStore({ file, now: () => t })
   try {
-    expect(second.headState('s')).toMatchObject({ seq: 1, state: { a: 1 } })
+    expect(await second.headState('s')).toMatchObject({ seq: 1, state: { a: 1 } })
     // Without a recorded touch, a TTL counts from creation: alive at +5 s, gone at +10 s.
-    expect(second.find('ttl')).toBeDefined()
+    expect(await second.find('ttl')).toBeDefined()
     t += 5_000
-    expect(second.find('ttl')).toBeUndefined()
+    expect(await second.find('ttl')).toBeUndefined()
     await second.append({ name: 's', contentType: 'application/json', body: Buffer.from('{"merge":{"b":2}}') })
-    expect(second.headState('s')).toMatchObject({ seq: 2, state: { a: 1, b: 2 } })
+    expect(await second.headState('s')).toMatchObject({ seq: 2, state: { a: 1, b: 2 } })
   } finally {
     await second.close()
   }
@@ -78,11 +78,11 @@ test('a schema-3 database (before closure, forks and byte marks) is migrated: it
       { seq: 1024, cum_bytes: bytesUpTo(1024) },
       { seq: 2048, cum_bytes: bytesUpTo(2048) },
     ])
-    expect(second.get('log')).toMatchObject({ closed: false, fork: null, headSeq: 2100 })
+    expect(await second.get('log')).toMatchObject({ closed: false, fork: null, headSeq: 2100 })
     // A fork made after the migration reads the old log through, and counts its bytes from the marks.
     const { info } = await second.create({ name: 'fork', fork: { source: 'log', offset: 2060 } })
     expect(info).toMatchObject({ headSeq: 2060, totalBytes: bytesUpTo(2060), fork: { seq: 2060 } })
-    expect(second.entriesAfter(info, 2050, 100).map((e) => e.data.toString())).toEqual(texts.slice(2050, 2060))
+    expect((await second.entriesAfter(info, 2050, 100)).map((e) => e.data.toString())).toEqual(texts.slice(2050, 2060))
   } finally {
     await second.close()
   }

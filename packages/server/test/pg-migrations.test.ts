@@ -5,7 +5,8 @@
  */
 import pg from 'pg'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { clientConfig, resolvePostgresOptions } from '../src/postgres/pg-connection.ts'
+import { clientConfig } from '../src/postgres/pg-connection.ts'
+import { resolvePostgresOptions } from '../src/postgres/pg-options.ts'
 import { PG_MIGRATIONS, migrate } from '../src/postgres/pg-schema.ts'
 import { freshDatabase } from '../../../test/support/pg-database.ts'
 import type { TestDatabase } from '../../../test/support/pg-database.ts'

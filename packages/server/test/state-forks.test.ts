@@ -5,7 +5,6 @@
  * sources that forks still read through (410, then collected).
  */
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import type { Json } from '@statestream/common'
 import type { FastifyInstance } from 'fastify'
 import { describe, expect } from 'vitest'
@@ -141,19 +140,15 @@ describe('a fork of a state stream at seq n', () => {
     expect((await app.inject({ method: 'HEAD', url: '/v1/stream/x' })).statusCode).toBe(404)
   })
 
-  test('copies nothing: its rows are its own entries only, whatever its source holds', async ({ makeApp, clock, tmp }) => {
+  test('copies nothing: its rows are its own entries only, whatever its source holds', async ({ makeApp, clock, tmp, rowCount }) => {
     const file = join(tmp, 'forks.db')
     const app = await makeApp({ file, checkpointMs: 0 })
     await source(app, clock, 50)
     expect((await fork(app, 'f', 'src', { 'stream-fork-offset': offset(40) })).statusCode).toBe(201)
     await append(app, 'f', { merge: { own: 1 } })
     await app.close()
-    const db = new Database(file, { readonly: true })
-    const rows = (name: string, table: string) =>
-      (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE stream_id = (SELECT id FROM streams WHERE name = ?)`).get(name) as { n: number }).n
-    expect([rows('f', 'entries'), rows('f', 'snapshots')]).toEqual([1, 0])
-    expect([rows('src', 'entries'), rows('src', 'snapshots')]).toEqual([50, 17])
-    db.close()
+    expect([await rowCount(file, 'entries', 'f'), await rowCount(file, 'snapshots', 'f')]).toEqual([1, 0])
+    expect([await rowCount(file, 'entries', 'src'), await rowCount(file, 'snapshots', 'src')]).toEqual([50, 17])
   })
 })
 
@@ -226,7 +221,7 @@ describe('deleting what forks read through', () => {
     expect(await stateAt(app, 'src', 'at=now')).toMatchObject({ seq: 0, state: {} })
   })
 
-  test('a chain is collected from its last living fork up, and a middle one deleted keeps reading', async ({ makeApp, clock, tmp }) => {
+  test('a chain is collected from its last living fork up, and a middle one deleted keeps reading', async ({ makeApp, clock, tmp, rowCount }) => {
     const file = join(tmp, 'chain.db')
     const app = await makeApp({ file, checkpointMs: 0 })
     await source(app, clock, 3, 'l0')
@@ -240,10 +235,7 @@ describe('deleting what forks read through', () => {
     expect((await app.inject({ method: 'DELETE', url: '/v1/stream/l2' })).statusCode).toBe(204)
     for (const name of ['l0', 'l1', 'l2']) expectError(await app.inject({ method: 'HEAD', url: `/v1/stream/${name}` }), 'STREAM_NOT_FOUND')
     await app.close()
-    const db = new Database(file, { readonly: true })
-    const counts = ['streams', 'entries', 'snapshots'].map((table) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n)
-    db.close()
-    expect(counts).toEqual([0, 0, 0])
+    expect([await rowCount(file, 'streams'), await rowCount(file, 'entries'), await rowCount(file, 'snapshots')]).toEqual([0, 0, 0])
   })
 
   test('a source that expires while a fork lives is gone (410) but still read through; the fork’s own expiry releases it', async ({ app, clock }) => {

@@ -116,7 +116,7 @@ describe('the head-state cache', () => {
     await tiny.create({ name: 'a', contentType: 'application/json', kind: 'state' })
     await tiny.append({ name: 'a', contentType: 'application/json', body: Buffer.from(JSON.stringify({ set: { value } })) })
     expect(tiny.stateCache.bytes).toBeLessThanOrEqual(100)
-    expect(tiny.headState('a').state).toEqual({ value })
+    expect((await tiny.headState('a')).state).toEqual({ value })
     await store.close()
     await tiny.close()
   })

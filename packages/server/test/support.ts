@@ -9,9 +9,12 @@ import { join } from 'node:path'
 import { ERROR_STATUS, encodeOffset } from '@statestream/common'
 import type { ErrorCode, Json, Mutation, SnapshotPolicy } from '@statestream/common'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { expect, test as base } from 'vitest'
+import { expect } from 'vitest'
 import { buildApp } from '../src/app.ts'
 import type { AppOptions } from '../src/app.ts'
+import Database from 'better-sqlite3'
+import { engineTest } from '../../../test/support/engine-test.ts'
+import { queryFileSchema } from '../../../test/support/pg-database.ts'
 
 /** A settable clock: `now()` answers `t` until a test moves it. */
 export class Clock {
@@ -27,23 +30,32 @@ export class Clock {
   }
 }
 
-/** Test context: `clock` drives `app` (built with defaults); `makeApp` builds more, all closed after. */
+/**
+ * Test context: `clock` drives `app` (built with defaults); `makeApp` builds more, all closed
+ * after. Every app is on the project's storage engine (`engine`: SQLite, or PostgreSQL in the
+ * `postgres` project, where each test file has a database and each app a schema of its own).
+ */
 export interface ServerFixtures {
   clock: Clock
   app: FastifyInstance
   makeApp: (options?: AppOptions) => Promise<FastifyInstance>
   tmp: string
+  /**
+   * Rows of `table` in the store opened on `file` (closed first), of stream `stream` or all of
+   * them: what the store keeps, whichever engine keeps it.
+   */
+  rowCount: (file: string, table: string, stream?: string) => Promise<number>
 }
 
-export const test = base.extend<ServerFixtures>({
+export const test = engineTest.extend<ServerFixtures>({
   // eslint-disable-next-line no-empty-pattern
   clock: async ({}, use) => {
     await use(new Clock())
   },
-  makeApp: async ({ clock }, use) => {
+  makeApp: async ({ clock, onEngine }, use) => {
     const apps: FastifyInstance[] = []
     await use(async (options = {}) => {
-      const app = await buildApp({ now: clock.now, ...options })
+      const app = await buildApp(onEngine({ now: clock.now, ...options }))
       apps.push(app)
       return app
     })
@@ -51,6 +63,23 @@ export const test = base.extend<ServerFixtures>({
   },
   app: async ({ makeApp }, use) => {
     await use(await makeApp())
+  },
+  rowCount: async ({ engine, database }, use) => {
+    await use(async (file, table, stream) => {
+      const where = stream === undefined ? '' : ' WHERE stream_id = (SELECT id FROM streams WHERE name = $1)'
+      const sql = `SELECT count(*)::int AS n FROM ${table}${where}`
+      if (engine === 'postgres' && database !== undefined) {
+        const rows = await queryFileSchema<{ n: number }>(database, file, sql, stream === undefined ? [] : [stream])
+        return rows[0]?.n ?? 0
+      }
+      const db = new Database(file, { readonly: true })
+      try {
+        const row = db.prepare(sql.replace('$1', '?').replace('::int', '')).get(...(stream === undefined ? [] : [stream])) as { n: number }
+        return row.n
+      } finally {
+        db.close()
+      }
+    })
   },
   // eslint-disable-next-line no-empty-pattern
   tmp: async ({}, use) => {

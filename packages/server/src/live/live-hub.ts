@@ -5,9 +5,10 @@
  * thousand readers of one stream cost a thousand socket writes of the same buffer, not a thousand
  * renderings. Heartbeats and clock ticks come from one timer each, rendered once per tick.
  *
- * Store listeners run synchronously right after a commit, and better-sqlite3 reads are
- * synchronous too: a reader that reads its initial data and subscribes in one turn of the event
- * loop can neither miss nor repeat a commit. Subscribers still filter by seq/gpos, as a defence.
+ * Reads may take time (PostgreSQL) and commits may be told at any moment (a replica's feed), so
+ * a tail subscribes before its last read of initial data (`hold`): what is committed meanwhile is
+ * held, then handed to the tail, which skips what its initial data already had (by seq, or gpos).
+ * Nothing committed between the read and the subscription can be lost or repeated.
  */
 import type { Bound } from '@statestream/common'
 import { ErrorCode } from '@statestream/common'
@@ -158,12 +159,24 @@ export function dataEvent(info: StreamInfo, entries: readonly StoredEntry[]): Bu
 
 /** What the hub tells a subscriber of one stream. */
 export interface StreamSubscriber {
+  /**
+   * Only events of the stream with this id (a stream created later under the same name is
+   * another). Default: any stream of the name.
+   */
+  readonly streamId?: number
   /** Entries were committed. */
   append(batch: LiveBatch): void
   /** The stream was closed; `bound` is its end. Comes after the entries closed with it. */
   closed(info: StreamInfo, bound: Bound): void
   /** The stream was deleted. */
   deleted(info: StreamInfo): void
+}
+
+/** A subscription taken ahead of a tail's initial data (`LiveHub.hold`). */
+export interface HeldSubscription {
+  /** Hands what was held, then every later event, to `subscriber`. */
+  follow(subscriber: StreamSubscriber): void
+  unsubscribe(): void
 }
 
 /** A live response the hub ends when the app closes. */
@@ -234,6 +247,33 @@ export class LiveHub {
       if (current === undefined) return
       current.delete(subscriber)
       if (current.size === 0) this.#subscribers.delete(name)
+    }
+  }
+
+  /**
+   * Subscribes to stream `name` (of id `streamId`) before a tail's last read of initial data:
+   * what is committed from now on is held until `follow` hands it, and then everything after it,
+   * to the tail's subscriber, which skips what its initial data already had.
+   */
+  hold(name: string, streamId?: number): HeldSubscription {
+    let target: StreamSubscriber | undefined
+    const held: Array<(subscriber: StreamSubscriber) => void> = []
+    const pass = (event: (subscriber: StreamSubscriber) => void): void => {
+      if (target === undefined) held.push(event)
+      else event(target)
+    }
+    const unsubscribe = this.subscribe(name, {
+      ...(streamId !== undefined && { streamId }),
+      append: (batch) => pass((subscriber) => subscriber.append(batch)),
+      closed: (info, bound) => pass((subscriber) => subscriber.closed(info, bound)),
+      deleted: (info) => pass((subscriber) => subscriber.deleted(info)),
+    })
+    return {
+      follow: (subscriber) => {
+        target = subscriber
+        for (const event of held.splice(0)) guard(() => event(subscriber))
+      },
+      unsubscribe,
     }
   }
 
@@ -339,7 +379,7 @@ export class LiveHub {
     if (this.#timers.length > 0 || this.#closing) return
     const { heartbeatMs, clockMs } = this.#options
     const renderHeartbeat = (): Chunk => heartbeatEvent(this.#store.now())
-    // Every commit up to the store's gpos has been dispatched (commits notify synchronously).
+    // Every commit up to the store's gpos has been dispatched (a shared engine's: its feed's position).
     const renderClock = (): Chunk => clockEvent(this.#store.gpos, this.#store.now())
     const keepalive = (): Chunk => SSE_KEEPALIVE
     const heartbeat = setInterval(() => {
@@ -367,7 +407,7 @@ export class LiveHub {
     const set = this.#subscribers.get(event.stream.name)
     if (set === undefined || set.size === 0) return
     // Copy: a subscriber may unsubscribe (or be cut) while we iterate.
-    const subscribers = [...set]
+    const subscribers = [...set].filter((subscriber) => subscriber.streamId === undefined || subscriber.streamId === event.stream.id)
     if (event.type === 'delete') {
       for (const subscriber of subscribers) guard(() => subscriber.deleted(event.stream))
       return

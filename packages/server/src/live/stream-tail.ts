@@ -9,13 +9,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sendError } from '../http-errors.ts'
 import { renderEntries } from '../log-format.ts'
 import { single } from '../params.ts'
-import { readChunk } from '../routes/stream-routes.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StoredEntry, StreamInfo } from '../stream-types.ts'
 import { liveCursor } from './cursor.ts'
 import { controlEvent } from './live-events.ts'
 import { dataEvent, sseEncoding } from './live-hub.ts'
-import type { LiveBatch, LiveHub } from './live-hub.ts'
+import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
 import type { SseConnection } from './sse-writer.ts'
 
 /** Long-poll answers with data may be cached briefly, keyed by offset and cursor (protocol §8.1). */
@@ -42,7 +41,7 @@ export function streamLiveRead(
   return longPoll(hub, store, readChunkBytes, reply, info, seq, clientCursor)
 }
 
-function longPoll(
+async function longPoll(
   hub: LiveHub,
   store: StreamStore,
   readChunkBytes: number,
@@ -50,7 +49,7 @@ function longPoll(
   info: StreamInfo,
   seq: number,
   clientCursor: string | undefined,
-): Promise<FastifyReply> | FastifyReply {
+): Promise<FastifyReply> {
   const cursor = (): string => liveCursor(store.now(), clientCursor)
   const sendData = (entries: readonly StoredEntry[], body: string | Buffer, current: StreamInfo): FastifyReply => {
     const next = encodeOffset(entries[entries.length - 1]?.seq ?? seq)
@@ -78,27 +77,43 @@ function longPoll(
     else reply.header(HEADERS.streamCursor, cursor())
     return reply.send()
   }
-  if (seq < info.headSeq) {
-    // Data is already there (a fork's inherited data too): answer like a catch-up read, with a cursor.
-    const entries = readChunk(store, info, seq, readChunkBytes)
-    return sendData(entries, renderEntries(info, entries), info)
-  }
+  /** Data after `seq` now, if there is: an answer like a catch-up read's, with a cursor. */
+  const readNow = (current: StreamInfo): Promise<FastifyReply> =>
+    store.read((view) => view.readChunk(current, seq, readChunkBytes)).then((entries) => sendData(entries, renderEntries(current, entries), current))
+  // Data is already there (a fork's inherited data too).
+  if (seq < info.headSeq) return readNow(info)
   // At the tail of a closed stream: the end, at once (protocol §5.7).
   if (info.closed) return sendEmpty(info)
   // Counted against the token's live connections while it waits (throws before waiting).
   const release = hub.admission.admit(reply.request)
+  // Subscribed first, then the head read again: an append committed since `info` was read is
+  // either in that read or told to the subscription.
+  const held = hub.hold(info.name, info.id)
+  let current: StreamInfo | undefined
+  try {
+    current = await store.find(info.name)
+  } catch (error) {
+    held.unsubscribe()
+    release()
+    throw error
+  }
+  if (current === undefined || current.id !== info.id || current.headSeq > seq || current.closed) {
+    held.unsubscribe()
+    release()
+    if (current === undefined || current.id !== info.id) throw new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `stream "${info.name}" was deleted`)
+    return current.headSeq > seq ? readNow(current) : sendEmpty(current)
+  }
   // The wait ends by the token's expiry at the latest: the next request must show a fresh one.
   const wait = Math.min(hub.options.longPollTimeoutMs, hub.admission.untilExpiry(reply.request) ?? Number.POSITIVE_INFINITY)
   return new Promise<FastifyReply>((resolve) => {
     let settled = false
-    // Assigned below, before any of the callbacks that use them can run.
-    let unsubscribe = (): void => {}
+    // Assigned below, before the subscription can settle the poll.
     let untrack = (): void => {}
-    const settle = (respond: () => FastifyReply): void => {
+    const settle = (respond: () => FastifyReply | Promise<FastifyReply>): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      unsubscribe()
+      held.unsubscribe()
       untrack()
       release()
       reply.raw.off('close', aborted)
@@ -106,8 +121,16 @@ function longPoll(
     }
     // Nothing can be sent to a client that left; hijack so Fastify does not try either.
     const aborted = (): void => settle(() => reply.hijack())
-    const timer = setTimeout(() => settle(() => sendEmpty(store.find(info.name) ?? info)), wait)
-    unsubscribe = hub.subscribe(info.name, {
+    const timer = setTimeout(() => settle(async () => sendEmpty((await store.find(info.name)) ?? info)), wait)
+    untrack = hub.track({
+      shutdown: async () =>
+        settle(() => sendError(reply, new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down'))),
+    })
+    // A client that gives up must release its waiter and timer at once.
+    reply.raw.on('close', aborted)
+    // Last: what was committed while the head was read again may settle the poll at once.
+    held.follow({
+      streamId: info.id,
       append(batch: LiveBatch) {
         if (batch.lastSeq <= seq) return
         settle(() => {
@@ -115,9 +138,7 @@ function longPoll(
             // The usual case: exactly this commit's entries, rendered once for every waiter.
             return sendData(batch.entries, batch.body(), batch.stream)
           }
-          const current = store.find(info.name) ?? batch.stream
-          const entries = readChunk(store, current, seq, readChunkBytes)
-          return sendData(entries, renderEntries(current, entries), current)
+          return store.find(info.name).then((found) => readNow(found ?? batch.stream))
         })
       },
       closed(current: StreamInfo) {
@@ -128,12 +149,6 @@ function longPoll(
         settle(() => sendError(reply, new StateStreamError(ErrorCode.STREAM_NOT_FOUND, `stream "${info.name}" was deleted`)))
       },
     })
-    untrack = hub.track({
-      shutdown: async () =>
-        settle(() => sendError(reply, new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down'))),
-    })
-    // A client that gives up must release its waiter and timer at once.
-    reply.raw.on('close', aborted)
   })
 }
 
@@ -158,7 +173,10 @@ function sse(
   follow(hub, store, readChunkBytes, connection, info, from, cursor).catch(() => connection.end())
 }
 
-/** Sends the catch-up in chunks (waiting for the socket between them), then the live batches. */
+/**
+ * Sends the catch-up in chunks (waiting for the socket between them); once a chunk reaches the
+ * head, subscribes and reads once more, then sends the live batches.
+ */
 async function follow(
   hub: LiveHub,
   store: StreamStore,
@@ -170,11 +188,17 @@ async function follow(
 ): Promise<void> {
   let seen = from
   let first = true
+  let held: HeldSubscription | undefined
   for (;;) {
     if (!connection.open) return
-    const current = store.find(info.name)
-    if (current === undefined || current.id !== info.id) return connection.end()
-    const entries = readChunk(store, current, seen, readChunkBytes)
+    const after = seen
+    const read = await store.read((view) => {
+      const current = view.find(info.name)
+      if (current === undefined || current.id !== info.id) return undefined
+      return { current, entries: view.readChunk(current, after, readChunkBytes) }
+    })
+    if (read === undefined) return connection.end()
+    const { current, entries } = read
     const last = entries[entries.length - 1]
     if (last !== undefined) seen = last.seq
     const upToDate = seen >= current.headSeq
@@ -186,16 +210,22 @@ async function follow(
     first = false
     // Everything of a closed stream is sent: the end (the reader must not reconnect).
     if (closed) return connection.end()
-    if (upToDate) break
+    if (upToDate) {
+      if (held !== undefined) break
+      // At the head: subscribe, and read once more for what was committed since this read.
+      held = hub.hold(info.name, info.id)
+      connection.onEnd(held.unsubscribe)
+      continue
+    }
     if (!(await connection.writable())) return
   }
 
-  // Same turn as the last read: no commit can fall in between.
-  const unsubscribe = hub.subscribe(info.name, {
+  held.follow({
+    streamId: info.id,
     append(batch: LiveBatch) {
       if (batch.lastSeq <= seen) return
       if (batch.firstSeq > seen + 1) {
-        // Cannot happen while commits notify in order; end rather than skip, the reader resumes.
+        // Commits are told in order; end rather than skip if that ever fails, the reader resumes.
         connection.end()
         return
       }
@@ -215,5 +245,4 @@ async function follow(
       connection.end()
     },
   })
-  connection.onEnd(unsubscribe)
 }

@@ -16,6 +16,11 @@
  *   order (the SQLite engine, the only writer of its file, needs no such index).
  * - `streams.snap_*`: the stream's last snapshot, kept with its head, so that a replica learns a
  *   stream's whole head from its row in one read.
+ * - `streams.name` compares byte by byte (`COLLATE "C"`), as SQLite's names do: the list of
+ *   streams is in the order of its index.
+ * - `streams_id_seq`: a group commit takes a new stream's id before it writes the row; ids are
+ *   never reused, so a replica that still knows a deleted stream's id never takes a new stream of
+ *   the same name for it.
  * An entry's stored text goes in `data` (JSON streams), its bytes in `bytes` (any other stream).
  */
 import type pg from 'pg'
@@ -25,9 +30,10 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 1: streams, their logs, snapshots, byte marks, idempotent producers, the global position and
   // the change feed.
   `
+  CREATE SEQUENCE streams_id_seq;
   CREATE TABLE streams (
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name            text    NOT NULL UNIQUE,
+    id              bigint  PRIMARY KEY DEFAULT nextval('streams_id_seq'),
+    name            text    COLLATE "C" NOT NULL UNIQUE,
     content_type    text    NOT NULL,
     kind            text    NOT NULL CHECK (kind IN ('plain', 'state')),
     created_ts      bigint  NOT NULL,

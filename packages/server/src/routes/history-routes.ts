@@ -21,9 +21,9 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const point = pointParam(query)
     if (point === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" (a ts or "now") or "seq"')
     const after = intParam(query, QUERY.after)
-    const window = store.history.window(name, point, after)
+    const window = await store.window(name, point, after)
     // A read that was answered restarts a Stream-TTL expiry (in memory: reads write nothing).
-    store.touch(name)
+    await store.touch(name)
     reply.header('content-type', JSON_TYPE)
     if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
     // Stream ids are reused after a delete, so a tag built from ids and seqs alone would let a
@@ -44,8 +44,8 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const from = intParam(query, QUERY.from) ?? 0
     const to = intParam(query, QUERY.to) ?? Number.MAX_SAFE_INTEGER
     if (from > to) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, '"from" is after "to"')
-    const windows = store.history.windows(name, from, to)
-    store.touch(name)
+    const windows = await store.windows(name, from, to)
+    await store.touch(name)
     return reply
       .header('content-type', JSON_TYPE)
       .header('cache-control', CACHE_NO_STORE)
@@ -55,8 +55,8 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
   app.get(`${ROUTES.state}*`, async (request, reply) => {
     const name = streamName(request.params)
     const point = pointParam(request.query as Record<string, unknown>) ?? { now: true as const }
-    const answer = 'now' in point ? store.headState(name) : store.history.state(name, point)
-    store.touch(name)
+    const answer = 'now' in point ? await store.headState(name) : await store.state(name, point)
+    await store.touch(name)
     // The state may be older than the depth limit, and deeper than JSON.stringify goes.
     return reply.header('content-type', JSON_TYPE).header('cache-control', CACHE_NO_STORE).send(stringifyJson(answer))
   })

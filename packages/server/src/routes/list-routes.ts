@@ -54,7 +54,7 @@ export async function listRoutes(app: FastifyInstance, options: { store: StreamS
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"limit" must be from 1 to ${STREAM_LIST_MAX_LIMIT}, got ${limit}`)
     }
     const after = decodeCursor(single(query, QUERY.cursor))
-    const page = store.list.page(prefix, after, limit)
+    const page = await store.list(prefix, after, limit)
     return reply.header('cache-control', CACHE_NO_STORE).send({
       streams: page.streams.map(listed),
       next: page.next === null ? null : encodeCursor(page.next),

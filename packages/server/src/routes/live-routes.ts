@@ -6,8 +6,10 @@
 import { ErrorCode, HEADERS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError, quote, streamNameProblem } from '@statestream/common'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LiveHub } from '../live/live-hub.ts'
-import { tailStream, tailStreams } from '../live/state-tail.ts'
+import { tailStreams } from '../live/multi-tail.ts'
+import { tailStream } from '../live/state-tail.ts'
 import { intParam, streamName } from '../params.ts'
+import type { StoreView } from '../store-view.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StreamInfo } from '../stream-types.ts'
 
@@ -23,23 +25,25 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
   const { store, hub } = options
 
   app.get(`${ROUTES.live}*`, async (request, reply) => {
-    const info = stateStream(store, streamName(request.params))
+    const name = streamName(request.params)
+    const info = await store.read((view) => stateStream(view, name))
     const after = resumePoint(request)
     if (after !== undefined && after > info.headSeq) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after seq ${after}: the stream's head is ${info.headSeq}`)
     }
     refuseWhileClosing(hub)
-    store.touch(info.name)
-    await tailStream(hub, store, reply, info.name, after)
+    await store.touch(info.name)
+    await tailStream(hub, store, reply, info, after)
     return reply
   })
 
   app.get(ROUTES.liveMulti, async (request, reply) => {
     const { names, held } = streamParams(request.query as Record<string, unknown>, hub.options.maxStreamsPerConnection)
-    const infos = names.map((name) => stateStream(store, name))
+    // With the database's gpos: a reader resuming on another replica may be ahead of this one's feed.
+    const { infos, gpos } = await store.read((view) => ({ infos: names.map((name) => stateStream(view, name)), gpos: view.gpos }))
     const after = resumePoint(request)
-    if (after !== undefined && after > store.gpos) {
-      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after gpos ${after}: the server is at ${store.gpos}`)
+    if (after !== undefined && after > gpos) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after gpos ${after}: the server is at ${gpos}`)
     }
     // A whole-connection resume by gpos wins; the per-stream points are then not used.
     if (after === undefined) {
@@ -51,15 +55,15 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
       }
     }
     refuseWhileClosing(hub)
-    for (const info of infos) store.touch(info.name)
-    await tailStreams(hub, store, reply, names, after, held)
+    await Promise.all(infos.map((info) => store.touch(info.name)))
+    await tailStreams(hub, store, reply, infos, after, held)
     return reply
   })
 }
 
 /** The stream, which must exist and be a state stream. */
-function stateStream(store: StreamStore, name: string): StreamInfo {
-  const info = store.get(name)
+function stateStream(view: StoreView, name: string): StreamInfo {
+  const info = view.get(name)
   if (info.kind !== 'state') throw new StateStreamError(ErrorCode.NOT_A_STATE_STREAM, `"${name}" is not a state stream`)
   return info
 }

@@ -34,7 +34,6 @@ export interface StreamRoutesOptions {
   liveRead: (request: FastifyRequest, reply: FastifyReply, info: StreamInfo, mode: string, afterSeq: number | 'now') => unknown
 }
 
-const READ_PAGE = 1000
 /** Catch-up reads of immutable data may be cached briefly by shared caches (protocol §8.1). */
 const CACHE_CATCH_UP = 'public, max-age=60, stale-while-revalidate=300'
 
@@ -83,7 +82,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
   })
 
   app.head(route, async (request, reply) => {
-    const info = store.get(streamName(request.params))
+    const info = await store.get(streamName(request.params))
     reply
       .header('content-type', info.contentType)
       .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
@@ -108,7 +107,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
   })
 
   app.get(route, { exposeHeadRoute: false }, async (request, reply) => {
-    const info = store.get(streamName(request.params))
+    const info = await store.get(streamName(request.params))
     const query = request.query as Record<string, unknown>
     const offsetText = single(query, QUERY.offset)
     const live = single(query, QUERY.live)
@@ -126,7 +125,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     }
     // Every valid read, live ones included, restarts a Stream-TTL stream's expiry (HEAD does
     // not). In memory: the next group commit writes it.
-    store.touch(info.name)
+    await store.touch(info.name)
     if (live !== undefined) {
       return options.liveRead(request, reply, info, live, offset.kind === 'now' ? 'now' : offset.seq)
     }
@@ -139,7 +138,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
         .header('cache-control', CACHE_NO_STORE)
         .send(Buffer.from(isJsonStream(info) ? '[]' : ''))
     }
-    const entries = readChunk(store, info, offset.seq, options.readChunkBytes)
+    const entries = await store.read((view) => view.readChunk(info, offset.seq, options.readChunkBytes))
     const next = offsetAfter(entries, offset.seq)
     // A Buffer, so that Fastify sends the stream's own content type (no added charset).
     const rendered = renderEntries(info, entries)
@@ -159,22 +158,4 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     if (request.headers['if-none-match'] === etag) return reply.code(304).send()
     return reply.send(body)
   })
-}
-
-/** Entries after `seq`, up to about `maxBytes` (always at least one when there is one). */
-export function readChunk(store: StreamStore, info: StreamInfo, seq: number, maxBytes: number) {
-  const out = []
-  let bytes = 0
-  let after = seq
-  for (;;) {
-    const page = store.entriesAfter(info, after, READ_PAGE)
-    for (const entry of page) {
-      const size = typeof entry.data === 'string' ? entry.data.length : entry.data.length
-      if (out.length > 0 && bytes + size > maxBytes) return out
-      out.push(entry)
-      bytes += size
-      after = entry.seq
-    }
-    if (page.length < READ_PAGE) return out
-  }
 }

@@ -1,0 +1,227 @@
+/**
+ * The multiplexed `/v1/live?stream=…` tail: several state streams on one SSE response, in gpos
+ * order, with clock ticks. The initial data is read in one consistent read (every stream at one
+ * gpos, `at`); the tail subscribes to each stream before that read (`LiveHub.hold`) and sends
+ * only what comes after `at`. A resume by gpos reads pages, merged in gpos order, then subscribes
+ * and reads once more, as the single-stream tail does (`state-tail.ts`).
+ *
+ * Clock ticks claim that everything up to their gpos has been sent, so they start only once the
+ * server's own position (on a shared database, what its feed has told) has reached the gpos the
+ * initial data was read at.
+ */
+import { ErrorCode, LIVE_RESUME_MAX_ENTRIES } from '@statestream/common'
+import type { Bound } from '@statestream/common'
+import type { FastifyReply } from 'fastify'
+import type { StoreView } from '../store-view.ts'
+import type { StreamStore } from '../stream-store.ts'
+import type { StoredEntry, StreamInfo } from '../stream-types.ts'
+import { clockEvent, multiBoundEvent, multiEntryEvent, windowEvent } from './live-events.ts'
+import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
+import type { SseConnection } from './sse-writer.ts'
+import { CATCH_UP_PAGE, endOf, failInternal, hold } from './state-tail.ts'
+
+/**
+ * Tails several state streams on one `reply`, in gpos order. With `afterGpos` (the whole
+ * connection resumes): every entry of those streams after that gpos, merged in gpos order.
+ * Without: the catch-up of each stream in `held` (a reader holding it up to a seq: see
+ * `openMany`), then one `event: window` per other stream (id: the gpos they were read at). Then
+ * every entry, and clock ticks.
+ */
+export async function tailStreams(
+  hub: LiveHub,
+  store: StreamStore,
+  reply: FastifyReply,
+  infos: readonly StreamInfo[],
+  afterGpos?: number,
+  held: ReadonlyMap<string, number> = new Map(),
+): Promise<void> {
+  const connection = hub.openSse(reply, true)
+  /** Once the initial data is sent up to gpos `from`: the tail (each stream closed by then ends at once). */
+  const follow = (holds: readonly HeldSubscription[], from: number, currents: ReadonlyArray<StreamInfo | undefined>): void => {
+    let seen = from
+    // Streams still open: once the last of them is closed, the connection has nothing more to say.
+    let open = 0
+    const closedBound = (info: StreamInfo, bound: Bound): string => multiBoundEvent(JSON.stringify(info.name), bound, undefined, true)
+    const ended: string[] = []
+    infos.forEach((info, i) => {
+      const subscription = holds[i] as HeldSubscription
+      const current = currents[i]
+      const end = current === undefined ? undefined : endOf(current)
+      if (current !== undefined && end !== undefined) {
+        subscription.unsubscribe()
+        ended.push(closedBound(current, end))
+        return
+      }
+      open += 1
+      subscription.follow({
+        streamId: info.id,
+        append(batch: LiveBatch) {
+          if (batch.lastGpos <= seen) return
+          const chunk = batch.multi(seen)
+          seen = batch.lastGpos
+          connection.send(chunk)
+        },
+        closed(closing: StreamInfo, bound: Bound) {
+          subscription.unsubscribe()
+          open -= 1
+          if (connection.send(closedBound(closing, bound)) && open === 0) connection.end()
+        },
+        deleted() {
+          connection.fail(ErrorCode.STREAM_DELETED, `stream "${info.name}" was deleted`)
+        },
+      })
+    })
+    if (ended.length > 0) connection.sendInitial(ended.join(''))
+    if (open === 0) return connection.end()
+    // Only once this server has told everything up to `from` may its clock speak for the connection.
+    void store.reached(from).then(() => hub.tick(connection, 'clock'))
+  }
+  try {
+    if (afterGpos !== undefined) return await catchUpMany(hub, store, connection, infos, afterGpos, follow)
+    const holds = infos.map((info) => hold(hub, connection, info))
+    const initial = await store.read(
+      (view) => {
+        const at = view.gpos
+        return { at, text: openMany(view, infos, held, at, store.now()), currents: infos.map((info) => view.find(info.name)) }
+      },
+      { consistent: true },
+    )
+    connection.sendInitial(initial.text)
+    follow(holds, initial.at, initial.currents)
+  } catch (error) {
+    failInternal(connection, error)
+  }
+}
+
+/**
+ * The initial data of a multiplexed connection that does not resume by gpos, read in one
+ * consistent read at gpos `at`. A stream in `held` (the reader holds it up to that seq) gets no
+ * window: its entries after the seq (the bound at the seq first when a snapshot is exactly there,
+ * as a single-stream resume does), all such streams merged in gpos order; one further than
+ * `LIVE_RESUME_MAX_ENTRIES` behind gets its open window, which the reader's store joins to what it
+ * holds. Then the windows of the other streams (id: `at`). When any stream was held, a clock tick
+ * at `at` closes the initial data: the reader learns the gpos its held states are current at,
+ * which no window told it.
+ */
+function openMany(view: StoreView, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number, now: number): string {
+  const caughtUp: Array<{ gpos: number; text: string }> = []
+  const windows: StreamInfo[] = []
+  for (const given of infos) {
+    const info = view.get(given.name)
+    const after = held.get(info.name)
+    // One over the limit tells "more than the limit" without reading the rest.
+    const entries = after === undefined ? [] : view.entriesAfter(info, after, LIVE_RESUME_MAX_ENTRIES + 1)
+    if (after === undefined || entries.length > LIVE_RESUME_MAX_ENTRIES) {
+      windows.push(info)
+      continue
+    }
+    const name = JSON.stringify(info.name)
+    // A reader cut between an entry and its bound holds the entry but may not know the bound.
+    const closedAtResume = after > 0 ? view.snapshotsBetween(info, after - 1, after)[0] : undefined
+    const atResume = closedAtResume === undefined ? undefined : view.entriesAfter(info, after - 1, 1)[0]
+    if (closedAtResume !== undefined && atResume !== undefined) {
+      caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume, atResume.gpos) })
+    }
+    const last = entries[entries.length - 1]
+    if (last === undefined) continue
+    const closing = new Set(view.snapshotsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
+    for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq)) })
+  }
+  // Each stream's items are already in gpos order, and gposes are unique across streams.
+  caughtUp.sort((a, b) => a.gpos - b.gpos)
+  let text = caughtUp.map((item) => item.text).join('')
+  text += windows.map((info) => windowEvent(view.window(info.name, { now: true }).body, at)).join('')
+  if (held.size > 0) text += clockEvent(at, now)
+  return text
+}
+
+/** One page of a resume by gpos: the streams as read, and their entries after `seen` merged. */
+interface ManyPage {
+  currents: StreamInfo[]
+  merged: Array<{ info: StreamInfo; entry: StoredEntry; closes: boolean }>
+  /** The gpos the merge is complete up to (`Infinity`: every stream is at its head). */
+  limit: number
+  /** The gpos of the read. */
+  gpos: number
+  resumeBounds: string[]
+}
+
+/**
+ * Sends the entries of `infos` after `afterGpos` merged in gpos order, page by page; once every
+ * stream is at its head, subscribes, reads once more, and calls `follow` with the gpos everything
+ * up to has been sent.
+ */
+async function catchUpMany(
+  hub: LiveHub,
+  store: StreamStore,
+  connection: SseConnection,
+  infos: readonly StreamInfo[],
+  afterGpos: number,
+  follow: (holds: readonly HeldSubscription[], seen: number, currents: ReadonlyArray<StreamInfo | undefined>) => void,
+): Promise<void> {
+  let seen = afterGpos
+  let holds: HeldSubscription[] | undefined
+  for (let first = true; ; first = false) {
+    if (!connection.open) return
+    const from = seen
+    const page = await store.read((view) => readManyPage(view, infos, from, first ? afterGpos : undefined), { consistent: true })
+    if (page === undefined) {
+      connection.fail(ErrorCode.STREAM_DELETED, 'a stream of this connection was deleted')
+      return
+    }
+    if (page.resumeBounds.length > 0) connection.sendInitial(page.resumeBounds.join(''))
+    if (page.merged.length > 0) {
+      connection.sendInitial(page.merged.map(({ info, entry, closes }) => multiEntryEvent(JSON.stringify(info.name), entry, closes)).join(''))
+    }
+    if (page.limit === Number.POSITIVE_INFINITY) {
+      // At the head of every stream, as of this read: everything of theirs up to its gpos is sent.
+      seen = Math.max(seen, page.gpos)
+      if (holds !== undefined) return follow(holds, seen, page.currents)
+      holds = infos.map((info) => hold(hub, connection, info))
+      continue
+    }
+    seen = page.limit
+    if (!(await connection.writable())) return
+  }
+}
+
+/** Reads one page of a resume by gpos (and, with `resumeAt`, the bounds at the resume point). */
+function readManyPage(view: StoreView, infos: readonly StreamInfo[], seen: number, resumeAt: number | undefined): ManyPage | undefined {
+  const currents: StreamInfo[] = []
+  for (const info of infos) {
+    const current = view.find(info.name)
+    if (current === undefined || current.id !== info.id) return undefined
+    currents.push(current)
+  }
+  // A reader cut between an entry and its bound resumes after that entry: send each stream's bound
+  // at the resume point again (readers take a bound they hold as a no-op). It carries no id: the
+  // reader's place in the gpos order is already past it.
+  const resumeBounds =
+    resumeAt === undefined
+      ? []
+      : currents.flatMap((info) => {
+          const seq = view.seqAtGpos(info, resumeAt)
+          const bound = seq > 0 ? view.snapshotsBetween(info, seq - 1, seq)[0] : undefined
+          return bound === undefined ? [] : [multiBoundEvent(JSON.stringify(info.name), bound)]
+        })
+  const pages = currents.map((info) => view.entriesAfterGpos(info, seen, CATCH_UP_PAGE))
+  // A full page may have more after it: the merge is complete only up to the lowest last gpos
+  // of the full pages.
+  let limit = Number.POSITIVE_INFINITY
+  for (const page of pages) {
+    const last = page[page.length - 1]
+    if (page.length === CATCH_UP_PAGE && last !== undefined) limit = Math.min(limit, last.gpos)
+  }
+  const merged: ManyPage['merged'] = []
+  pages.forEach((page, i) => {
+    const info = currents[i] as StreamInfo
+    const taken = page.filter((entry) => entry.gpos <= limit)
+    const first = taken[0]
+    const last = taken[taken.length - 1]
+    if (first === undefined || last === undefined) return
+    const closing = new Set(view.snapshotsBetween(info, first.seq - 1, last.seq).map((bound: Bound) => bound.seq))
+    for (const entry of taken) merged.push({ info, entry, closes: closing.has(entry.seq) })
+  })
+  merged.sort((a, b) => a.entry.gpos - b.entry.gpos)
+  return { currents, merged, limit, gpos: view.gpos, resumeBounds }
+}
