@@ -44,7 +44,7 @@ async function appendAndMeasure(url: string, name: string, readers: Array<{ read
   return latencies
 }
 
-test('a reader that never reads is cut with SLOW_READER; the others get everything, unslowed; it resumes without loss', async ({ serve }) => {
+test('a reader that never reads is cut with SLOW_READER; the others get everything, unslowed; it resumes without loss', { timeout: 180_000 }, async ({ serve }) => {
   const { url } = await serve({ maxBufferedBytes: BUDGET, heartbeatMs: 60_000 })
   const name = await createStateStream(url, 'slow/one', 50)
 
@@ -89,7 +89,7 @@ test('a reader that never reads is cut with SLOW_READER; the others get everythi
   for (const { reader } of fast) reader.close()
 })
 
-test('multiplexed: a stalled reader is cut, while another keeps its entries and its clock ticks', async ({ serve }) => {
+test('multiplexed: a stalled reader is cut, while another keeps its entries and its clock ticks', { timeout: 180_000 }, async ({ serve }) => {
   const { url } = await serve({ maxBufferedBytes: BUDGET, clockMs: 100 })
   const name = await createStateStream(url, 'slow/multi', 50)
   const stalled = await SseReader.open(`${url}/v1/live?stream=${name}`, { paused: true })
