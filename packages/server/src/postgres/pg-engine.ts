@@ -62,7 +62,9 @@ export class PostgresEngine implements StorageEngine {
       throw new PostgresStoreError((error as Error).message)
     }
     const config = clientConfig(resolved)
-    const pool = new pg.Pool({ ...config, max: resolved.poolSize, pipeline: true } as pg.PoolConfig)
+    // Idle connections stay open (no idle timeout): a server's load comes back, and reconnecting
+    // costs more than an open connection does.
+    const pool = new pg.Pool({ ...config, max: resolved.poolSize, idleTimeoutMillis: 0, pipeline: true } as pg.PoolConfig)
     // An idle client that loses its connection must not crash the process; the next query reconnects.
     pool.on('error', () => {})
     try {
