@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick] [--only append,live,history,time-travel,memory] [--profile]`
+ * `pnpm bench [--quick] [--only append,live,history,time-travel,memory,replicas] [--profile]`
  *
  * Runs every workload against statestream and, in the same run, its peers; writes
  * `results/latest.md` and `results/latest.json` after a full run (a quick or partial run writes
@@ -16,6 +16,7 @@ import { appendWorkload } from './workloads/append.ts'
 import { liveWorkload } from './workloads/live.ts'
 import { historyWorkload } from './workloads/history.ts'
 import { memoryWorkload } from './workloads/memory.ts'
+import { replicasWorkload } from './workloads/replicas.ts'
 import { timeTravelWorkload } from './workloads/time-travel.ts'
 
 const WORKLOADS: Record<string, (ctx: Context) => Promise<Row[]>> = {
@@ -24,6 +25,7 @@ const WORKLOADS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   history: historyWorkload,
   'time-travel': timeTravelWorkload,
   memory: memoryWorkload,
+  replicas: replicasWorkload,
 }
 
 const { values } = parseArgs({

@@ -1,14 +1,18 @@
 /**
  * A statestream server in its own process, as a user would run it: `buildApp()` on an SQLite file,
- * listening on 127.0.0.1 port 0. Its admin channel (IPC) answers `ready` (url, pid), `memory`
- * and `lag` (the longest its event loop was held up since the last `lag`, ms).
+ * or on a PostgreSQL database (`postgres`: its URL and schema; several such processes on one
+ * schema are replicas), listening on 127.0.0.1 port 0. Its admin channel (IPC) answers `ready`
+ * (url, pid), `memory` and `lag` (the longest its event loop was held up since the last `lag`, ms).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { buildApp } from '@statestream/server'
 import { childArgs, memory, serve } from '../lib/proc.ts'
 
-const args = childArgs<{ file: string; durability?: 'normal' | 'full' }>()
-const app = await buildApp({ file: args.file, durability: args.durability ?? 'normal', logger: false })
+const args = childArgs<{ file?: string; durability?: 'normal' | 'full'; postgres?: { url: string; schema: string } }>()
+const app = await buildApp({
+  ...(args.postgres === undefined ? { file: args.file ?? ':memory:', durability: args.durability ?? 'normal' } : { postgres: args.postgres }),
+  logger: false,
+})
 const url = await app.listen({ port: 0, host: '127.0.0.1' })
 
 const delay = monitorEventLoopDelay({ resolution: 1 })
