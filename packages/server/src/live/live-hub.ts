@@ -277,6 +277,55 @@ export class LiveHub {
     }
   }
 
+  /**
+   * `hold` for several streams of one connection at once: what is committed to any of them from
+   * now on is held in one queue, in the order it was committed (gpos order), and handed on once
+   * each of them follows or is let go. Held one by one, each stream's backlog would be handed on
+   * whole before the next one's, out of gpos order, and a reader that skips what is below the
+   * last gpos it sent would skip entries of the later streams.
+   */
+  holdAll(streams: ReadonlyArray<{ name: string; streamId?: number }>): HeldSubscription[] {
+    const targets: Array<StreamSubscriber | undefined> = streams.map(() => undefined)
+    const gone = streams.map(() => false)
+    const held: Array<{ index: number; event: (subscriber: StreamSubscriber) => void }> = []
+    let waiting = streams.length
+    const release = (): void => {
+      waiting -= 1
+      if (waiting > 0) return
+      for (const { index, event } of held.splice(0)) {
+        const target = targets[index]
+        if (target !== undefined && !gone[index]) guard(() => event(target))
+      }
+    }
+    return streams.map(({ name, streamId }, index) => {
+      const pass = (event: (subscriber: StreamSubscriber) => void): void => {
+        const target = targets[index]
+        if (waiting > 0) held.push({ index, event })
+        else if (target !== undefined && !gone[index]) event(target)
+      }
+      const unsubscribe = this.subscribe(name, {
+        ...(streamId !== undefined && { streamId }),
+        append: (batch) => pass((subscriber) => subscriber.append(batch)),
+        closed: (info, bound) => pass((subscriber) => subscriber.closed(info, bound)),
+        deleted: (info) => pass((subscriber) => subscriber.deleted(info)),
+      })
+      return {
+        follow: (subscriber) => {
+          if (targets[index] !== undefined || gone[index]) return
+          targets[index] = subscriber
+          release()
+        },
+        unsubscribe: () => {
+          if (gone[index]) return
+          const following = targets[index] !== undefined
+          gone[index] = true
+          unsubscribe()
+          if (!following) release()
+        },
+      }
+    })
+  }
+
   /** Readers of `name` right now (for tests and metrics). */
   subscriberCount(name: string): number {
     return this.#subscribers.get(name)?.size ?? 0

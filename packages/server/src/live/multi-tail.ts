@@ -18,7 +18,7 @@ import type { StoredEntry, StreamInfo } from '../stream-types.ts'
 import { clockEvent, multiBoundEvent, multiEntryEvent, windowEvent } from './live-events.ts'
 import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
 import type { SseConnection } from './sse-writer.ts'
-import { CATCH_UP_PAGE, endOf, failInternal, hold } from './state-tail.ts'
+import { CATCH_UP_PAGE, endOf, failInternal, holdAll } from './state-tail.ts'
 
 /**
  * Tails several state streams on one `reply`, in gpos order. With `afterGpos` (the whole
@@ -78,7 +78,7 @@ export async function tailStreams(
   }
   try {
     if (afterGpos !== undefined) return await catchUpMany(hub, store, connection, infos, afterGpos, follow)
-    const holds = infos.map((info) => hold(hub, connection, info))
+    const holds = holdAll(hub, connection, infos)
     const initial = await store.read(
       (view) => {
         const at = view.gpos
@@ -177,7 +177,7 @@ async function catchUpMany(
       // At the head of every stream, as of this read: everything of theirs up to its gpos is sent.
       seen = Math.max(seen, page.gpos)
       if (holds !== undefined) return follow(holds, seen, page.currents)
-      holds = infos.map((info) => hold(hub, connection, info))
+      holds = holdAll(hub, connection, infos)
       continue
     }
     seen = page.limit

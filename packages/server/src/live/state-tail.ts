@@ -99,6 +99,13 @@ export function hold(hub: LiveHub, connection: SseConnection, info: StreamInfo):
   return held
 }
 
+/** `hold` of several streams of one connection, their backlogs held in one queue (`LiveHub.holdAll`). */
+export function holdAll(hub: LiveHub, connection: SseConnection, infos: readonly StreamInfo[]): HeldSubscription[] {
+  const holds = hub.holdAll(infos.map((info) => ({ name: info.name, streamId: info.id })))
+  for (const held of holds) connection.onEnd(held.unsubscribe)
+  return holds
+}
+
 /** A closed stream's end (its last entry, or its creation), once a reader has all of it. */
 export function endOf(info: StreamInfo): Bound | undefined {
   return info.closed ? { seq: info.headSeq, ts: info.headTs } : undefined
