@@ -201,6 +201,14 @@ export class StreamStore {
     return this.#engine.visibleGpos ?? this.#writes.gpos
   }
 
+  /**
+   * Whether other server processes write the same database (PostgreSQL): then what one of them
+   * read a moment ago may not be what a read now sees, so nothing read is reused across reads.
+   */
+  get shared(): boolean {
+    return this.#engine.shared
+  }
+
   /** Resolves once live readers have been told of everything up to `gpos` (a read may be ahead). */
   reached(gpos: number): Promise<void> {
     return this.#engine.reached(gpos)

@@ -17,6 +17,7 @@ import type { StreamStore } from '../stream-store.ts'
 import type { StoredEntry, StreamInfo } from '../stream-types.ts'
 import { clockEvent, multiBoundEvent, multiEntryEvent, windowEvent } from './live-events.ts'
 import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
+import type { OpenWindows } from './open-windows.ts'
 import type { SseConnection } from './sse-writer.ts'
 import { CATCH_UP_PAGE, endOf, failInternal, holdAll } from './state-tail.ts'
 
@@ -77,12 +78,15 @@ export async function tailStreams(
     void store.reached(from).then(() => hub.tick(connection, 'clock'))
   }
   try {
+    // A turn of its own for the initial data (a burst of readers must not hold up commits).
+    await hub.turn()
+    if (!connection.open) return
     if (afterGpos !== undefined) return await catchUpMany(hub, store, connection, infos, afterGpos, follow)
     const holds = holdAll(hub, connection, infos)
     const initial = await store.read(
       (view) => {
         const at = view.gpos
-        return { at, text: openMany(view, infos, held, at, store.now()), currents: infos.map((info) => view.find(info.name)) }
+        return { at, text: openMany(view, store.shared ? undefined : hub.windows, infos, held, at, store.now()), currents: infos.map((info) => view.find(info.name)) }
       },
       { consistent: true },
     )
@@ -103,7 +107,7 @@ export async function tailStreams(
  * at `at` closes the initial data: the reader learns the gpos its held states are current at,
  * which no window told it.
  */
-function openMany(view: StoreView, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number, now: number): string {
+function openMany(view: StoreView, open: OpenWindows | undefined, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number, now: number): string {
   const caughtUp: Array<{ gpos: number; text: string }> = []
   const windows: StreamInfo[] = []
   for (const given of infos) {
@@ -130,7 +134,9 @@ function openMany(view: StoreView, infos: readonly StreamInfo[], held: ReadonlyM
   // Each stream's items are already in gpos order, and gposes are unique across streams.
   caughtUp.sort((a, b) => a.gpos - b.gpos)
   let text = caughtUp.map((item) => item.text).join('')
-  text += windows.map((info) => windowEvent(view.window(info.name, { now: true }).body, at)).join('')
+  // Reused only on an engine this process alone writes (`open` is undefined on a shared one).
+  const body = (info: StreamInfo): string => (open === undefined ? view.window(info.name, { now: true }).body : open.body(info, () => view.window(info.name, { now: true }).body))
+  text += windows.map((info) => windowEvent(body(info), at)).join('')
   if (held.size > 0) text += clockEvent(at, now)
   return text
 }

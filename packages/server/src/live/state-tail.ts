@@ -19,7 +19,7 @@ import type { Bound } from '@statestream/common'
 import type { FastifyReply } from 'fastify'
 import type { StreamStore } from '../stream-store.ts'
 import type { StreamInfo } from '../stream-types.ts'
-import { boundEvent, entryEvents } from './live-events.ts'
+import { boundEvent, entryEvents, windowEvent } from './live-events.ts'
 import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
 import { MAX_BEHIND } from './open-windows.ts'
 import type { SseConnection } from './sse-writer.ts'
@@ -76,11 +76,14 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
       const current = view.get(name)
       // The open window, read (or reused, `OpenWindows`) in this same read, then the entries after
       // the seq it runs to, if any: all of it up to the head this read sees.
-      const open = hub.windows.event(
-        current,
-        () => view.window(name, { now: true }).body,
-        (since) => view.snapshotsBetween(current, since, current.headSeq).length === 0,
-      )
+      // Reused only on an engine this process alone writes, whose reads all see one moment.
+      const open = store.shared
+        ? { event: Buffer.from(windowEvent(view.window(name, { now: true }).body, current.headSeq)), seq: current.headSeq }
+        : hub.windows.event(
+            current,
+            () => view.window(name, { now: true }).body,
+            (since) => view.snapshotsBetween(current, since, current.headSeq).length === 0,
+          )
       const since = open.seq < current.headSeq ? view.entriesAfter(current, open.seq, MAX_BEHIND) : []
       return { event: open.event, since, head: current.headSeq, end: endOf(current) }
     })
