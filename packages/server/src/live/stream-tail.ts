@@ -121,7 +121,17 @@ async function longPoll(
     }
     // Nothing can be sent to a client that left; hijack so Fastify does not try either.
     const aborted = (): void => settle(() => reply.hijack())
-    const timer = setTimeout(() => settle(async () => sendEmpty((await store.find(info.name)) ?? info)), wait)
+    const timer = setTimeout(
+      () =>
+        settle(async () => {
+          const found = await store.find(info.name)
+          // Committed after the wait ran out but before this read (a read that waits on a database):
+          // answered, never passed over by the offset the empty answer would give.
+          if (found !== undefined && found.id === info.id && found.headSeq > seq) return readNow(found)
+          return sendEmpty(found ?? info)
+        }),
+      wait,
+    )
     untrack = hub.track({
       shutdown: async () =>
         settle(() => sendError(reply, new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down'))),
