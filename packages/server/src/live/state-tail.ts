@@ -86,7 +86,8 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
           )
       const since = open.seq < current.headSeq ? view.entriesAfter(current, open.seq, MAX_BEHIND) : []
       return { event: open.event, since, head: current.headSeq, end: endOf(current) }
-    })
+      // One snapshot: on a shared database the window must not run past the head read with it.
+    }, { consistent: true })
     connection.sendInitial(initial.event)
     if (initial.since.length > 0) connection.sendInitial(entryEvents(initial.since, []))
     follow(held, initial.head, initial.end)
