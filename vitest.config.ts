@@ -19,6 +19,7 @@ const STORAGE_TESTS = [
   'packages/server/test/put-config.test.ts',
   'packages/server/test/set-state.test.ts',
   'packages/server/test/state-at.test.ts',
+  'packages/server/test/state-checkpoints.test.ts',
   'packages/server/test/state-forks.test.ts',
   'packages/server/test/window.test.ts',
   'test/conformance.test.ts',

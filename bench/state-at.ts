@@ -11,7 +11,7 @@
  * `bench/results/state-at.json` (`state-at.last-run.json` with `--quick`, which stops at 100k
  * entries with fewer queries).
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,7 +42,10 @@ interface SizeResult {
   entries: number
   buildSeconds: number
   dbMiB: number
+  /** The state at T, with the store's checkpoints inside closed windows. */
   state: Figures
+  /** The same questions to a store keeping no checkpoints (each answer replays from the window's snapshot). */
+  statePlain: Figures
   window: Figures
 }
 
@@ -117,25 +120,57 @@ function rounds(rand: () => number, entries: number, query: (at: number) => numb
   return { p50Us: median(p50), p99Us: median(p99) }
 }
 
+/** `rounds` of two ways of answering, alternating round by round, each asked the same questions. */
+function alternating(entries: number, a: (at: number) => number, b: (at: number) => number): [Figures, Figures] {
+  const randA = random(entries + 1)
+  const randB = random(entries + 1)
+  measure(WARMUP, randA, entries, a)
+  measure(WARMUP, randB, entries, b)
+  const figures = [
+    { p50: [] as number[], p99: [] as number[] },
+    { p50: [] as number[], p99: [] as number[] },
+  ]
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [rand, query]] of ([[randA, a], [randB, b]] as const).entries()) {
+      const sorted = measure(QUERIES_PER_ROUND, rand, entries, query)
+      figures[i]?.p50.push(percentile(sorted, 50))
+      figures[i]?.p99.push(percentile(sorted, 99))
+    }
+  }
+  const [fa, fb] = figures.map((f) => ({ p50Us: median(f.p50), p99Us: median(f.p99) }))
+  return [fa as Figures, fb as Figures]
+}
+
 async function runSize(entries: number): Promise<SizeResult> {
   const dir = mkdtempSync(join(tmpdir(), 'statestream-bench-'))
   const file = join(dir, 'state-at.db')
   try {
-    const store = new StreamStore({ file, now: () => T0 })
+    const built = new StreamStore({ file, now: () => T0 })
     const started = performance.now()
-    await build(store, entries)
+    await build(built, entries)
     const buildSeconds = (performance.now() - started) / 1000
-    const head = await store.headState(NAME)
+    const head = await built.headState(NAME)
     if (head.seq !== entries) throw new Error(`built ${head.seq} entries, expected ${entries}`)
     const rand = random(entries)
+    // The same questions to a second store on the same file that keeps no checkpoints: each of
+    // its answers replays from the window's snapshot. Rounds alternate between the two.
+    // (A copy of the file: a store holds its file alone.)
+    await built.close()
+    copyFileSync(file, `${file}.plain`)
+    const store = new StreamStore({ file, now: () => T0 })
+    const plain = new StreamStore({ file: `${file}.plain`, now: () => T0, checkpointBytes: 0 })
     // Timed inside one read of the store's view: SQLite runs it once, synchronously, so each
     // query is timed alone, as the history reader runs it under every route.
-    const state = await store.read((view) =>
-      rounds(rand, entries, (at) => {
-        const answer = view.state(NAME, { at })
-        return answer.seq ?? -1
-      }),
+    const [state, statePlain] = await store.read((view) =>
+      plain.read((plainView) =>
+        alternating(
+          entries,
+          (at) => view.state(NAME, { at }).seq ?? -1,
+          (at) => plainView.state(NAME, { at }).seq ?? -1,
+        ),
+      ),
     )
+    await plain.close()
     const window = await store.read((view) => rounds(rand, entries, (at) => {
       const answer = view.window(NAME, { at })
       // The window for T holds T's entry k: it starts at or before k and ends after it.
@@ -145,7 +180,7 @@ async function runSize(entries: number): Promise<SizeResult> {
     }))
     // Closing checkpoints the WAL, so the file alone is the database.
     await store.close()
-    return { entries, buildSeconds, dbMiB: statSync(file).size / 2 ** 20, state, window }
+    return { entries, buildSeconds, dbMiB: statSync(file).size / 2 ** 20, state, statePlain, window }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -164,7 +199,7 @@ for (const entries of SIZES) {
   results.push(result)
 }
 
-const header = ['entries', 'build s', 'DB MiB', 'state p50 µs', 'state p99 µs', 'window p50 µs', 'window p99 µs']
+const header = ['entries', 'build s', 'DB MiB', 'state p50 µs', 'state p99 µs', 'no-ckpt p50 µs', 'window p50 µs', 'window p99 µs']
 const widths = header.map((h) => Math.max(h.length, 11))
 console.log()
 console.log(header.map((h, i) => pad(h, widths[i] as number)).join('  '))
@@ -175,6 +210,7 @@ for (const r of results) {
     r.dbMiB.toFixed(1),
     r.state.p50Us.toFixed(0),
     r.state.p99Us.toFixed(0),
+    r.statePlain.p50Us.toFixed(0),
     r.window.p50Us.toFixed(0),
     r.window.p99Us.toFixed(0),
   ]

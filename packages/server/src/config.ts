@@ -223,6 +223,11 @@ export const SETTINGS: readonly Setting[] = [
     parse: integer(0), set: (c, v) => (c.app.stateCacheBytes = v),
   }),
   setting({
+    flag: 'checkpoint-cache-bytes', env: 'STATESTREAM_CHECKPOINT_CACHE_BYTES', arg: '<bytes>', default: String(64 * 1024 * 1024),
+    help: 'budget of the states kept inside closed windows for the state at a time (JSON text; 0: none)',
+    parse: integer(0), set: (c, v) => (c.app.checkpointBytes = v),
+  }),
+  setting({
     flag: 'checkpoint-ms', env: 'STATESTREAM_CHECKPOINT_MS', arg: '<ms>', default: String(DEFAULT_CHECKPOINT_MS),
     help: 'a worker thread checkpoints the WAL this often; 0: the writer does it',
     parse: integer(0, MAX_MS), set: (c, v) => (c.app.checkpointMs = v),

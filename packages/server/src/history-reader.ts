@@ -10,8 +10,11 @@
  * policy had not): no open window follows it, and every point at or after that entry falls in it.
  */
 import { ErrorCode, StateStreamError, applySequence, encodeOffset } from '@statestream/common'
-import type { Bound, Json, Mutation, StateAt } from '@statestream/common'
+import type { Bound, Entry, Json, Mutation, StateAt } from '@statestream/common'
+import type { Segment } from './lineage.ts'
 import type { LogReader, SnapshotRow } from './log-reader.ts'
+import { CHECKPOINT_SPACING, CheckpointCache, DEFAULT_CHECKPOINT_BYTES, nearest } from './window-checkpoints.ts'
+import type { Checkpoint, WindowCheckpoints } from './window-checkpoints.ts'
 import type { StreamInfo } from './stream-types.ts'
 
 /** Which window: the one covering a time, a seq, or the open one. */
@@ -23,10 +26,9 @@ export interface WindowAnswer {
   /** Closed windows (and the one before creation) never change. */
   closed: boolean
   /**
-   * For a closed window whose answer holds entries: an identity of this window's content (its
-   * start, its entries from `after`, its end) that no other content will ever have, even after the
-   * stream is deleted and re-created (the last entry's global position is never reused). A fork
-   * shares it with its source for the windows it shares. `null` otherwise: the caller digests the body.
+   * For a closed window whose answer holds entries: an identity of this very body that no other
+   * body will ever have, even after the stream is deleted and re-created (the last entry's global
+   * position is never reused). `null` otherwise: the caller digests the body.
    */
   identity: string | null
   start: Bound | null
@@ -39,10 +41,13 @@ export const MAX_LISTED_WINDOWS = 10_000
 export class HistoryReader {
   readonly #info: (name: string) => StreamInfo
   readonly #log: LogReader
+  readonly #checkpoints: CheckpointCache
 
-  constructor(log: LogReader, info: (name: string) => StreamInfo) {
+  /** `checkpointBytes`: the budget of the states kept inside closed windows (`window-checkpoints.ts`). */
+  constructor(log: LogReader, info: (name: string) => StreamInfo, checkpointBytes = DEFAULT_CHECKPOINT_BYTES) {
     this.#info = info
     this.#log = log
+    this.#checkpoints = new CheckpointCache(checkpointBytes)
   }
 
   /** The window covering `point`, with the entries after `after` (all of them by default). */
@@ -79,6 +84,24 @@ export class HistoryReader {
     return { body, closed: end !== null, identity, start: { seq: start.seq, ts: start.ts }, end }
   }
 
+  /**
+   * The identity `window(name, point, after)` would give, found without reading the window's
+   * entries (one lookup of its last one): what a conditional request is answered with, a 304
+   * costing a few index lookups. `null` where the answer would have none (the open window, the
+   * one before creation, a closed window asked for no entries).
+   */
+  windowIdentity(name: string, point: WindowPoint, after?: number): string | null {
+    const info = this.#stateInfo(name)
+    const start = this.#startOf(info, point)
+    if (start === undefined) return null
+    const end = this.#endOf(info, start)
+    if (end === null) return null
+    const from = Math.max(start.seq, after ?? start.seq)
+    if (from >= end.seq) return null
+    const gpos = this.#log.entryAt(info.segments, end.seq)?.gpos
+    return gpos === undefined ? null : `${gpos}.${start.seq}.${from}.${end.seq}`
+  }
+
   /** Bounds of the windows covering `[from, to]`, in time order (at most `MAX_LISTED_WINDOWS`). */
   windows(name: string, from: number, to: number): Array<{ start: Bound; end: Bound | null; entries: number; bytes: number }> {
     const info = this.#stateInfo(name)
@@ -105,7 +128,11 @@ export class HistoryReader {
     return out
   }
 
-  /** The state after every entry with `ts ≤ at`, or after entry `seq`. */
+  /**
+   * The state after every entry with `ts ≤ at`, or after entry `seq`. In a closed window already
+   * replayed once, from the checkpoint nearest before the point (`window-checkpoints.ts`): fewer
+   * than `CHECKPOINT_SPACING` entries are read and applied.
+   */
   state(name: string, point: { at: number } | { seq: number }): StateAt {
     const info = this.#stateInfo(name)
     if ('seq' in point && point.seq > info.headSeq) {
@@ -114,14 +141,71 @@ export class HistoryReader {
     const start = this.#startOf(info, point)
     if (start === undefined) return { seq: null, ts: null, state: null }
     const segments = info.segments
+    const held = this.#checkpoints.get(segments, start.seq)
+    if (held !== undefined) {
+      if (held.end.seq <= info.headSeq && String(this.#log.entryAt(segments, held.end.seq)?.gpos) === held.gpos) {
+        const { from, next } = nearest(held.points, point)
+        const upper = 'seq' in point ? point.seq : (next ?? held.end.seq)
+        return this.#replay(segments, from, upper, 'at' in point ? point.at : undefined)
+      }
+      this.#checkpoints.delete(segments, start.seq)
+    }
     const end = this.#endOf(info, start)
-    const upper = 'seq' in point ? point.seq : end ? end.seq : info.headSeq
-    // One parse: the window's mutation texts joined into one JSON array.
-    const run = this.#log.mutations(segments, start.seq, upper, 'at' in point ? point.at : undefined)
-    const snapshot = JSON.parse(this.#log.snapshotState(segments, start.seq) ?? '{}') as Json
-    if (run.seq === null) return { seq: start.seq, ts: start.ts, state: snapshot }
-    const state = applySequence(snapshot, JSON.parse(run.mutations) as Mutation[])
-    return { seq: run.seq, ts: run.ts as number, state }
+    const stateText = this.#log.snapshotState(segments, start.seq) ?? '{}'
+    const snapshot = { seq: start.seq, ts: start.ts, state: JSON.parse(stateText) as Json }
+    if (end === null || end.seq === start.seq) {
+      // The open window grows: replayed as it is now, and nothing kept.
+      const upper = 'seq' in point ? point.seq : end ? end.seq : info.headSeq
+      return this.#replay(segments, snapshot, upper, 'at' in point ? point.at : undefined)
+    }
+    const built = this.#checkpoints.keeps ? this.#checkpointWindow(segments, snapshot, stateText.length, end) : undefined
+    if (built === undefined) return this.#replay(segments, snapshot, 'seq' in point ? point.seq : end.seq, 'at' in point ? point.at : undefined)
+    this.#checkpoints.set(segments, start.seq, built.window)
+    // Answered from the entries just read: the ones after the nearest checkpoint, up to the point.
+    const { from } = nearest(built.window.points, point)
+    const mutations: Mutation[] = []
+    let last: Entry | undefined
+    for (const entry of built.entries) {
+      if (entry.seq <= from.seq) continue
+      if ('seq' in point ? entry.seq > point.seq : entry.ts > point.at) break
+      mutations.push(entry.m)
+      last = entry
+    }
+    if (last === undefined) return { seq: from.seq, ts: from.ts, state: from.state }
+    return { seq: last.seq, ts: last.ts, state: applySequence(from.state, mutations) }
+  }
+
+  /** The state after the entries `from.seq < seq ≤ upper` (with `ts ≤ maxTs`, when given) applied to `from`'s. */
+  #replay(segments: readonly Segment[], from: Checkpoint, upper: number, maxTs: number | undefined): StateAt {
+    // One parse: the entries' mutation texts joined into one JSON array.
+    const run = this.#log.mutations(segments, from.seq, upper, maxTs)
+    if (run.seq === null) return { seq: from.seq, ts: from.ts, state: from.state }
+    return { seq: run.seq, ts: run.ts as number, state: applySequence(from.state, JSON.parse(run.mutations) as Mutation[]) }
+  }
+
+  /**
+   * The checkpoints of the closed window from `start` to `end` (its entries replayed once, the
+   * state kept every `CHECKPOINT_SPACING` entries), and those entries. `undefined` for a window
+   * without entries.
+   */
+  #checkpointWindow(segments: readonly Segment[], start: Checkpoint, stateBytes: number, end: Bound): { window: WindowCheckpoints; entries: Entry[] } | undefined {
+    const rows = this.#log.entriesText(segments, start.seq, end.seq)
+    if (rows.gpos === null) return undefined
+    const entries = JSON.parse(`[${rows.entries}]`) as Entry[]
+    const points: Checkpoint[] = [start]
+    let state = start.state
+    // A checkpoint after every CHECKPOINT_SPACING entries, short of the last (the next window's start).
+    for (let i = CHECKPOINT_SPACING; i < entries.length; i += CHECKPOINT_SPACING) {
+      const chunk = entries.slice(i - CHECKPOINT_SPACING, i)
+      // Each chunk is a sequence of its own: the states kept before it are never changed by it.
+      state = applySequence(state, chunk.map((entry) => entry.m))
+      const last = chunk[chunk.length - 1] as Entry
+      points.push({ seq: last.seq, ts: last.ts, state })
+    }
+    // Each checkpoint counted as a whole state's text (they share most of it), at most the
+    // window's text and its start: an overestimate.
+    const bytes = Math.min(rows.entries.length + stateBytes, points.length * stateBytes)
+    return { window: { end, gpos: String(rows.gpos), points, bytes }, entries }
   }
 
   #stateInfo(name: string): StreamInfo {

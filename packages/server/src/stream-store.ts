@@ -26,6 +26,7 @@ import { resolveForkPoint } from './fork-point.ts'
 import type { ResolvedForkPoint } from './fork-point.ts'
 import { DEFAULT_STATE_CACHE_BYTES } from './head-states.ts'
 import { HistoryReader } from './history-reader.ts'
+import { DEFAULT_CHECKPOINT_BYTES } from './window-checkpoints.ts'
 import type { WindowAnswer, WindowPoint } from './history-reader.ts'
 import { isJsonStream } from './log-format.ts'
 import type { LogReader } from './log-reader.ts'
@@ -78,6 +79,11 @@ export interface StreamStoreOptions {
    * recently used are dropped past it and rebuilt from a snapshot when next needed. Default 128 MiB.
    */
   stateCacheBytes?: number
+  /**
+   * Budget of the states kept inside closed windows for the state at a time or seq, in bytes of
+   * JSON text (estimated; see `window-checkpoints.ts`); 0 keeps none. Default 64 MiB.
+   */
+  checkpointBytes?: number
   /**
    * Time between two WAL checkpoints by a worker thread, ms (see `Checkpointer`); 0 leaves them
    * all to the writer. Default 20. Only for a file: an in-memory database has no WAL.
@@ -149,7 +155,7 @@ export class StreamStore {
       lookup: (name) => this.#lookup(name),
     })
     if (!this.#engine.shared) this.#writes.gpos = this.#rows.loadGpos()
-    this.#history = new HistoryReader(this.#log, (name) => this.#live(name))
+    this.#history = new HistoryReader(this.#log, (name) => this.#live(name), options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES)
     this.#view = new StoreView({
       live: (name) => this.#live(name),
       find: (name) => this.#find(name),

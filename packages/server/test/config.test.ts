@@ -51,7 +51,7 @@ test('every option of the plugin and the store has a row', () => {
   const options = [
     ...Object.keys(LIVE_DEFAULTS),
     ...Object.keys(SERVER_LIMIT_DEFAULTS),
-    'file', 'postgres', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointMs', 'snapshotPolicy', 'corsOrigins', 'inspector', 'rateLimit',
+    'file', 'postgres', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointBytes', 'checkpointMs', 'snapshotPolicy', 'corsOrigins', 'inspector', 'rateLimit',
   ]
   for (const option of options) expect(all.app, option).toHaveProperty(option)
   expect(Object.keys(all.app.snapshotPolicy).sort()).toEqual(Object.keys(DEFAULT_SNAPSHOT_POLICY).sort())
