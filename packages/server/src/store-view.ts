@@ -108,6 +108,11 @@ export class StoreView {
     return this.#source.history.window(name, point, after)
   }
 
+  /** The identity the window answer would carry, found without reading its entries (see `HistoryReader.windowIdentity`). */
+  windowIdentity(name: string, point: WindowPoint, after?: number): string | null {
+    return this.#source.history.windowIdentity(name, point, after)
+  }
+
   /** Bounds of the windows covering `[from, to]`, in time order. */
   windows(name: string, from: number, to: number): ReturnType<HistoryReader['windows']> {
     return this.#source.history.windows(name, from, to)

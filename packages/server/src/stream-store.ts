@@ -284,6 +284,11 @@ export class StreamStore {
     return this.read((view) => view.window(name, point, after))
   }
 
+  /** The identity of that window's answer, without reading its entries (see `HistoryReader.windowIdentity`). */
+  windowIdentity(name: string, point: WindowPoint, after?: number): Promise<string | null> {
+    return this.read((view) => view.windowIdentity(name, point, after))
+  }
+
   /** Bounds of the windows covering `[from, to]`, in time order (see `HistoryReader.windows`). */
   windows(name: string, from: number, to: number): Promise<ReturnType<StoreView['windows']>> {
     return this.read((view) => view.windows(name, from, to))

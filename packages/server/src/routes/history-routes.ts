@@ -21,6 +21,16 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
     const point = pointParam(query)
     if (point === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at" (a ts or "now") or "seq"')
     const after = intParam(query, QUERY.after)
+    const condition = request.headers['if-none-match']
+    if (condition !== undefined) {
+      // A conditional request for a closed window is answered from its identity alone: a 304
+      // reads no entries (the tag is the one the full answer below carries).
+      const identity = await store.windowIdentity(name, point, after)
+      if (identity !== null && condition === `"w${identity}"`) {
+        await store.touch(name)
+        return reply.code(304).header('content-type', JSON_TYPE).header('etag', condition).header('cache-control', CACHE_IMMUTABLE).send()
+      }
+    }
     const window = await store.window(name, point, after)
     // A read that was answered restarts a Stream-TTL expiry (in memory: reads write nothing).
     await store.touch(name)
