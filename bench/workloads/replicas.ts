@@ -8,6 +8,10 @@
  * - live p99 at 100 SSE readers spread evenly over the replicas, one writer at 50 appends/s on the
  *   first replica: on 2 and 3 replicas most readers hear of an append through another replica's
  *   change feed (NOTIFY, then one read of what was committed).
+ * PostgreSQL's own ceiling is measured in the same run on the same server, with no statestream
+ * process running: raw `pg` inserts of the same rows (`lib/pg-ceiling.ts`), 100 per transaction
+ * from 1 and from 4 connections (the better counts) against the batched POSTs, and one per
+ * transaction from 32 connections against the single-message POSTs.
  * Each row's note says what bounds it: the CPU the servers and the whole machine used, the group
  * commits per second and their mean time from start to commit (the servers' `/metrics`; on
  * PostgreSQL that includes waiting for the position row's lock), and the time in commits per
@@ -19,6 +23,7 @@ import { join } from 'node:path'
 import type { Child } from '../lib/proc.ts'
 import { cpuSeconds, start } from '../lib/proc.ts'
 import { batchBody, call, mutations, pool, postLoad } from '../lib/load.ts'
+import { pgCeiling } from '../lib/pg-ceiling.ts'
 import { startPostgres } from '../lib/postgres.ts'
 import { fmt, median, nowUs, sleep } from '../lib/stats.ts'
 import type { Context, Row } from '../lib/types.ts'
@@ -46,6 +51,8 @@ interface Figures {
   p99: number[]
   p50: number[]
   missing: number
+  /** Raw PostgreSQL rows/s per round, for the 1-replica configuration: batches of 100 (best of 1 and 4 connections) and single rows from 32. */
+  ceiling?: { batch: number[]; single: number[]; batchBy: Array<{ one: number; four: number }> }
   /** Per measure: cores the servers used, cores the whole machine used, commits/s, mean commit ms. */
   use: Record<string, Array<{ servers: number; machine: number; commits: number; commitMs: number }>>
 }
@@ -201,11 +208,30 @@ export async function replicasWorkload(ctx: Context): Promise<Row[]> {
       } finally {
         await Promise.all(servers.map((server) => server.child.stop()))
       }
+      if (count === 1) (all.at(-1) as Figures).ceiling = await ceiling(ctx, await postgres.createDatabase())
     }
   } finally {
     await postgres.stop()
   }
   return rows(ctx, all)
+}
+
+/** Raw PostgreSQL's rows/s, alone on the machine, in as many rounds as the servers had. */
+async function ceiling(ctx: Context, url: string): Promise<NonNullable<Figures['ceiling']>> {
+  const rounds = ctx.quick ? 2 : 3
+  const seconds = ctx.quick ? 2 : 3
+  const result: NonNullable<Figures['ceiling']> = { batch: [], single: [], batchBy: [] }
+  await pgCeiling(url, BATCH, 1, 0.5)
+  for (let round = 0; round < rounds; round++) {
+    const one = await pgCeiling(url, BATCH, 1, seconds)
+    const four = await pgCeiling(url, BATCH, 4, seconds)
+    const single = await pgCeiling(url, 1, CONNECTIONS, seconds)
+    result.batchBy.push({ one, four })
+    result.batch.push(Math.max(one, four))
+    result.single.push(single)
+    ctx.log(`replicas: raw PostgreSQL, round ${round + 1}/${rounds}: batches of ${BATCH} ${fmt(one)} rows/s (1 connection), ${fmt(four)} (4); single rows ${fmt(single)} rows/s (${CONNECTIONS} connections)`)
+  }
+  return result
 }
 
 function rows(ctx: Context, all: readonly Figures[]): Row[] {
@@ -240,6 +266,33 @@ function rows(ctx: Context, all: readonly Figures[]): Row[] {
         met: null,
         rounds: { statestream: figures[kind] },
         note: `${figures.name}: ${use(figures, kind)}.`,
+      })
+    }
+  }
+  // PostgreSQL against its own ceiling: raw inserts of the same rows on the same server.
+  for (const figures of all) {
+    const raw = figures.ceiling
+    if (raw === undefined) continue
+    for (const [kind, metric, unit, peer] of [
+      ['single', `single-message POSTs of 100 B, ${CONNECTIONS} connections, against raw PostgreSQL: ${figures.name}`, 'appends/s', `raw pg inserts, same rows, 1 per transaction, ${CONNECTIONS} connections`],
+      ['batch', `batched POSTs of ${BATCH} × 100 B, ${CONNECTIONS} connections, against raw PostgreSQL: ${figures.name}`, 'entries/s', `raw pg inserts, same rows, ${BATCH} per transaction (unnest), best of 1 and 4 connections`],
+    ] as const) {
+      const value = median(figures[kind])
+      const rawValue = median(raw[kind])
+      const by = kind === 'batch' ? ` Raw batches: 1 connection ${fmt(median(raw.batchBy.map((b) => b.one)))} rows/s, 4 connections ${fmt(median(raw.batchBy.map((b) => b.four)))}.` : ''
+      out.push({
+        workload: '6 Replicas',
+        metric: `${metric}${ctx.quick ? ' (QUICK)' : ''}`,
+        unit,
+        statestream: value,
+        peer,
+        peerValue: rawValue,
+        ratio: value / rawValue,
+        ratioMeaning: 'fraction of the ceiling',
+        target: '— (reported)',
+        met: null,
+        rounds: { statestream: figures[kind], peer: raw[kind] },
+        note: `Raw inserts alone on the machine, on the same PostgreSQL server, after the replicas' rounds; no statestream process running.${by}`,
       })
     }
   }
