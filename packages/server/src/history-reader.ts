@@ -13,7 +13,7 @@ import { ErrorCode, StateStreamError, applySequence, encodeOffset } from '@state
 import type { Bound, Entry, Json, Mutation, StateAt } from '@statestream/common'
 import type { Segment } from './lineage.ts'
 import type { LogReader, SnapshotRow } from './log-reader.ts'
-import { CHECKPOINT_SPACING, CheckpointCache, DEFAULT_CHECKPOINT_BYTES, nearest } from './window-checkpoints.ts'
+import { CHECKPOINT_SPACING, CheckpointCache, DEFAULT_CHECKPOINT_BYTES, heldBytes, nearest } from './window-checkpoints.ts'
 import type { Checkpoint, WindowCheckpoints } from './window-checkpoints.ts'
 import type { StreamInfo } from './stream-types.ts'
 
@@ -48,6 +48,11 @@ export class HistoryReader {
     this.#info = info
     this.#log = log
     this.#checkpoints = new CheckpointCache(checkpointBytes)
+  }
+
+  /** Bytes of the states kept inside closed windows (at most the budget), and of how many windows. */
+  get checkpointCache(): { bytes: number; windows: number } {
+    return { bytes: this.#checkpoints.bytes, windows: this.#checkpoints.windows }
   }
 
   /** The window covering `point`, with the entries after `after` (all of them by default). */
@@ -158,7 +163,7 @@ export class HistoryReader {
       const upper = 'seq' in point ? point.seq : end ? end.seq : info.headSeq
       return this.#replay(segments, snapshot, upper, 'at' in point ? point.at : undefined)
     }
-    const built = this.#checkpoints.keeps ? this.#checkpointWindow(segments, snapshot, stateText.length, end) : undefined
+    const built = this.#checkpoints.keeps ? this.#checkpointWindow(segments, snapshot, end) : undefined
     if (built === undefined) return this.#replay(segments, snapshot, 'seq' in point ? point.seq : end.seq, 'at' in point ? point.at : undefined)
     this.#checkpoints.set(segments, start.seq, built.window)
     // Answered from the entries just read: the ones after the nearest checkpoint, up to the point.
@@ -188,7 +193,7 @@ export class HistoryReader {
    * state kept every `CHECKPOINT_SPACING` entries), and those entries. `undefined` for a window
    * without entries.
    */
-  #checkpointWindow(segments: readonly Segment[], start: Checkpoint, stateBytes: number, end: Bound): { window: WindowCheckpoints; entries: Entry[] } | undefined {
+  #checkpointWindow(segments: readonly Segment[], start: Checkpoint, end: Bound): { window: WindowCheckpoints; entries: Entry[] } | undefined {
     const rows = this.#log.entriesText(segments, start.seq, end.seq)
     if (rows.gpos === null) return undefined
     const entries = JSON.parse(`[${rows.entries}]`) as Entry[]
@@ -202,10 +207,7 @@ export class HistoryReader {
       const last = chunk[chunk.length - 1] as Entry
       points.push({ seq: last.seq, ts: last.ts, state })
     }
-    // Each checkpoint counted as a whole state's text (they share most of it), at most the
-    // window's text and its start: an overestimate.
-    const bytes = Math.min(rows.entries.length + stateBytes, points.length * stateBytes)
-    return { window: { end, gpos: String(rows.gpos), points, bytes }, entries }
+    return { window: { end, gpos: String(rows.gpos), points, bytes: heldBytes(points) }, entries }
   }
 
   #stateInfo(name: string): StreamInfo {

@@ -335,6 +335,11 @@ export class StreamStore {
     return this.#catalog.stateCache
   }
 
+  /** Bytes of the states kept inside closed windows (at most their budget), and of how many windows (for tests). */
+  get checkpointCache(): { bytes: number; windows: number } {
+    return this.#history.checkpointCache
+  }
+
   /**
    * Creates a stream (or a fork of one), or confirms that one with the same configuration exists
    * (`created: false`); a different configuration is `STREAM_CONFLICT`.

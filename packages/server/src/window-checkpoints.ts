@@ -11,10 +11,11 @@
  * global position of its last entry, which no other entry ever has: a query checks it against
  * the log (one primary-key lookup) before using them.
  *
- * Bounded in bytes (estimated: each checkpoint counted as a whole state's JSON text, though
- * checkpoints share every subtree their entries left alone), least recently used first out.
- * States handed out share structure with the kept ones: nobody changes a state in place (see
- * `applySequence`).
+ * Bounded in bytes of JSON text, least recently used first out. A window's checkpoints share
+ * every subtree their entries left alone: each object or array held is counted once, by the text
+ * it adds (`heldBytes`), so a window is charged for what it really keeps, however its state grew
+ * or shrank after its start. States handed out share structure with the kept ones: nobody changes
+ * a state in place (see `applySequence`).
  */
 import type { Bound, Json } from '@statestream/common'
 import { LRUCache } from 'lru-cache'
@@ -41,7 +42,49 @@ export interface WindowCheckpoints {
   /** Global position of the window's last entry (as text: engines give it as a number or a string): what proves these are still this window's. */
   gpos: string
   points: Checkpoint[]
+  /** What `points` hold, in bytes of JSON text (`heldBytes`). */
   bytes: number
+}
+
+type Container = Json[] | { [key: string]: Json }
+
+/**
+ * The JSON text of the states `points` hold, each object and array counted once however many of
+ * the states share it: what keeping them costs. Walks with an explicit stack (a state may nest
+ * deeper than recursion allows). Strings count their length and quotes, not their escapes.
+ */
+export function heldBytes(points: readonly Checkpoint[]): number {
+  const seen = new Set<object>()
+  const stack: Container[] = []
+  let bytes = 0
+  const add = (value: Json): void => {
+    if (typeof value === 'string') bytes += value.length + 2
+    else if (typeof value === 'number') bytes += String(value).length
+    else if (typeof value === 'boolean') bytes += value ? 4 : 5
+    else if (value === null) bytes += 4
+    else if (!seen.has(value)) {
+      seen.add(value)
+      stack.push(value)
+    }
+  }
+  for (const point of points) {
+    add(point.state)
+    while (stack.length > 0) {
+      const node = stack.pop() as Container
+      if (Array.isArray(node)) {
+        bytes += 1 + Math.max(1, node.length)
+        for (const child of node) add(child)
+      } else {
+        const keys = Object.keys(node)
+        bytes += 1 + Math.max(1, keys.length)
+        for (const key of keys) {
+          bytes += key.length + 3
+          add(node[key] as Json)
+        }
+      }
+    }
+  }
+  return bytes
 }
 
 export class CheckpointCache {
@@ -74,9 +117,14 @@ export class CheckpointCache {
     this.#cache?.delete(keyOf(segments, start))
   }
 
-  /** Bytes held (estimated). */
+  /** Bytes held, at most the budget. */
   get bytes(): number {
     return this.#cache?.calculatedSize ?? 0
+  }
+
+  /** Windows held. */
+  get windows(): number {
+    return this.#cache?.size ?? 0
   }
 }
 

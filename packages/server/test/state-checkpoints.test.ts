@@ -3,13 +3,16 @@
  * been replayed (`window-checkpoints.ts`). Whatever is held, every answer must be the one a
  * replay of the whole log from the start gives: asked twice (the second from the checkpoints),
  * in forks (whose windows after the fork point read other rows than their source's of the same
- * start), and after a stream was deleted and made again under its name.
+ * start), and after a stream was deleted and made again under its name. What is held counts
+ * what its states really take, and stays within its budget.
  */
 import { apply } from '@statestream/common'
 import type { Json, Mutation } from '@statestream/common'
 import type { FastifyInstance } from 'fastify'
 import { expect } from 'vitest'
 import type { Clock } from './support.ts'
+import { StreamStore } from '../src/stream-store.ts'
+import type { StreamStoreOptions } from '../src/stream-store.ts'
 import { createState, offset, post, stateAt, test } from './support.ts'
 
 const T0 = 1_000_000
@@ -133,4 +136,63 @@ test('a stream deleted and made again under its name answers its new entries', S
   expect((await app.inject({ method: 'DELETE', url: '/v1/stream/d' })).statusCode).toBe(204)
   const after = await grow(app, clock, 'd', 320, 10, { seq: 0, ts: T0, state: {} })
   await checkAll(app, 'd', after, 11)
+})
+
+/**
+ * A stream whose state grows from `{}` to about 400 KB inside its first window (200 entries of
+ * 2 KB each), then a second entry-less stretch closes that window.
+ */
+async function growing(app: FastifyInstance, clock: Clock, name: string): Promise<Step[]> {
+  clock.set(T0)
+  await createState(app, name, { entries: 200 })
+  const steps: Step[] = [{ seq: 0, ts: T0, state: {} }]
+  let state: Json = {}
+  for (let seq = 1; seq <= 210; seq++) {
+    const m: Mutation = { merge: { [`k${seq}`]: `${seq}:`.padEnd(2048, 'x') } }
+    clock.set(T0 + seq)
+    const res = await post(app, name, m)
+    expect(res.statusCode, res.body).toBeLessThan(300)
+    state = apply(state, m)
+    steps.push({ seq, ts: T0 + seq, state })
+  }
+  return steps
+}
+
+test('the checkpoints of a window whose state grew count what they hold, within the budget', SLOW, async ({ makeApp, onEngine, clock }) => {
+  const open = async (checkpointBytes: number): Promise<{ app: FastifyInstance; store: StreamStore }> => {
+    const options: StreamStoreOptions = { now: clock.now, checkpointBytes }
+    const store = await StreamStore.open(onEngine(options))
+    return { app: await makeApp({ store }), store }
+  }
+  const ample = await open(64 * 1024 * 1024)
+  try {
+    const steps = await growing(ample.app, clock, 'g')
+    const at = steps[150] as Step
+    expect(await stateAt(ample.app, 'g', 'seq=150')).toEqual({ seq: 150, ts: at.ts, state: at.state })
+    const held = ample.store.checkpointCache
+    expect(held.windows).toBe(1)
+    // Its last checkpoint (after entry 192) alone is about 390 KB of text: all of it is counted.
+    expect(held.bytes).toBeGreaterThanOrEqual(JSON.stringify((steps[192] as Step).state).length)
+    const whole = [0, 64, 128, 192].reduce((sum, seq) => sum + JSON.stringify((steps[seq] as Step).state).length, 0)
+    expect(held.bytes).toBeLessThanOrEqual(whole)
+  } finally {
+    await ample.app.close()
+    await ample.store.close()
+  }
+
+  // A budget smaller than that window's states: nothing held past it, every answer still right.
+  const budget = 100 * 1024
+  const tight = await open(budget)
+  try {
+    const steps = await growing(tight.app, clock, 'g')
+    for (const seq of [150, 10, 199, 200, 64, 205, 130]) {
+      const want = steps[seq] as Step
+      expect(await stateAt(tight.app, 'g', `seq=${seq}`), `seq ${seq}`).toEqual({ seq, ts: want.ts, state: want.state })
+      expect(tight.store.checkpointCache.bytes).toBeLessThanOrEqual(budget)
+    }
+    expect(tight.store.checkpointCache.windows).toBe(0)
+  } finally {
+    await tight.app.close()
+    await tight.store.close()
+  }
 })
