@@ -14,7 +14,7 @@ import type { AppOptions } from './app.ts'
 import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import type { CorsOrigins } from './cors.ts'
 import { LIVE_DEFAULTS } from './live/live-hub.ts'
-import { DEFAULT_PG_SCHEMA, isPostgresUrl, redact } from './postgres/pg-options.ts'
+import { DEFAULT_PG_SCHEMA, isPostgresUrl, redact, schemaNameProblem } from './postgres/pg-options.ts'
 import type { PostgresOptions } from './postgres/pg-options.ts'
 import { SERVER_LIMIT_DEFAULTS } from './server-limits.ts'
 
@@ -122,6 +122,12 @@ function postgresUrl(text: string): string {
   return text
 }
 
+function pgSchema(text: string): string {
+  const problem = schemaNameProblem(text)
+  if (problem !== undefined) throw new Error(problem)
+  return text
+}
+
 function nonEmpty(text: string): string {
   if (text.trim() === '') throw new Error('must not be empty')
   return text
@@ -174,8 +180,8 @@ export const SETTINGS: readonly Setting[] = [
   }),
   setting({
     flag: 'pg-schema', env: 'STATESTREAM_PG_SCHEMA', arg: '<name>', default: DEFAULT_PG_SCHEMA,
-    help: 'with --store: the schema holding the tables (created if missing)',
-    parse: nonEmpty, set: (c, v) => (c.pg.schema = v),
+    help: 'with --store: the schema holding the tables (created if missing; a-z, 0-9 and _, at most 50)',
+    parse: pgSchema, set: (c, v) => (c.pg.schema = v),
   }),
   setting({
     flag: 'pg-pool-size', env: 'STATESTREAM_PG_POOL_SIZE', arg: '<n>', default: '10',
@@ -402,10 +408,27 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
     }
   }
   if (config.rateLimit.max > 0) config.app.rateLimit = { ...config.rateLimit }
-  // The PostgreSQL settings mean something only with a database to apply them to.
   const { url, ...pg } = config.pg
   if (url !== undefined) config.app.postgres = { url, ...pg }
+  refuseUnused(config.sources)
   return { kind: 'serve', config }
+}
+
+/** The flags that apply to a PostgreSQL store only. */
+const PG_FLAGS = SETTINGS.map((row) => row.flag).filter((flag) => flag.startsWith('pg-'))
+
+/** Refuses settings that would be ignored: a file beside a database, PostgreSQL settings without one. */
+function refuseUnused(sources: Readonly<Record<string, string>>): void {
+  const { db, store } = sources
+  if (db !== undefined && store !== undefined) {
+    throw new ConfigError(`${db} and ${store} both name the store: ${db} an SQLite file, ${store} a PostgreSQL database; give one of them`)
+  }
+  const pg = PG_FLAGS.flatMap((flag) => (sources[flag] === undefined ? [] : [sources[flag]]))
+  if (store === undefined && pg.length > 0) {
+    // Named the way the user gave the others: flags, or variables.
+    const storeBy = pg.every((source) => source.startsWith('--')) ? '--store' : 'STATESTREAM_STORE'
+    throw new ConfigError(`${pg.join(' and ')} ${pg.length === 1 ? 'applies' : 'apply'} only to a PostgreSQL store: set ${storeBy} to a postgres:// URL too`)
+  }
 }
 
 /** The usage text, from the table. */

@@ -33,21 +33,28 @@ function serve(argv: string[], env: Record<string, string> = {}): ServerConfig {
   return command.config
 }
 
+/** What `row` needs beside it to mean anything: the PostgreSQL settings, a PostgreSQL store. */
+function context(row: Setting): string[] {
+  return row.flag.startsWith('pg-') ? ['--store', sample({ flag: 'store' } as Setting)] : []
+}
+
 test.for(SETTINGS.map((row) => [row.flag, row] as const))('--%s and its variable set the same option, and the flag wins', ([, row]) => {
-  const defaults = serve([])
-  const byFlag = serve([`--${row.flag}`, sample(row)])
-  const byEnv = serve([], { [row.env]: sample(row) })
+  const around = context(row)
+  const defaults = serve(around)
+  const byFlag = serve([...around, `--${row.flag}`, sample(row)])
+  const byEnv = serve(around, { [row.env]: sample(row) })
   expect(byFlag).not.toEqual(defaults)
   expect({ ...byEnv, sources: {} }).toEqual({ ...byFlag, sources: {} })
-  expect(byFlag.sources).toEqual({ [row.flag]: `--${row.flag}` })
-  expect(byEnv.sources).toEqual({ [row.flag]: row.env })
+  expect(byFlag.sources).toEqual({ ...defaults.sources, [row.flag]: `--${row.flag}` })
+  expect(byEnv.sources).toEqual({ ...defaults.sources, [row.flag]: row.env })
   // Both given: the flag's value, and an empty variable counts as unset.
-  expect(serve([`--${row.flag}`, sample(row)], { [row.env]: row.default })).toEqual(byFlag)
-  expect(serve([], { [row.env]: '' })).toEqual(defaults)
+  expect(serve([...around, `--${row.flag}`, sample(row)], { [row.env]: row.default })).toEqual(byFlag)
+  expect(serve(around, { [row.env]: '' })).toEqual(defaults)
 })
 
 test('every option of the plugin and the store has a row', () => {
-  const all = serve(SETTINGS.flatMap((row) => [`--${row.flag}`, sample(row)]))
+  // Every flag but --db, which names the other kind of store (the file is there by default).
+  const all = serve(SETTINGS.filter((row) => row.flag !== 'db').flatMap((row) => [`--${row.flag}`, sample(row)]))
   const options = [
     ...Object.keys(LIVE_DEFAULTS),
     ...Object.keys(SERVER_LIMIT_DEFAULTS),
@@ -69,6 +76,27 @@ test('a bad value names what the user gave: the flag, or else the variable', () 
   expect(() => serve([], { STATESTREAM_CLOCK_MS: 'soon' })).toThrow(new ConfigError('STATESTREAM_CLOCK_MS must be an integer from 1 to 2147483647, got "soon"'))
   // A good flag hides a bad variable: the flag is what counts.
   expect(serve(['--clock-ms', '5'], { STATESTREAM_CLOCK_MS: 'soon' }).app.clockMs).toBe(5)
+})
+
+test('a setting that would be ignored is refused: a file beside a database, PostgreSQL settings without one', () => {
+  const url = 'postgres://h/db'
+  expect(() => serve(['--db', 'a.db', '--store', url])).toThrow(
+    new ConfigError('--db and --store both name the store: --db an SQLite file, --store a PostgreSQL database; give one of them'),
+  )
+  expect(() => serve(['--store', url], { STATESTREAM_DB: 'a.db' })).toThrow(/^STATESTREAM_DB and --store both name the store/)
+  expect(() => serve(['--pg-schema', 'x'])).toThrow(new ConfigError('--pg-schema applies only to a PostgreSQL store: set --store to a postgres:// URL too'))
+  expect(() => serve(['--db', 'a.db', '--pg-pool-size', '4'], { STATESTREAM_PG_SCHEMA: 'x' })).toThrow(/^STATESTREAM_PG_SCHEMA and --pg-pool-size apply only to a PostgreSQL store/)
+  expect(serve(['--store', url, '--pg-schema', 'x', '--pg-pool-size', '4']).app.postgres).toEqual({ url, schema: 'x', poolSize: 4 })
+})
+
+test('--pg-schema takes only names the store can use unquoted and in its channel name', () => {
+  const url = 'postgres://h/db'
+  for (const good of ['public', '_a', 'a1_b', 'x'.repeat(50)]) expect(serve(['--store', url, '--pg-schema', good]).app.postgres?.schema).toBe(good)
+  const rule = 'must be lower-case letters, digits and _ (not starting with a digit), at most 50 characters'
+  expect(() => serve(['--store', url, '--pg-schema', 'Tenant'])).toThrow(new ConfigError(`--pg-schema ${rule}, got "Tenant" (schema names are lower case: "tenant")`))
+  expect(() => serve(['--store', url, '--pg-schema', 'x'.repeat(51)])).toThrow(new ConfigError(`--pg-schema ${rule}, got "${'x'.repeat(51)}" (51 characters)`))
+  for (const bad of ['1a', 'a-b', 'a b', 'a;drop', 'é']) expect(() => serve(['--store', url, '--pg-schema', bad]), bad).toThrow(new ConfigError(`--pg-schema ${rule}, got ${JSON.stringify(bad)}`))
+  expect(() => serve(['--store', url], { STATESTREAM_PG_SCHEMA: 'Tenant' })).toThrow(/^STATESTREAM_PG_SCHEMA must be lower-case/)
 })
 
 test('the README documents every flag with its variable and default', () => {

@@ -1,13 +1,15 @@
 /**
  * The PostgreSQL engine's migrations, against the test run's real PostgreSQL: a new schema is
  * created and migrated once, replicas that start together migrate it once between them, and a
- * schema newer than the server is refused rather than misread.
+ * schema newer than the server is refused rather than misread; a store on the longest schema
+ * name allowed works end to end.
  */
 import pg from 'pg'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { clientConfig } from '../src/postgres/pg-connection.ts'
 import { resolvePostgresOptions } from '../src/postgres/pg-options.ts'
 import { PG_MIGRATIONS, migrate } from '../src/postgres/pg-schema.ts'
+import { StreamStore } from '../src/stream-store.ts'
 import { freshDatabase } from '../../../test/support/pg-database.ts'
 import type { TestDatabase } from '../../../test/support/pg-database.ts'
 
@@ -66,7 +68,28 @@ test('a schema newer than this server is refused', async () => {
 
 test('bad connection options are refused with a clear message that hides the password', () => {
   expect(() => resolvePostgresOptions({ url: 'mysql://u:secret@h/db' })).toThrow('a PostgreSQL store needs a postgres:// URL, got "mysql://u:***@h/db"')
-  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', schema: 'a; DROP' })).toThrow('the PostgreSQL schema must be letters')
+  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', schema: 'a; DROP' })).toThrow('the PostgreSQL schema must be lower-case letters')
+  // Connections name the schema unquoted (folded to lower case), and its channel must fit 63 bytes.
+  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', schema: 'Tenant' })).toThrow('(schema names are lower case: "tenant")')
+  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', schema: 's'.repeat(51) })).toThrow('(51 characters)')
+  expect(resolvePostgresOptions({ url: 'postgres://h/db', schema: 's'.repeat(50) }).schema).toBe('s'.repeat(50))
   expect(() => resolvePostgresOptions({ url: 'postgres://h/db', poolSize: 1 })).toThrow('poolSize must be an integer of at least 2')
   expect(resolvePostgresOptions({ url: 'postgresql://h/db' })).toEqual({ url: 'postgresql://h/db', schema: 'public', poolSize: 10 })
+})
+
+test('a store on the longest schema name allowed writes, and another on it hears the commit', async () => {
+  // Its commit channel, statestream_<schema>, is then 62 bytes: within PostgreSQL's 63.
+  const options = { postgres: { url: database.url, schema: 's'.repeat(50) } }
+  const writer = await StreamStore.open(options)
+  const reader = await StreamStore.open(options)
+  try {
+    const heard = new Promise<void>((resolve) => reader.subscribe(() => resolve()))
+    await writer.create({ name: 'a', contentType: 'application/json', kind: 'state' })
+    await writer.append({ name: 'a', contentType: 'application/json', body: Buffer.from('{"set":{"x":1}}') })
+    await heard
+    expect((await reader.headState('a')).state).toEqual({ x: 1 })
+  } finally {
+    await writer.close()
+    await reader.close()
+  }
 })

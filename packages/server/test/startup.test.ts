@@ -41,6 +41,9 @@ interface BadCase {
   line: RegExp
 }
 
+/** A PostgreSQL URL for the cases refused before connecting (port 1: nothing answers there). */
+const PG_URL = 'postgres://statestream@127.0.0.1:1/streams'
+
 const BAD: BadCase[] = [
   { name: 'a port out of range', args: () => ['--port', '99999'], line: /^statestream-server: --port must be an integer from 0 to 65535, got "99999"$/ },
   { name: 'a port out of range, from the environment', env: () => ({ STATESTREAM_PORT: '99999' }), line: /: STATESTREAM_PORT must be an integer from 0 to 65535/ },
@@ -60,6 +63,14 @@ const BAD: BadCase[] = [
   { name: 'a directory given as the database', args: (tmp) => ['--db', tmp], line: /: --db: cannot open .*: it is not a file$/ },
   { name: 'a file that is not a database', args: (tmp) => ['--db', join(tmp, 'notes.txt')], line: /: --db: cannot open .*notes\.txt: it is not an SQLite database$/ },
   { name: "another application's SQLite file", args: (tmp) => ['--db', join(tmp, 'other.sqlite')], line: /: --db: cannot open .*other\.sqlite: it is an SQLite database of another application$/ },
+  // Refused before any connection is tried: nothing listens at this URL.
+  { name: 'a mixed-case PostgreSQL schema', args: () => ['--store', PG_URL, '--pg-schema', 'Tenant'], line: /: --pg-schema must be lower-case letters, digits and _ \(not starting with a digit\), at most 50 characters, got "Tenant" \(schema names are lower case: "tenant"\)$/ },
+  { name: 'a PostgreSQL schema too long for its channel, from the environment', env: () => ({ STATESTREAM_DB: '', STATESTREAM_STORE: PG_URL, STATESTREAM_PG_SCHEMA: 's'.repeat(51) }), line: /: STATESTREAM_PG_SCHEMA must be lower-case .* at most 50 characters, got "s{51}" \(51 characters\)$/ },
+  { name: 'a PostgreSQL schema with a dash', args: () => ['--store', PG_URL, '--pg-schema', 'my-app'], line: /: --pg-schema must be lower-case .*, got "my-app"$/ },
+  { name: 'a file and a database', args: (tmp) => ['--db', join(tmp, 'x.db'), '--store', PG_URL], line: /: --db and --store both name the store: --db an SQLite file, --store a PostgreSQL database; give one of them$/ },
+  { name: 'a file and a database, from the environment', env: () => ({ STATESTREAM_STORE: PG_URL }), line: /: STATESTREAM_DB and STATESTREAM_STORE both name the store/ },
+  { name: 'a PostgreSQL setting without a database', args: () => ['--pg-pool-size', '4'], line: /: --pg-pool-size applies only to a PostgreSQL store: set --store to a postgres:\/\/ URL too$/ },
+  { name: 'PostgreSQL settings without a database, from the environment', env: () => ({ STATESTREAM_PG_SCHEMA: 'tenant', STATESTREAM_PG_POOL_SIZE: '4' }), line: /: STATESTREAM_PG_SCHEMA and STATESTREAM_PG_POOL_SIZE apply only to a PostgreSQL store: set STATESTREAM_STORE to a postgres:\/\/ URL too$/ },
   { name: 'an address that is not local', args: (tmp) => ['--db', join(tmp, 'x.db'), '--host', '192.0.2.1'], line: /: --host: cannot listen on 192\.0\.2\.1:0: no such local address$/ },
 ]
 

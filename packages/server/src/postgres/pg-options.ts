@@ -2,6 +2,7 @@
  * The options that name a PostgreSQL store, and their validation (no driver here: the package's
  * public types name these, and must not need the driver's).
  */
+import { quote } from '@statestream/common'
 
 /** Where a PostgreSQL store lives. */
 export interface PostgresOptions {
@@ -9,8 +10,8 @@ export interface PostgresOptions {
   url: string
   /**
    * The schema holding the store's tables, created if missing. Several stores may share one
-   * database in schemas of their own. Letters, digits and `_`, not starting with a digit. Default
-   * `public`.
+   * database in schemas of their own. Lower-case letters, digits and `_`, not starting with a
+   * digit, at most 50 characters (`SCHEMA_NAME_RULE`). Default `public`.
    */
   schema?: string
   /** Most connections the store's pool opens (besides the one that listens for commits). Default 10. */
@@ -20,7 +21,28 @@ export interface PostgresOptions {
 /** The default schema. */
 export const DEFAULT_PG_SCHEMA = 'public'
 
-const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+/**
+ * What a schema may be called. Lower case: the store's connections name it unquoted, and
+ * PostgreSQL folds an unquoted name to lower case. At most 50 characters: its commit channel,
+ * `statestream_<schema>`, must fit PostgreSQL's 63-byte names.
+ */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,49}$/
+
+/** `SCHEMA_NAME` in words, for messages. */
+export const SCHEMA_NAME_RULE = 'lower-case letters, digits and _ (not starting with a digit), at most 50 characters'
+
+/** Why `schema` cannot name a store's schema (`must be …`), or `undefined` when it can. */
+export function schemaNameProblem(schema: string): string | undefined {
+  if (SCHEMA_NAME.test(schema)) return undefined
+  const lower = schema.toLowerCase()
+  const hint =
+    lower !== schema && SCHEMA_NAME.test(lower)
+      ? ` (schema names are lower case: "${lower}")`
+      : /^[a-z_][a-z0-9_]*$/.test(lower)
+        ? ` (${schema.length} characters)`
+        : ''
+  return `must be ${SCHEMA_NAME_RULE}, got ${quote(schema)}${hint}`
+}
 
 /** True when `store` names a PostgreSQL database (a `postgres://` or `postgresql://` URL). */
 export function isPostgresUrl(store: string): boolean {
@@ -36,7 +58,8 @@ export function resolvePostgresOptions(options: PostgresOptions): Required<Postg
     throw new Error(`"${redact(options.url)}" is not a valid URL`)
   }
   const schema = options.schema ?? DEFAULT_PG_SCHEMA
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`the PostgreSQL schema must be letters, digits and _ (not starting with a digit), got "${schema}"`)
+  const problem = schemaNameProblem(schema)
+  if (problem !== undefined) throw new Error(`the PostgreSQL schema ${problem}`)
   const poolSize = options.poolSize ?? 10
   if (!Number.isSafeInteger(poolSize) || poolSize < 2) throw new Error(`poolSize must be an integer of at least 2, got ${poolSize}`)
   return { url: options.url, schema, poolSize }
