@@ -14,6 +14,7 @@ const STORAGE_TESTS = [
   'packages/server/test/closure.test.ts',
   'packages/server/test/created-at.test.ts',
   'packages/server/test/deep-json.test.ts',
+  'packages/server/test/group-commit.test.ts',
   'packages/server/test/log-routes.test.ts',
   'packages/server/test/names-exact.test.ts',
   'packages/server/test/put-config.test.ts',
