@@ -190,7 +190,7 @@ export const SETTINGS: readonly Setting[] = [
   }),
   setting({
     flag: 'durability', env: 'STATESTREAM_DURABILITY', arg: '<level>', default: 'normal',
-    help: 'normal: writes survive a process crash; full: a power loss too',
+    help: 'normal: writes survive a process crash; full: a power loss too (SQLite only)',
     parse: durability, set: (c, v) => (c.app.durability = v),
   }),
   setting({
@@ -235,7 +235,7 @@ export const SETTINGS: readonly Setting[] = [
   }),
   setting({
     flag: 'checkpoint-ms', env: 'STATESTREAM_CHECKPOINT_MS', arg: '<ms>', default: String(DEFAULT_CHECKPOINT_MS),
-    help: 'a worker thread checkpoints the WAL this often; 0: the writer does it',
+    help: 'a worker thread checkpoints the WAL this often; 0: the writer does it (SQLite only)',
     parse: integer(0, MAX_MS), set: (c, v) => (c.app.checkpointMs = v),
   }),
   setting({
@@ -417,9 +417,18 @@ export function readConfig(argv: readonly string[], env: Readonly<Record<string,
 /** The flags that apply to a PostgreSQL store only. */
 const PG_FLAGS = SETTINGS.map((row) => row.flag).filter((flag) => flag.startsWith('pg-'))
 
-/** Refuses settings that would be ignored: a file beside a database, PostgreSQL settings without one. */
+/** The flags that apply to an SQLite store only (its file's durability and checkpoints). */
+const SQLITE_FLAGS = ['durability', 'checkpoint-ms']
+
+/** Refuses settings that would be ignored: SQLite settings or a file beside a database, PostgreSQL settings without one. */
 function refuseUnused(sources: Readonly<Record<string, string>>): void {
   const { db, store } = sources
+  const sqlite = SQLITE_FLAGS.flatMap((flag) => (sources[flag] === undefined ? [] : [sources[flag]]))
+  if (store !== undefined && sqlite.length > 0) {
+    throw new ConfigError(
+      `${sqlite.join(' and ')} ${sqlite.length === 1 ? 'applies' : 'apply'} only to an SQLite store, not with ${store} (PostgreSQL's own settings, such as synchronous_commit, decide its durability)`,
+    )
+  }
   if (db !== undefined && store !== undefined) {
     throw new ConfigError(`${db} and ${store} both name the store: ${db} an SQLite file, ${store} a PostgreSQL database; give one of them`)
   }

@@ -53,13 +53,24 @@ test.for(SETTINGS.map((row) => [row.flag, row] as const))('--%s and its variable
 })
 
 test('every option of the plugin and the store has a row', () => {
-  // Every flag but --db, which names the other kind of store (the file is there by default).
-  const all = serve(SETTINGS.filter((row) => row.flag !== 'db').flatMap((row) => [`--${row.flag}`, sample(row)]))
+  // Every flag but those of an SQLite file (--db, --durability, --checkpoint-ms), which go with
+  // the other kind of store and are checked on their own below.
+  const sqliteOnly = ['db', 'durability', 'checkpoint-ms']
+  const all = serve(SETTINGS.filter((row) => !sqliteOnly.includes(row.flag)).flatMap((row) => [`--${row.flag}`, sample(row)]))
+  const file = serve(SETTINGS.filter((row) => sqliteOnly.includes(row.flag)).flatMap((row) => [`--${row.flag}`, sample(row)]))
+  const checkpointMs = SETTINGS.find((row) => row.flag === 'checkpoint-ms') as Setting
+  expect({ file: file.app.file, durability: file.app.durability, checkpointMs: file.app.checkpointMs }).toEqual({
+    file: 'elsewhere.db',
+    durability: 'full',
+    checkpointMs: Number(checkpointMs.default) + 1,
+  })
   const options = [
     ...Object.keys(LIVE_DEFAULTS),
     ...Object.keys(SERVER_LIMIT_DEFAULTS),
     'file', 'postgres', 'durability', 'bodyLimit', 'readChunkBytes', 'cacheSize', 'stateCacheBytes', 'checkpointBytes', 'checkpointMs', 'snapshotPolicy', 'corsOrigins', 'inspector', 'rateLimit',
   ]
+  // Set only with a file (and checked above): the others are all set without one.
+  for (const option of ['durability', 'checkpointMs']) options.splice(options.indexOf(option), 1)
   for (const option of options) expect(all.app, option).toHaveProperty(option)
   expect(Object.keys(all.app.snapshotPolicy).sort()).toEqual(Object.keys(DEFAULT_SNAPSHOT_POLICY).sort())
   expect(Object.keys(all.app).sort()).toEqual([...options].sort())
