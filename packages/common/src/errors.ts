@@ -59,6 +59,12 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   /** The server is up but cannot serve: its store does not answer (`/ready`, HTTP 503). */
   NOT_READY: 'NOT_READY',
+  /**
+   * The store's database does not answer (it restarted, the connection was lost, it is
+   * overloaded): retry. A write answered with it was not stored, unless its message says that its
+   * outcome is unknown (the connection was lost as it committed).
+   */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   /** A live reader fell too far behind and must reconnect from its last id. */
   SLOW_READER: 'SLOW_READER',
   /**
@@ -120,6 +126,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   METHOD_NOT_ALLOWED: 405,
   SHUTTING_DOWN: 503,
   NOT_READY: 503,
+  STORE_UNAVAILABLE: 503,
   SLOW_READER: 503,
   STREAM_DELETED: 410,
   UNAUTHORIZED: 401,

@@ -56,7 +56,7 @@ function retryableStatus(status: number): boolean {
 }
 
 /** In-band codes (no HTTP status) after which a reconnect resumes where it was. */
-const RETRY_CODES = new Set<string>([ErrorCode.NETWORK, ErrorCode.SHUTTING_DOWN, ErrorCode.SLOW_READER, ErrorCode.INTERNAL])
+const RETRY_CODES = new Set<string>([ErrorCode.NETWORK, ErrorCode.SHUTTING_DOWN, ErrorCode.SLOW_READER, ErrorCode.STORE_UNAVAILABLE, ErrorCode.INTERNAL])
 
 /** Classifies an error by its status when it came from an answer, else by its code. */
 export function classify(err: unknown): FailureKind {

@@ -120,6 +120,7 @@ export function failInternal(connection: SseConnection, error: unknown): void {
   const code = (error as { code?: unknown }).code
   if (code === ErrorCode.STREAM_NOT_FOUND || code === ErrorCode.STREAM_DELETED) connection.fail(ErrorCode.STREAM_DELETED, (error as Error).message)
   else if (code === ErrorCode.SHUTTING_DOWN) connection.fail(ErrorCode.SHUTTING_DOWN, 'the server is shutting down')
+  else if (code === ErrorCode.STORE_UNAVAILABLE) connection.fail(ErrorCode.STORE_UNAVAILABLE, 'the database does not answer; reconnect')
   else connection.fail(ErrorCode.INTERNAL, 'internal error')
 }
 
