@@ -15,12 +15,14 @@
  * Jobs that create or delete streams run alone in their group: they read logs that an earlier
  * job could have written (a fork's source), and purge rows.
  */
-import type pg from 'pg'
-import { ErrorCode, StateStreamError } from '@statestream/common'
+import pg from 'pg'
 import type { JobHints } from '../storage-engine.ts'
 import type { JobOutcome } from '../write-queue.ts'
 import type { StoreEvent } from '../stream-types.ts'
 import { runOnce } from './pending-reads.ts'
+import { checkout } from './pg-connection.ts'
+import type { Lease } from './pg-connection.ts'
+import { notStored, outcomeUnknown } from './pg-failures.ts'
 import { flushStatements } from './pg-flush.ts'
 import type { Statement } from './pg-flush.ts'
 import { queryOf } from './pg-query.ts'
@@ -103,41 +105,69 @@ export class PgWriteQueue {
     return this.#jobs.splice(0, end)
   }
 
+  /**
+   * Runs `jobs` as one transaction. Whatever fails, every job is answered or queued again: a job
+   * that ran to its outcome fails with the group (its writes were the group's); the job running
+   * when the group failed fails too (its read may be what failed); jobs that never ran (those put
+   * off, those after the failure) go first into the next group.
+   */
   async #runGroup(jobs: QueuedJob[]): Promise<void> {
-    let client: pg.PoolClient
+    let lease: Lease
     try {
-      client = await this.#pool.connect()
+      lease = await checkout(this.#pool)
     } catch (error) {
-      for (const job of jobs) job.reject(unavailable(error))
+      for (const job of jobs) job.reject(notStored(error))
       return
     }
+    const client = lease.client
     const started = performance.now()
     const settled: Array<{ job: QueuedJob; outcome: JobOutcome<unknown> }> = []
     const deferred: QueuedJob[] = []
     let scope: WriteScope | undefined
+    /** Jobs taken so far, the one running now among them. */
+    let taken = 0
+    /** Jobs that failed on their own (answered already). */
+    const rejected = new Set<QueuedJob>()
+    let unknown = false
     try {
       scope = await this.#begin(client, jobs)
       this.#hooks.begin(scope.baseGpos)
       for (const job of jobs) {
+        taken += 1
         const result = await this.#runJob(scope, job, settled.length === 0 && deferred.length === 0)
         if (result === 'deferred') deferred.push(job)
         else if (result.ok) settled.push({ job, outcome: result.outcome })
-        else job.reject(result.error)
+        else {
+          rejected.add(job)
+          job.reject(result.error)
+        }
       }
       const last = runOnce(scope, () => this.#hooks.beforeCommit())
       if (!('value' in last)) throw new Error('the commit hook read what the group had not')
-      await pipeline(client, [...flushStatements(scope, this.#channel), { sql: 'COMMIT', params: [] }])
+      const end = await commit(client, [...flushStatements(scope, this.#channel), { sql: 'COMMIT', params: [] }])
+      if (end.outcome !== 'committed') {
+        unknown = end.outcome === 'unknown'
+        throw end.error
+      }
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {})
-      client.release()
+      // Never reused: a connection that failed, or whose transaction is in an unknown state, is
+      // dropped (and with it the transaction and its lock).
+      lease.release(error instanceof Error ? error : new Error('the group failed'))
       this.#hooks.onAbort()
-      const failure = unavailable(error)
+      if (taken === 0) {
+        // BEGIN, the lock or the rows read ahead failed: nothing ran.
+        for (const job of jobs) job.reject(notStored(error))
+        return
+      }
+      const failure = unknown ? outcomeUnknown(error) : notStored(error)
       for (const { job } of settled) job.reject(failure)
-      // Put off jobs never ran: let them try again with the next group.
-      this.#jobs.unshift(...deferred)
+      const running = jobs[taken - 1] as QueuedJob
+      const answered = settled.some((done) => done.job === running) || deferred.includes(running) || rejected.has(running)
+      if (!answered) running.reject(notStored(error))
+      this.#jobs.unshift(...deferred, ...jobs.slice(taken))
       return
     }
-    client.release()
+    lease.release()
     this.#hooks.onCommit(scope, jobs.length, performance.now() - started)
     this.#jobs.unshift(...deferred)
     for (const { job, outcome } of settled) job.resolve(outcome.result)
@@ -226,13 +256,24 @@ function recordChange(scope: WriteScope, event: StoreEvent): void {
   }
 }
 
-/** Sends every statement at once (one round trip) and waits for all; the first failure wins. */
-async function pipeline(client: pg.PoolClient, statements: readonly Statement[]): Promise<void> {
-  await Promise.all(statements.map((statement) => client.query(statement.sql, statement.params)))
-}
+/** How a group's last round trip ended: committed, rolled back, or unknown (its answer was lost). */
+type Commit = { outcome: 'committed' } | { outcome: 'aborted' | 'unknown'; error: unknown }
 
-/** The error a writer gets when the database failed its group (never the database's own text). */
-function unavailable(error: unknown): StateStreamError {
-  if (error instanceof StateStreamError) return error
-  return new StateStreamError(ErrorCode.INTERNAL, 'the database could not store this write; it was not stored', { cause: error })
+/**
+ * Sends every statement, COMMIT last, at once (one round trip) and waits for all. Rolled back when
+ * the database answered a statement with an error (that ends the transaction: a COMMIT after it
+ * rolls back), or COMMIT itself with an error; unknown when the connection was lost first, or
+ * ended (FATAL) in COMMIT's place: the commit may have happened before the answer was lost.
+ */
+async function commit(client: pg.PoolClient, statements: readonly Statement[]): Promise<Commit> {
+  const results = await Promise.allSettled(statements.map((statement) => client.query(statement.sql, statement.params)))
+  const last = results.length - 1
+  const failed = results.findIndex((result) => result.status === 'rejected')
+  if (failed === -1) {
+    const end = results[last] as PromiseFulfilledResult<pg.QueryResult>
+    return end.value.command === 'COMMIT' ? { outcome: 'committed' } : { outcome: 'aborted', error: new Error(`COMMIT answered ${end.value.command}`) }
+  }
+  const error = (results[failed] as PromiseRejectedResult).reason as unknown
+  const answered = error instanceof pg.DatabaseError && (failed < last || error.severity === 'ERROR')
+  return { outcome: answered ? 'aborted' : 'unknown', error }
 }
