@@ -74,7 +74,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   )
 
   // The app owns the store (unless given one), so that /ready can ask it.
-  const store = options.store ?? (await StreamStore.open(options))
+  const store = options.store ?? (await StreamStore.open({ log: app.log, ...options }))
   if (options.store === undefined) app.addHook('onClose', async () => store.close())
   const metrics = new Registry()
   collectDefaultMetrics({ register: metrics })

@@ -75,7 +75,7 @@ export async function statestream(app: FastifyInstance, options: StatestreamOpti
   // Then access control, so that a bad key fails the registration before anything is opened.
   if (options.auth !== undefined) installAccessControl(app, options.auth)
   const owned = options.store === undefined
-  const store = options.store ?? (await StreamStore.open(options))
+  const store = options.store ?? (await StreamStore.open({ log: app.log, ...options }))
   if (owned) app.addHook('onClose', async () => store.close())
 
   // Every body is taken as bytes: plain streams store them as they are, JSON is parsed where a

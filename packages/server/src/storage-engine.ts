@@ -83,6 +83,11 @@ export interface EngineHooks {
   deliver(items: readonly CommittedItem[]): Promise<void>
 }
 
+/** Where an engine reports what goes wrong in the background (a lost connection): the server's logger. */
+export interface EngineLogger {
+  warn(fields: Record<string, unknown>, message: string): void
+}
+
 /** How a read runs. */
 export interface ReadOptions {
   /** Every read of the operation sees one snapshot of the database (several streams at one gpos). */

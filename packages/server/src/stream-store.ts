@@ -34,7 +34,7 @@ import { PostgresEngine } from './postgres/pg-engine.ts'
 import type { PostgresOptions } from './postgres/pg-options.ts'
 import { fenceProducer } from './producer-fence.ts'
 import { SqliteEngine } from './sqlite-engine.ts'
-import type { CommittedItem, JobHints, ReadOptions, RowStore, StorageEngine } from './storage-engine.ts'
+import type { CommittedItem, EngineLogger, JobHints, ReadOptions, RowStore, StorageEngine } from './storage-engine.ts'
 import { StoreView } from './store-view.ts'
 import { StreamWrites, liveRecord, stateRecord } from './stream-writes.ts'
 import { checkConfig, requestedConfig, sameConfig } from './stream-config.ts'
@@ -89,6 +89,8 @@ export interface StreamStoreOptions {
    * all to the writer. Default 20. Only for a file: an in-memory database has no WAL.
    */
   checkpointMs?: number
+  /** Where the store reports failures no request sees (a lost database connection). Default: none. */
+  log?: EngineLogger
 }
 
 export class StreamStore {
@@ -188,7 +190,7 @@ export class StreamStore {
 
   /** Opens a store on the engine `options` name (PostgreSQL with `postgres`, else SQLite). */
   static async open(options: StreamStoreOptions = {}): Promise<StreamStore> {
-    const engine = options.postgres === undefined ? undefined : await PostgresEngine.open(options.postgres, options.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES)
+    const engine = options.postgres === undefined ? undefined : await PostgresEngine.open(options.postgres, options.stateCacheBytes ?? DEFAULT_STATE_CACHE_BYTES, options.log)
     const store = new StreamStore(options, engine)
     try {
       await store.#started

@@ -14,10 +14,12 @@ import pg from 'pg'
 import { HeadStates } from '../head-states.ts'
 import type { HeadCache, HeldHead } from '../head-states.ts'
 import { LogReader } from '../log-reader.ts'
-import type { EngineHooks, JobHints, ReadOptions, StorageEngine } from '../storage-engine.ts'
+import type { EngineHooks, EngineLogger, JobHints, ReadOptions, StorageEngine } from '../storage-engine.ts'
 import type { JobOutcome } from '../write-queue.ts'
 import { ReadScope, activeScope, runPending } from './pending-reads.ts'
-import { clientConfig } from './pg-connection.ts'
+import { checkout, clientConfig } from './pg-connection.ts'
+import type { Lease } from './pg-connection.ts'
+import { isUnavailable, readFailure } from './pg-failures.ts'
 import { redact, resolvePostgresOptions } from './pg-options.ts'
 import type { PostgresOptions } from './pg-options.ts'
 import { PgFeed } from './pg-feed.ts'
@@ -34,6 +36,11 @@ export class PostgresStoreError extends Error {
   override name = 'PostgresStoreError'
 }
 
+/** How long `/ready`'s query may take before the store counts as not answering, in ms. */
+const PING_TIMEOUT_MS = 5_000
+
+const SILENT: EngineLogger = { warn: () => {} }
+
 export class PostgresEngine implements StorageEngine {
   readonly shared = true
   readonly rows = new PgRows()
@@ -46,15 +53,18 @@ export class PostgresEngine implements StorageEngine {
   #queue: PgWriteQueue | undefined
   #feed: PgFeed | undefined
 
-  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, stateCacheBytes: number) {
+  readonly #logger: EngineLogger
+
+  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, stateCacheBytes: number, logger: EngineLogger) {
     this.#pool = pool
     this.#config = config
+    this.#logger = logger
     this.#channel = `statestream_${schema}`
     this.heads = new GroupHeads(stateCacheBytes)
   }
 
   /** Connects to the database and migrates its schema. */
-  static async open(options: PostgresOptions, stateCacheBytes: number): Promise<PostgresEngine> {
+  static async open(options: PostgresOptions, stateCacheBytes: number, logger: EngineLogger = SILENT): Promise<PostgresEngine> {
     let resolved: Required<PostgresOptions>
     try {
       resolved = resolvePostgresOptions(options)
@@ -65,21 +75,24 @@ export class PostgresEngine implements StorageEngine {
     // Idle connections stay open (no idle timeout): a server's load comes back, and reconnecting
     // costs more than an open connection does.
     const pool = new pg.Pool({ ...config, max: resolved.poolSize, idleTimeoutMillis: 0, pipeline: true } as pg.PoolConfig)
-    // An idle client that loses its connection must not crash the process; the next query reconnects.
-    pool.on('error', () => {})
+    // An idle client that loses its connection must not crash the process: the pool drops it, and
+    // the next query connects again.
+    pool.on('error', (error) => logger.warn({ err: error }, 'an idle PostgreSQL connection was lost'))
     try {
-      const client = await pool.connect()
+      const lease = await checkout(pool)
       try {
-        await migrate(client, resolved.schema)
-      } finally {
-        client.release()
+        await migrate(lease.client, resolved.schema)
+        lease.release()
+      } catch (error) {
+        lease.release(error)
+        throw error
       }
     } catch (error) {
       await pool.end().catch(() => {})
       const reason = (error as Error).message || String((error as { code?: unknown }).code ?? error)
       throw new PostgresStoreError(`cannot open the PostgreSQL store at ${redact(resolved.url)} (schema ${resolved.schema}): ${reason}`, { cause: error })
     }
-    return new PostgresEngine(pool, config, resolved.schema, stateCacheBytes)
+    return new PostgresEngine(pool, config, resolved.schema, stateCacheBytes, logger)
   }
 
   async start(hooks: EngineHooks): Promise<void> {
@@ -94,7 +107,13 @@ export class PostgresEngine implements StorageEngine {
         this.#feed?.poke()
       },
     })
-    this.#feed = new PgFeed(this.#config, this.#pool, quoteIdentifier(this.#channel), (items) => hooks.deliver(items))
+    this.#feed = new PgFeed(
+      this.#config,
+      this.#pool,
+      quoteIdentifier(this.#channel),
+      (items) => hooks.deliver(items),
+      (error, what) => this.#logger.warn({ err: error }, `the change feed ${what}; it retries`),
+    )
     await this.#feed.start()
   }
 
@@ -108,21 +127,40 @@ export class PostgresEngine implements StorageEngine {
 
   async read<T>(operation: () => T, options: ReadOptions = {}): Promise<T> {
     if (options.consistent !== true) {
-      const scope = new ReadScope(queryOf(this.#pool))
-      if (options.streamIds !== undefined && options.streamIds.length > 0) await this.#prefetch(scope, options.streamIds)
-      return runPending(scope, operation)
+      try {
+        const scope = new ReadScope(queryOf(this.#pool))
+        if (options.streamIds !== undefined && options.streamIds.length > 0) await this.#prefetch(scope, options.streamIds)
+        return await runPending(scope, operation)
+      } catch (error) {
+        throw readFailure(error)
+      }
     }
-    const client = await this.#pool.connect()
+    let lease: Lease
+    try {
+      lease = await checkout(this.#pool)
+    } catch (error) {
+      throw readFailure(error)
+    }
+    const client = lease.client
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
       const result = await runPending(new ReadScope(queryOf(client)), operation)
       await client.query('COMMIT')
+      lease.release()
       return result
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw error
-    } finally {
-      client.release()
+      // The operation's own error (a stream not found, say) leaves a healthy connection to reuse;
+      // one the database failed is dropped.
+      if (lease.lost === undefined && !isUnavailable(error)) {
+        const rolledBack = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        )
+        lease.release(rolledBack ? undefined : error)
+      } else {
+        lease.release(error)
+      }
+      throw readFailure(error)
     }
   }
 
@@ -135,8 +173,20 @@ export class PostgresEngine implements StorageEngine {
     return this.#queue?.drain() ?? Promise.resolve()
   }
 
+  /** Rejects unless the database answers within `PING_TIMEOUT_MS` (a probe must answer promptly). */
   async ping(): Promise<void> {
-    await this.#pool.query('SELECT 1')
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the database did not answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS)
+    })
+    // A query that answers late is dropped by the driver (its connection with it).
+    const query = this.#pool.query({ text: 'SELECT 1', query_timeout: PING_TIMEOUT_MS } as pg.QueryConfig)
+    query.catch(() => {})
+    try {
+      await Promise.race([query, late])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,9 @@
  * shows is always everything up to some position and nothing after it: the feed never passes an
  * entry that commits later with a lower position. Notifications that arrive while a read runs are
  * folded into one more read. A lost connection is opened again (with backoff), and the read that
- * follows picks up whatever was missed: the position, not the notifications, says what is new.
+ * follows picks up whatever was missed: the position, not the notifications, says what is new. A
+ * read that fails (the database restarting, say) is tried again with backoff, not left for the
+ * next notification, which may never come. Failures are reported to `onError`.
  */
 import pg from 'pg'
 import type { StoredEntry } from '../stream-types.ts'
@@ -45,8 +47,9 @@ export interface FeedPosition {
 
 /** Rows read per statement. */
 const PAGE = 1000
-/** First delay before reconnecting a lost listening connection, in ms (doubling up to 5 s). */
+/** First delay before reconnecting a lost listening connection, or reading again after a failed read, in ms (doubling up to `MAX_RETRY_MS`). */
 const RECONNECT_MS = 100
+const MAX_RETRY_MS = 5_000
 
 interface FeedRow {
   t: number
@@ -80,7 +83,7 @@ export class PgFeed {
   readonly #pool: pg.Pool
   readonly #channel: string
   readonly #deliver: (items: FeedItem[], position: FeedPosition) => Promise<void>
-  readonly #onError: (error: unknown) => void
+  readonly #onError: (error: unknown, what: string) => void
   #listener: pg.Client | undefined
   #position: FeedPosition = { gpos: 0, csn: 0 }
   #reading = false
@@ -88,18 +91,21 @@ export class PgFeed {
   #closed = false
   #reconnectMs = RECONNECT_MS
   #reconnect: NodeJS.Timeout | undefined
+  #rereadMs = RECONNECT_MS
+  #reread: NodeJS.Timeout | undefined
   #waiters: Array<{ gpos: number; resolve: () => void }> = []
 
   /**
    * @param deliver hands a read's items, in commit order, to the store; the feed's position moves
    *   on once it resolves.
+   * @param onError told of each failure (a lost connection, a failed read), with what failed.
    */
   constructor(
     config: pg.ClientConfig,
     pool: pg.Pool,
     channel: string,
     deliver: (items: FeedItem[], position: FeedPosition) => Promise<void>,
-    onError: (error: unknown) => void = () => {},
+    onError: (error: unknown, what: string) => void = () => {},
   ) {
     this.#config = config
     this.#pool = pool
@@ -129,11 +135,18 @@ export class PgFeed {
       return
     }
     this.#reading = true
-    void this.#readAll().finally(() => {
+    clearTimeout(this.#reread)
+    this.#reread = undefined
+    void this.#readAll().then((ok) => {
       this.#reading = false
-      if (this.#again) {
+      if (ok) this.#rereadMs = RECONNECT_MS
+      if (this.#again || this.#closed) {
         this.#again = false
         this.poke()
+      } else if (!ok) {
+        // Nothing else may come to read it: try again (from the same position) after a while.
+        this.#reread = setTimeout(() => this.poke(), this.#rereadMs)
+        this.#rereadMs = Math.min(this.#rereadMs * 2, MAX_RETRY_MS)
       }
     })
   }
@@ -148,6 +161,7 @@ export class PgFeed {
   async close(): Promise<void> {
     this.#closed = true
     clearTimeout(this.#reconnect)
+    clearTimeout(this.#reread)
     for (const waiter of this.#waiters.splice(0)) waiter.resolve()
     const listener = this.#listener
     this.#listener = undefined
@@ -157,15 +171,23 @@ export class PgFeed {
   async #listen(): Promise<void> {
     const listener = new pg.Client(this.#config)
     listener.on('notification', () => this.poke())
+    // Listened to from the start: an error while connecting must not be thrown either.
     listener.on('error', (error) => {
-      this.#onError(error)
+      if (this.#listener !== listener) return
+      this.#onError(error, 'lost its listening connection')
       this.#lost(listener)
     })
     listener.on('end', () => this.#lost(listener))
-    await listener.connect()
-    await listener.query(`LISTEN ${this.#channel}`)
+    try {
+      await listener.connect()
+      await listener.query(`LISTEN ${this.#channel}`)
+    } catch (error) {
+      // Never left connected: a client whose LISTEN failed is closed here.
+      await listener.end().catch(() => {})
+      throw error
+    }
     if (this.#closed) {
-      await listener.end()
+      await listener.end().catch(() => {})
       return
     }
     this.#listener = listener
@@ -183,8 +205,8 @@ export class PgFeed {
         // Whatever was committed while it was away is read now.
         () => this.poke(),
         (error: unknown) => {
-          this.#onError(error)
-          this.#reconnectMs = Math.min(this.#reconnectMs * 2, 5_000)
+          this.#onError(error, 'could not listen again')
+          this.#reconnectMs = Math.min(this.#reconnectMs * 2, MAX_RETRY_MS)
           this.#reconnect = setTimeout(retry, this.#reconnectMs)
         },
       )
@@ -192,17 +214,18 @@ export class PgFeed {
     this.#reconnect = setTimeout(retry, this.#reconnectMs)
   }
 
-  /** Reads and delivers pages until a read comes back short. */
-  async #readAll(): Promise<void> {
+  /** Reads and delivers pages until a read comes back short; false when a read failed. */
+  async #readAll(): Promise<boolean> {
     try {
       for (;;) {
-        if (this.#closed) return
+        if (this.#closed) return true
         const full = await this.#readPage()
-        if (!full) break
+        if (!full) return true
       }
     } catch (error) {
-      // The next notification (or reconnection) reads again from the same position.
-      this.#onError(error)
+      // Read again from the same position: nothing past it was delivered.
+      this.#onError(error, 'could not read what was committed')
+      return false
     }
   }
 
