@@ -38,7 +38,7 @@ const STORAGE_TESTS = [
 ]
 
 /** Tests of the PostgreSQL engine alone (migrations, replicas): the `postgres` project only. */
-const POSTGRES_TESTS = ['packages/server/test/pg-*.test.ts', 'test/replicas-*.test.ts']
+const POSTGRES_TESTS = ['packages/server/test/pg-*.test.ts', 'test/pg-*.test.ts', 'test/replicas-*.test.ts']
 
 const project = (name: string, config: NonNullable<TestProjectInlineConfiguration['test']>): TestProjectInlineConfiguration => ({
   extends: true,

@@ -1,0 +1,80 @@
+/**
+ * A server whose PostgreSQL database stops answering, reached through a TCP proxy that the test
+ * stalls (every byte held back: a database that hangs, or a network that went silent) and then
+ * closes (connections reset, new ones refused: a database that is down):
+ * - `/ready` answers `503 NOT_READY` while the database is silent, and 200 once it answers again;
+ * - reads and writes while it is down answer `503 STORE_UNAVAILABLE` in the error body (a write
+ *   says it was not stored), and the change feed's failures reach the server's log.
+ */
+import { buildApp } from '@statestream/server'
+import { expect } from 'vitest'
+import { replicaTest as test } from './support/replicas.ts'
+import { startTcpProxy } from './support/tcp-proxy.ts'
+
+/** Far longer than any answer should take; an answer still missing then is a hang. */
+const HANG_MS = 45_000
+
+/** Resolves once `check` holds, polling every 20 ms; rejects after `ms`. */
+async function until(check: () => Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const deadline = performance.now() + ms
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** `promise`, or a rejection saying `what` hangs after `HANG_MS`. */
+async function answered<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} got no answer in ${HANG_MS} ms`)), HANG_MS)
+  })
+  try {
+    return await Promise.race([promise, hang])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+test('a database that hangs, then goes away: /ready answers 503, requests answer 503 STORE_UNAVAILABLE', { timeout: 180_000 }, async ({ database, newSchema }) => {
+  const target = new URL((database as { url: string }).url)
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
+  const proxied = new URL(target)
+  proxied.port = new URL(proxy.url).port
+  const warnings: string[] = []
+  const log = { warn: (_fields: Record<string, unknown>, message: string) => void warnings.push(message) }
+  const app = await buildApp({ postgres: { url: proxied.toString(), schema: newSchema() }, log })
+  try {
+    const json = { 'content-type': 'application/json' }
+    expect((await app.inject({ method: 'PUT', url: '/v1/stream/down/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)
+    expect((await app.inject({ method: 'POST', url: '/v1/stream/down/a', headers: json, payload: '{"set":{"n":1}}' })).statusCode).toBe(204)
+    expect((await app.inject({ method: 'GET', url: '/ready' })).statusCode).toBe(200)
+
+    // Silent: the probe answers instead of waiting for the database.
+    proxy.stall()
+    const silent = await answered(app.inject({ method: 'GET', url: '/ready' }), '/ready on a silent database')
+    expect(silent.statusCode).toBe(503)
+    expect(silent.json()).toMatchObject({ error: { code: 'NOT_READY' } })
+    proxy.resume()
+    await until(async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode === 200, '/ready answers 200 again')
+
+    // Gone: every connection reset, new ones refused.
+    await proxy.close()
+    const read = await answered(app.inject({ method: 'GET', url: '/v1/state/down/a' }), 'a read')
+    expect(read.statusCode).toBe(503)
+    expect(read.headers['content-type']).toMatch(/^application\/json/)
+    expect(read.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
+    const write = await answered(app.inject({ method: 'POST', url: '/v1/stream/down/a', headers: json, payload: '{"set":{"n":2}}' }), 'a write')
+    expect(write.statusCode).toBe(503)
+    expect(write.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
+    expect(write.json().error.message).toContain('not stored')
+    expect(write.headers['retry-after']).toBe('1')
+    const ready = await answered(app.inject({ method: 'GET', url: '/ready' }), '/ready on a database that is gone')
+    expect(ready.statusCode).toBe(503)
+    // The feed lost its listening connection and says so in the server's log.
+    await until(async () => warnings.some((message) => message.startsWith('the change feed')), 'the feed reports its lost connection')
+  } finally {
+    await app.close()
+    await proxy.close().catch(() => {})
+  }
+})
