@@ -262,7 +262,7 @@ export class PgFeed {
     changes.sort((a, b) => a.csn - b.csn)
     // A full page stops at its last entry: only the changes up to there are in (and the rest next time).
     const position = full ? { gpos: upto.gpos, csn: Math.max(this.#position.csn, ...changes.map((change) => change.csn)) } : upto
-    const items = merge(entries, changes)
+    const items = merge(closedAtTheirEnd(entries, changes), changes)
     if (items.length > 0 || position.gpos !== this.#position.gpos || position.csn !== this.#position.csn) {
       await this.#deliver(items, position)
       this.#position = position
@@ -274,6 +274,22 @@ export class PgFeed {
     }
     return full
   }
+}
+
+/**
+ * The entries, with the snapshot a close took at a stream's last entry not told as a window's end
+ * of its own. The feed reads an entry's snapshot flag as it finds the snapshots when it reads: an
+ * entry read only after a close committed has the close's snapshot, and would be told as a bound
+ * and then the close's bound, where the replica that committed it (and SQLite) tells only the
+ * close. A close change in the same page is always there when its snapshot is: the page takes
+ * every change up to its last entry's gpos, from the same snapshot of the database. (Had the
+ * snapshot policy also taken one at that entry, its bound is folded into the close's, which ends
+ * the same window.)
+ */
+export function closedAtTheirEnd(entries: readonly FeedEntry[], changes: readonly FeedChange[]): FeedEntry[] {
+  const closes = new Set(changes.flatMap((change) => (change.kind === 'close' ? [`${change.streamId}:${change.seq}`] : [])))
+  if (closes.size === 0) return entries as FeedEntry[]
+  return entries.map((entry) => (entry.snapshot && closes.has(`${entry.streamId}:${entry.entry.seq}`) ? { ...entry, snapshot: false } : entry))
 }
 
 /** Entries and changes in commit order: a change at gpos G comes after the entry at G, before G+1. */
