@@ -1,43 +1,63 @@
 /**
- * The change feed tells a close's snapshot once: as the close's bound, not also as the bound of
- * the stream's last entry, whenever the feed reads that entry only after the close committed.
+ * The change feed's page tells an entry's snapshot as a window's end only when the entry's own
+ * commit wrote it. A close without an append snapshots the stream's last entry later: a replica
+ * whose feed reads that entry only after the close must not tell a bound of its own there (the
+ * close's change is the final bound), while a close that appends ends the window at its entry and
+ * then the stream, as on SQLite.
  */
-import { expect, test } from 'vitest'
-import type { FeedChange, FeedEntry } from '../src/postgres/pg-feed.ts'
-import { closedAtTheirEnd } from '../src/postgres/pg-feed.ts'
+import pg from 'pg'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { clientConfig } from '../src/postgres/pg-connection.ts'
+import { FEED_READ } from '../src/postgres/pg-feed.ts'
+import { resolvePostgresOptions } from '../src/postgres/pg-options.ts'
+import { StreamStore } from '../src/stream-store.ts'
+import { freshDatabase } from '../../../test/support/pg-database.ts'
+import type { TestDatabase } from '../../../test/support/pg-database.ts'
 
-const entry = (streamId: number, seq: number, gpos: number, snapshot: boolean): FeedEntry => ({
-  type: 'entry',
-  streamId,
-  entry: { seq, ts: 1000 + seq, gpos, data: '{"merge":{}}' },
-  snapshot,
+let database: TestDatabase
+beforeAll(async () => {
+  database = await freshDatabase()
 })
-const change = (kind: 'close' | 'delete', streamId: number, seq: number, gpos: number): FeedChange => ({
-  type: 'change',
-  csn: gpos,
-  kind,
-  streamId,
-  name: `s${streamId}`,
-  seq,
-  ts: 1000 + seq,
-  gpos,
-})
+afterAll(() => database.drop())
 
-test('a snapshot at the entry a close ends at is the close’s, not a window’s end of its own', () => {
-  const entries = [entry(1, 20, 40, false), entry(2, 7, 41, true), entry(1, 21, 42, true)]
-  const out = closedAtTheirEnd(entries, [change('close', 1, 21, 42)])
-  expect(out.map((e) => [e.streamId, e.entry.seq, e.snapshot])).toEqual([
-    [1, 20, false],
-    // Another stream's window end at its own snapshot stays.
-    [2, 7, true],
-    [1, 21, false],
-  ])
-})
+const JSON_TYPE = 'application/json'
 
-test('without a close in the page, or with a close elsewhere, every snapshot is told', () => {
-  const entries = [entry(1, 8, 10, true), entry(2, 3, 11, true)]
-  expect(closedAtTheirEnd(entries, [])).toEqual(entries)
-  // A delete, a close of another stream, a close at another seq: none of them is this entry's.
-  const changes = [change('delete', 1, 8, 10), change('close', 3, 8, 11), change('close', 2, 4, 12)]
-  expect(closedAtTheirEnd(entries, changes).map((e) => e.snapshot)).toEqual([true, true])
+test('a close without an append leaves its entry without a bound of its own; one with an append ends the window there', async () => {
+  const options = { postgres: { url: database.url, schema: 'feed_close' } }
+  const store = await StreamStore.open(options)
+  const client = new pg.Client(clientConfig(resolvePostgresOptions(options.postgres)))
+  await client.connect()
+  try {
+    for (const name of ['only', 'with']) {
+      await store.create({ name, contentType: JSON_TYPE, kind: 'state' })
+      await store.append({ name, contentType: JSON_TYPE, body: Buffer.from('{"merge":{"a":1}}') })
+    }
+    await store.append({ name: 'only', body: Buffer.alloc(0), closed: true })
+    await store.append({ name: 'with', contentType: JSON_TYPE, body: Buffer.from('{"merge":{"a":2}}'), closed: true })
+    // Both closes snapshotted their stream's last entry.
+    const snapshots = await client.query<{ name: string; seq: number }>(
+      'SELECT st.name, s.seq FROM snapshots s JOIN streams st ON st.id = s.stream_id WHERE s.seq > 0 ORDER BY st.name',
+    )
+    expect(snapshots.rows).toEqual([
+      { name: 'only', seq: 1 },
+      { name: 'with', seq: 2 },
+    ])
+    // The feed's page from the start, read after both closes committed.
+    const page = await client.query<{ t: number; stream_id: number; seq: number; snap: boolean | null; kind: string | null }>(FEED_READ, [0, 0, 100])
+    const ids = new Map((await client.query<{ id: number; name: string }>('SELECT id, name FROM streams')).rows.map((row) => [row.id, row.name]))
+    const entries = page.rows.filter((row) => row.t === 0).map((row) => [ids.get(row.stream_id), row.seq, row.snap])
+    expect(entries).toEqual([
+      ['only', 1, false],
+      ['with', 1, false],
+      ['with', 2, true],
+    ])
+    const closes = page.rows.filter((row) => row.t === 1).map((row) => [ids.get(row.stream_id), row.seq, row.kind])
+    expect(closes).toEqual([
+      ['only', 1, 'close'],
+      ['with', 2, 'close'],
+    ])
+  } finally {
+    await client.end()
+    await store.close()
+  }
 })

@@ -65,9 +65,17 @@ interface FeedRow {
   kind: 'close' | 'delete' | null
 }
 
-const READ = `
+/**
+ * One page of what was committed after a position: entries, changes, and the position it reaches.
+ * An entry's `snap` is a snapshot written in the same transaction as the entry (`xmin`): a window
+ * its own commit ended. A close without an append also snapshots the stream's last entry, later;
+ * read after that close, the entry must not tell a window's end of its own, or a replica whose
+ * feed was slower would send one bound more than the replica that committed it (or SQLite): the
+ * close's change tells that end, as the final bound.
+ */
+export const FEED_READ = `
   WITH p AS (SELECT gpos, csn FROM position),
-  e AS (SELECT e.stream_id, e.seq, e.ts, e.gpos, e.data, e.bytes, s.seq IS NOT NULL AS snap
+  e AS (SELECT e.stream_id, e.seq, e.ts, e.gpos, e.data, e.bytes, (s.seq IS NOT NULL AND s.xmin = e.xmin) AS snap
           FROM entries e LEFT JOIN snapshots s ON s.stream_id = e.stream_id AND s.seq = e.seq
          WHERE e.gpos > $1 ORDER BY e.gpos LIMIT $3),
   upto AS (SELECT CASE WHEN (SELECT count(*) FROM e) = $3 THEN (SELECT max(gpos) FROM e) ELSE (SELECT gpos FROM p) END AS gpos)
@@ -230,7 +238,7 @@ export class PgFeed {
   }
 
   async #readPage(): Promise<boolean> {
-    const result = await this.#pool.query<FeedRow>(READ, [this.#position.gpos, this.#position.csn, PAGE])
+    const result = await this.#pool.query<FeedRow>(FEED_READ, [this.#position.gpos, this.#position.csn, PAGE])
     const entries: FeedEntry[] = []
     const changes: FeedChange[] = []
     let upto = this.#position
@@ -262,7 +270,7 @@ export class PgFeed {
     changes.sort((a, b) => a.csn - b.csn)
     // A full page stops at its last entry: only the changes up to there are in (and the rest next time).
     const position = full ? { gpos: upto.gpos, csn: Math.max(this.#position.csn, ...changes.map((change) => change.csn)) } : upto
-    const items = merge(closedAtTheirEnd(entries, changes), changes)
+    const items = merge(entries, changes)
     if (items.length > 0 || position.gpos !== this.#position.gpos || position.csn !== this.#position.csn) {
       await this.#deliver(items, position)
       this.#position = position
@@ -274,22 +282,6 @@ export class PgFeed {
     }
     return full
   }
-}
-
-/**
- * The entries, with the snapshot a close took at a stream's last entry not told as a window's end
- * of its own. The feed reads an entry's snapshot flag as it finds the snapshots when it reads: an
- * entry read only after a close committed has the close's snapshot, and would be told as a bound
- * and then the close's bound, where the replica that committed it (and SQLite) tells only the
- * close. A close change in the same page is always there when its snapshot is: the page takes
- * every change up to its last entry's gpos, from the same snapshot of the database. (Had the
- * snapshot policy also taken one at that entry, its bound is folded into the close's, which ends
- * the same window.)
- */
-export function closedAtTheirEnd(entries: readonly FeedEntry[], changes: readonly FeedChange[]): FeedEntry[] {
-  const closes = new Set(changes.flatMap((change) => (change.kind === 'close' ? [`${change.streamId}:${change.seq}`] : [])))
-  if (closes.size === 0) return entries as FeedEntry[]
-  return entries.map((entry) => (entry.snapshot && closes.has(`${entry.streamId}:${entry.entry.seq}`) ? { ...entry, snapshot: false } : entry))
 }
 
 /** Entries and changes in commit order: a change at gpos G comes after the entry at G, before G+1. */
