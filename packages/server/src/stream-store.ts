@@ -104,6 +104,8 @@ export class StreamStore {
   readonly #history: HistoryReader
   readonly #view: StoreView
   readonly #writes: StreamWrites
+  /** On a shared engine: the last gpos the feed's events have told readers (see `gpos`). */
+  #told = 0
   readonly #list: StreamList
   readonly #listeners = new Set<(event: StoreEvent) => void>()
   readonly #commitListeners = new Set<(writes: number, ms: number) => void>()
@@ -206,7 +208,8 @@ export class StreamStore {
    * streams so far (on PostgreSQL, what this replica's feed has delivered of every replica's).
    */
   get gpos(): number {
-    return this.#engine.visibleGpos ?? this.#writes.gpos
+    const visible = this.#engine.visibleGpos
+    return visible === undefined ? this.#writes.gpos : Math.max(visible, this.#told)
   }
 
   /**
@@ -432,7 +435,11 @@ export class StreamStore {
       // One commit at a time, as a single server tells them: a read that caught up on several
       // commits must not land on readers as one burst (their sockets get a turn in between).
       if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-      this.#emit(events[i] as StoreEvent)
+      const event = events[i] as StoreEvent
+      // The feed's position moves only once the whole page is told; until then the clock is what
+      // has been told so far, or a tick between two commits would claim less than was sent.
+      if (event.type === 'append') this.#told = Math.max(this.#told, event.entries.at(-1)?.gpos ?? 0)
+      this.#emit(event)
     }
   }
 

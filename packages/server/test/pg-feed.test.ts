@@ -1,9 +1,12 @@
 /**
- * The change feed's page tells an entry's snapshot as a window's end only when the entry's own
- * commit wrote it. A close without an append snapshots the stream's last entry later: a replica
- * whose feed reads that entry only after the close must not tell a bound of its own there (the
- * close's change is the final bound), while a close that appends ends the window at its entry and
- * then the stream, as on SQLite.
+ * What the PostgreSQL change feed tells a replica's readers, against the test run's PostgreSQL:
+ * - an entry's snapshot is told as a window's end only when the entry's own commit wrote it. A
+ *   close without an append snapshots the stream's last entry later: a replica whose feed reads
+ *   that entry only after the close must not tell a bound of its own there (the close's change is
+ *   the final bound), while a close that appends ends the window at its entry and then the
+ *   stream, as on SQLite;
+ * - the store's clock (what `event: clock` says) is never behind a commit it has told readers,
+ *   even while the rest of the feed's page is still being told.
  */
 import pg from 'pg'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -59,5 +62,38 @@ test('a close without an append leaves its entry without a bound of its own; one
   } finally {
     await client.end()
     await store.close()
+  }
+})
+
+test('while the feed tells a page of commits, the store’s clock is never behind what it told', async () => {
+  const options = { postgres: { url: database.url, schema: 'feed_clock' } }
+  const writer = await StreamStore.open(options)
+  const reader = await StreamStore.open(options)
+  try {
+    const behind: Array<{ told: number; clock: number }> = []
+    let last = 0
+    const heard = new Promise<void>((resolve) =>
+      reader.subscribe((event) => {
+        if (event.type !== 'append') return
+        const told = event.entries.at(-1)?.gpos ?? 0
+        // Readers are told this commit now: a clock tick from here on must not claim less.
+        if (reader.gpos < told) behind.push({ told, clock: reader.gpos })
+        last = Math.max(last, told)
+        if (last >= 12) resolve()
+      }),
+    )
+    for (const name of ['a', 'b', 'c']) await writer.create({ name, contentType: JSON_TYPE, kind: 'state' })
+    // Twelve commits, some of them while the reader's feed is still telling earlier ones.
+    await Promise.all(
+      ['a', 'b', 'c'].map(async (name) => {
+        for (let i = 0; i < 4; i++) await writer.append({ name, contentType: JSON_TYPE, body: Buffer.from(`{"merge":{"i":${i}}}`) })
+      }),
+    )
+    await heard
+    expect(behind).toEqual([])
+    expect(reader.gpos).toBe(12)
+  } finally {
+    await writer.close()
+    await reader.close()
   }
 })
