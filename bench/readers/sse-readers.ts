@@ -27,6 +27,8 @@ interface Reader {
   /** How many bytes of `"t":` the last chunk ended with (a marker cut by the boundary). */
   marker: number
   received: number
+  /** The send times received since `arm`, in order of arrival (to tell late, skipped and never-sent events apart). */
+  values: number[]
 }
 
 const MARKER = Buffer.from('"t":')
@@ -51,6 +53,7 @@ function sent(reader: Reader, value: number, arrived: number): void {
   if (value >= since) {
     record(arrived - value)
     reader.received++
+    reader.values.push(value)
   }
 }
 
@@ -103,7 +106,7 @@ function open(url: string): Promise<Reader> {
   const { hostname, port, pathname, search } = new URL(url)
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port), noDelay: true })
-    const reader: Reader = { socket, partial: -1, marker: 0, received: 0 }
+    const reader: Reader = { socket, partial: -1, marker: 0, received: 0, values: [] }
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error(`no answer from ${url} within 30 s`))
@@ -133,6 +136,38 @@ function open(url: string): Promise<Reader> {
   })
 }
 
+/**
+ * Where the events still missing at `collect` are: sent but received by no reader of this process
+ * (the append failed, or was never told), or received by others but not by some reader. For
+ * those readers, whether what they lack all comes after the last event they got (late: their
+ * delivery stopped) or lies between events they got (skipped).
+ */
+function whereMissing(expected: number): { byNone: number; shortReaders: number; late: number; skipped: number; order: number } {
+  const all = new Set<number>()
+  for (const reader of readers) for (const value of reader.values) all.add(value)
+  let shortReaders = 0
+  let late = 0
+  let skipped = 0
+  let order = 0
+  for (const reader of readers) {
+    if (reader.received >= expected) continue
+    shortReaders++
+    const own = new Set(reader.values)
+    let last = Number.NEGATIVE_INFINITY
+    for (let i = 0; i < reader.values.length; i++) {
+      const value = reader.values[i] as number
+      if (value < last) order++
+      last = Math.max(last, value)
+    }
+    for (const value of all) {
+      if (own.has(value)) continue
+      if (value > last) late++
+      else skipped++
+    }
+  }
+  return { byNone: Math.max(0, expected - all.size), shortReaders, late, skipped, order }
+}
+
 serve({
   ready: () => ({ pid: process.pid }),
   /** Opens `count` more streams to `url`, `parallel` at a time. */
@@ -154,7 +189,10 @@ serve({
   arm: (args) => {
     since = args.since as number
     sampleCount = 0
-    for (const reader of readers) reader.received = 0
+    for (const reader of readers) {
+      reader.received = 0
+      reader.values = []
+    }
     return true
   },
   /**
@@ -174,6 +212,7 @@ serve({
     const lowerBound = nowUs() - (args.lastSent as number)
     for (let i = 0; i < missing; i++) record(lowerBound)
     const taken = samples.subarray(0, sampleCount)
+    const gaps = missing > 0 ? whereMissing(expected) : undefined
     // Several reader processes merge their raw samples (ms) before taking percentiles.
     const raw = args.raw === true ? Array.from(taken, (us) => us / 1000) : undefined
     const [p50, p99, max] = percentiles(taken, [50, 99, 100])
@@ -186,6 +225,7 @@ serve({
       max: (max ?? Number.NaN) / 1000,
       minPerReader: Math.min(...counts),
       maxPerReader: Math.max(...counts),
+      ...(gaps !== undefined && { gaps }),
     }
   },
   close: () => {

@@ -47,6 +47,8 @@ interface Collected {
   max: number
   minPerReader: number
   maxPerReader: number
+  /** Present when events were missing: see `whereMissing` in `readers/sse-readers.ts`. */
+  gaps?: { byNone: number; shortReaders: number; late: number; skipped: number; order: number }
 }
 
 /** A 100-byte-ish message carrying its send time. */
@@ -57,14 +59,16 @@ function message(t: number): string {
 /**
  * Writes at `RATE`/s for `seconds` to `system`, open loop: each append leaves on its schedule
  * whether or not the previous one has been answered (a slow server must not slow the clock that
- * measures it). Returns the send time (µs) of the last append.
+ * measures it). Returns the send time (µs) of the last append, and how many appends failed.
  */
-async function write(system: System, seconds: number, waitMs = WAIT_MS): Promise<number> {
+async function write(system: System, seconds: number, waitMs = WAIT_MS): Promise<{ last: number; failed: number; firstError?: string }> {
   const p = pool(system.url, 8)
   const first = nowUs()
   const count = Math.round(seconds * RATE)
   const pending: Array<Promise<unknown>> = []
   let last = first
+  let failed = 0
+  let firstError: string | undefined
   try {
     for (let i = 0; i < count; i++) {
       const due = first + (i * 1e6) / RATE
@@ -72,8 +76,10 @@ async function write(system: System, seconds: number, waitMs = WAIT_MS): Promise
       if (wait > 0) await sleep(wait)
       last = nowUs()
       pending.push(
-        call(p, 'POST', system.writePath, { headers: { 'content-type': 'application/json' }, body: message(last) }).catch(() => {
+        call(p, 'POST', system.writePath, { headers: { 'content-type': 'application/json' }, body: message(last) }).catch((error: unknown) => {
           // An append that fails or is cut at the deadline shows up as events its readers miss.
+          failed++
+          firstError ??= String((error as Error).message ?? error).split('\n')[0]
         }),
       )
     }
@@ -81,7 +87,7 @@ async function write(system: System, seconds: number, waitMs = WAIT_MS): Promise
   } finally {
     await p.destroy()
   }
-  return last
+  return { last, failed, ...(firstError !== undefined && { firstError }) }
 }
 
 /** The figures of several reader processes as one: their raw samples merged (one process: as it is). */
@@ -97,6 +103,15 @@ function merge(parts: Collected[]): Collected {
     max: max ?? Number.NaN,
     minPerReader: Math.min(...parts.map((part) => part.minPerReader)),
     maxPerReader: Math.max(...parts.map((part) => part.maxPerReader)),
+    ...(parts.some((part) => part.gaps !== undefined) && {
+      gaps: {
+        byNone: Math.max(...parts.map((part) => part.gaps?.byNone ?? 0)),
+        shortReaders: parts.reduce((sum, part) => sum + (part.gaps?.shortReaders ?? 0), 0),
+        late: parts.reduce((sum, part) => sum + (part.gaps?.late ?? 0), 0),
+        skipped: parts.reduce((sum, part) => sum + (part.gaps?.skipped ?? 0), 0),
+        order: parts.reduce((sum, part) => sum + (part.gaps?.order ?? 0), 0),
+      },
+    }),
   }
 }
 
@@ -169,7 +184,8 @@ export async function liveWorkload(ctx: Context): Promise<Row[]> {
           const serverBefore = cpuSeconds(system.server.pid)
           const readersBefore = system.readers.map((readers) => cpuSeconds(readers.pid))
           const wallBefore = performance.now()
-          const lastSent = await write(system, seconds, waitMs)
+          const sent = await write(system, seconds, waitMs)
+          const lastSent = sent.last
           const wall = (performance.now() - wallBefore) / 1000
           const serverCores = (cpuSeconds(system.server.pid) - serverBefore) / wall
           // The busiest reader process: the one that would be the bottleneck.
@@ -189,7 +205,12 @@ export async function liveWorkload(ctx: Context): Promise<Row[]> {
           ctx.log(
             `live: ${system.name}, ${count} readers, round ${round + 1}/${rounds}: p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ` +
               `max ${fmt(result.max, 1)} ms, ${result.samples} events, ${result.missing} missing; ` +
-              `server ${fmt(serverCores, 2)} cores, busiest reader process ${fmt(readerCores, 2)} cores`,
+              `server ${fmt(serverCores, 2)} cores, busiest reader process ${fmt(readerCores, 2)} cores` +
+              (sent.failed > 0 ? `; ${sent.failed} appends failed (first: ${sent.firstError})` : '') +
+              (result.gaps !== undefined
+                ? `; missing: ${result.gaps.byNone} events received by no reader, ${result.gaps.shortReaders} readers short ` +
+                  `(${result.gaps.late} events after their last one, ${result.gaps.skipped} skipped between, ${result.gaps.order} out of order)`
+                : ''),
           )
         }
       }
