@@ -74,9 +74,16 @@ export class KernelQueues {
   #wanted = false
   #timer: NodeJS.Timeout | undefined
   #available = TABLES.some((table) => readable(table))
+  /** Completed reads that updated the watched sockets' figures. */
+  #reads = 0
 
   constructor(minIntervalMs = KERNEL_QUEUE_INTERVAL_MS) {
     this.#minIntervalMs = minIntervalMs
+  }
+
+  /** How many reads have updated the watched sockets' figures so far: an estimate taken before the last one is stale. */
+  get reads(): number {
+    return this.#reads
   }
 
   /** False where the kernel does not report its queues (then they count as 0). */
@@ -213,6 +220,7 @@ export class KernelQueues {
       watched.pace = watched.held === 0 ? pace : 0
       watchers.push(watched)
     }
+    this.#reads++
     return watchers
   }
 }

@@ -67,6 +67,9 @@ const SSE_HEADERS = {
  */
 const QUEUE_BUDGETS = 8
 
+/** Most bytes the chunked encoding adds to one write: its size in hex and two line ends. */
+const CHUNK_FRAMING = 12
+
 function sizeOf(chunk: Chunk): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
 }
@@ -90,6 +93,17 @@ export class SseConnection {
   #failure: ErrorCode | undefined
   #graceTimer: NodeJS.Timeout | undefined
   readonly #done: Promise<void>
+  /**
+   * The backlog (`#unsent` plus `#kernelBound`) when it was last worked out, and the bytes handed
+   * to Node since (framing included). Their sum bounds the backlog from above until the kernel's
+   * tables are read again: what Node held then or took since is either still in Node, in the
+   * kernel, or acknowledged, and the kernel's estimate only ever credits what is acknowledged.
+   * So a reader well within its budget costs `send` an addition, not a look at its socket.
+   */
+  #backlogThen = 0
+  #handedSince = 0
+  /** `KernelQueues.reads` when `#backlogThen` was worked out: a later read may have found more. */
+  #readsThen = 0
 
   /** Hijacks `reply` and sends the SSE response head. */
   constructor(reply: FastifyReply, options: SseConnectionOptions) {
@@ -117,6 +131,7 @@ export class SseConnection {
     res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS, ...options.headers })
     // Send the head now: a resumed reader with nothing to catch up must still see its 200.
     res.flushHeaders()
+    this.#takeBacklog()
   }
 
   /** False once the response has ended or the client has gone. */
@@ -161,11 +176,25 @@ export class SseConnection {
    */
   send(chunk: Chunk, size = sizeOf(chunk)): boolean {
     if (this.#ended) return false
+    if (
+      this.#queue.length === 0 &&
+      this.#backlogThen + this.#handedSince + size + CHUNK_FRAMING <= this.#options.maxBufferedBytes / 2 &&
+      this.#readsThen === (this.#options.kernel?.reads ?? 0) &&
+      !this.#res.writableNeedDrain
+    ) {
+      // Within half the budget whatever the socket has done since: as `#over` and `#room` would
+      // find (no read of the kernel's tables is needed below half), without asking the socket.
+      this.#allowance = 0
+      this.#put(chunk, size)
+      return true
+    }
     if (this.#over(size)) {
       this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
       return false
     }
     this.#write(chunk)
+    // Worked out afresh here, so that the next event may take the short way again.
+    this.#takeBacklog()
     return true
   }
 
@@ -176,7 +205,7 @@ export class SseConnection {
   tick(chunk: Chunk, render: () => Chunk): void {
     if (this.#ended) return
     if (this.#queue.length > 0 || this.#res.writableNeedDrain) this.#pendingTick = render
-    else this.#res.write(chunk)
+    else this.#put(chunk, sizeOf(chunk))
   }
 
   /** Resolves true once the socket has taken every event (at once if it has), false if the reader left. */
@@ -214,7 +243,7 @@ export class SseConnection {
     this.#ended = true
     this.#release()
     // What waits here goes into Node's buffer now: the response has nothing after it.
-    for (const chunk of this.#queue.splice(0)) this.#res.write(chunk)
+    for (const chunk of this.#queue.splice(0)) this.#put(chunk, sizeOf(chunk))
     this.#queuedBytes = 0
     this.#res.end()
     for (const resolve of this.#waiters.splice(0)) resolve(false)
@@ -226,7 +255,7 @@ export class SseConnection {
   #write(chunk: Chunk): void {
     const size = sizeOf(chunk)
     if (this.#queue.length === 0 && this.#room(size)) {
-      this.#res.write(chunk)
+      this.#put(chunk, size)
       return
     }
     this.#queue.push(chunk)
@@ -251,14 +280,18 @@ export class SseConnection {
     if (this.#ended) return
     while (this.#queue.length > 0 && this.#room(sizeOf(this.#queue[0] as Chunk))) {
       const chunk = this.#queue.shift() as Chunk
-      this.#queuedBytes -= sizeOf(chunk)
-      this.#res.write(chunk)
+      const size = sizeOf(chunk)
+      this.#queuedBytes -= size
+      this.#put(chunk, size)
     }
     if (this.#queue.length > 0 || this.#res.writableNeedDrain) return
     const tick = this.#pendingTick
     this.#pendingTick = undefined
     // Rendered now, not when it was missed: a clock must not claim less than was sent since.
-    if (tick !== undefined) this.#res.write(tick())
+    if (tick !== undefined) {
+      const chunk = tick()
+      this.#put(chunk, sizeOf(chunk))
+    }
     for (const resolve of this.#waiters.splice(0)) resolve(true)
   }
 
@@ -298,9 +331,23 @@ export class SseConnection {
    */
   #kernelRead(): void {
     if (this.#ended) return
+    this.#takeBacklog()
     const next = this.#queue[0]
     if (this.#over(next === undefined ? 0 : sizeOf(next))) this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
     else this.#flush()
+  }
+
+  /** Hands `chunk` (of `size` bytes) to Node. */
+  #put(chunk: Chunk, size: number): void {
+    this.#handedSince += size + CHUNK_FRAMING
+    this.#res.write(chunk)
+  }
+
+  /** Works the backlog out afresh: the base of `send`'s bound (`#backlogThen`). */
+  #takeBacklog(): void {
+    this.#backlogThen = this.#unsent() + this.#kernelBound()
+    this.#handedSince = 0
+    this.#readsThen = this.#options.kernel?.reads ?? 0
   }
 
   #ownBacklog(): number {
