@@ -21,7 +21,8 @@
  *
  * Knobs (environment): STALLED_BENCH_READERS (100), STALLED_BENCH_OTHERS (10),
  * STALLED_BENCH_PAIRS (3; 1 with --quick), STALLED_BENCH_SECONDS (12; 6), STALLED_BENCH_BYTES
- * (payload per append, 4096), STALLED_BENCH_BURST (100).
+ * (payload per append, 4096), STALLED_BENCH_BURST (100), STALLED_BENCH_PROFILE (a directory: the
+ * server runs with `--cpu-prof` into it; none by default).
  * Writes `bench/results/stalled-readers.json` (`stalled-readers.last-run.json` for --quick).
  */
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -43,6 +44,7 @@ const PAIRS = env('STALLED_BENCH_PAIRS', quick ? 1 : 3)
 const SECONDS = env('STALLED_BENCH_SECONDS', quick ? 6 : 12)
 const BYTES = env('STALLED_BENCH_BYTES', 4096)
 const BURST = env('STALLED_BENCH_BURST', 100)
+const PROFILE_DIR = process.env.STALLED_BENCH_PROFILE
 const RATE = 50
 const STREAM = 'bench/stalled'
 /** How long stragglers are waited for after a round's last append (then they count as that late). */
@@ -210,7 +212,9 @@ const round2 = (value: number): number => Math.round(value * 100) / 100
 async function main(): Promise<void> {
   const here = dirname(fileURLToPath(import.meta.url))
   const dir = mkdtempSync(join(tmpdir(), 'statestream-stalled-bench-'))
-  const { child: server, ready } = await start<{ url: string; pid: number }>('statestream', 'servers/statestream.ts', { file: join(dir, 'bench.db') })
+  const { child: server, ready } = await start<{ url: string; pid: number }>('statestream', 'servers/statestream.ts', { file: join(dir, 'bench.db') }, {
+    nodeArgs: PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`],
+  })
   const { url } = ready
   const port = Number(new URL(url).port)
   const { child: readers } = await start('readers', 'readers/sse-readers.ts')
