@@ -196,6 +196,29 @@ describe('GET /v1/live/<name>', () => {
     reader.close()
   })
 
+  test('a window written a piece a turn stays one event: ticks and entries wait until it is whole', { timeout: 120_000 }, async ({ serve }) => {
+    // A heartbeat every ms, so that many fall due while a 4 MB window goes out a piece per turn.
+    const { url } = await serve({ heartbeatMs: 1 })
+    const name = await createStateStream(url, 'paced/window')
+    for (const key of ['a', 'b', 'c', 'd']) await append(url, name, JSON.stringify({ merge: { [key]: key.repeat(1024 * 1024) } }))
+    // Two readers at once take turns; one does not read at first, so its pieces also wait in line.
+    const [paused, reading] = await Promise.all([
+      SseReader.open(`${url}/v1/live/${name}`, { paused: true }),
+      SseReader.open(`${url}/v1/live/${name}`),
+    ])
+    for (let i = 1; i <= 3; i++) await append(url, name, JSON.stringify({ merge: { i } }))
+    paused.resume()
+    for (const reader of [paused, reading]) {
+      const model = new StateModel()
+      // StateModel takes heartbeats in its stride and throws on any event it cannot parse.
+      await model.follow(reader, 7, 60_000)
+      expect(model.windows).toBe(1)
+      expect((model.state as Record<string, string>).d).toBe('d'.repeat(1024 * 1024))
+      expect(reader.done).toBe(false)
+      reader.close()
+    }
+  })
+
   test('heartbeats arrive on an idle connection', async ({ serve }) => {
     const { url } = await serve({ heartbeatMs: 100 })
     const name = await createStateStream(url, 'beat')

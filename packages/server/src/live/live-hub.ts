@@ -62,6 +62,9 @@ export interface LiveOptions {
 export type ResolvedLiveOptions = Required<LiveOptions>
 
 /** The defaults of `LiveOptions`. */
+/** Most bytes of a reader's initial data written in one turn of the event loop (`LiveHub.sendInitial`). */
+export const INITIAL_PIECE_BYTES = 64 * 1024
+
 export const LIVE_DEFAULTS: ResolvedLiveOptions = {
   longPollTimeoutMs: 20_000,
   sseMaxMs: 60_000,
@@ -409,6 +412,35 @@ export class LiveHub {
     // them, so what this one queued (a commit's flush) goes first.
     resolve()
     void Promise.resolve().then(() => setImmediate(() => this.#nextTurn()))
+  }
+
+  /**
+   * Opens an SSE response on `reply` (`openSse`) in a turn of its own (`turn`): a burst of
+   * connecting readers then costs the requests and commits that come meanwhile one reader's head at a
+   * time, not all of them at once. Undefined when the client left before its turn (the reply is
+   * then dropped).
+   */
+  async openSseInTurn(reply: FastifyReply, errorEvents: boolean): Promise<SseConnection | undefined> {
+    await this.turn()
+    const socket = reply.raw.socket
+    if (socket === null || socket.destroyed) {
+      reply.hijack()
+      reply.raw.destroy()
+      return undefined
+    }
+    return this.openSse(reply, errorEvents)
+  }
+
+  /**
+   * Writes initial data to `connection` a piece (`INITIAL_PIECE_BYTES`) a turn: the first in the
+   * caller's turn, each other in a turn of its own after every reader that asked before, so a large
+   * window holds the event loop no longer than one piece takes. Resolves once all of it is written,
+   * or the reader has gone.
+   */
+  async sendInitial(connection: SseConnection, chunk: Chunk): Promise<void> {
+    if (!connection.sendInitial(chunk, INITIAL_PIECE_BYTES)) return
+    do await this.turn()
+    while (connection.continueInitial(INITIAL_PIECE_BYTES))
   }
 
   /** Ends every live response (`SHUTTING_DOWN`) and stops the timers; resolves when they are closed. */

@@ -36,7 +36,9 @@ export async function tailStreams(
   afterGpos?: number,
   held: ReadonlyMap<string, number> = new Map(),
 ): Promise<void> {
-  const connection = hub.openSse(reply, true)
+  // A turn of its own for the response's head, and one for the initial data (see `tailStream`).
+  const connection = await hub.openSseInTurn(reply, true)
+  if (connection === undefined) return
   /** Once the initial data is sent up to gpos `from`: the tail (each stream closed by then ends at once). */
   const follow = (holds: readonly HeldSubscription[], from: number, currents: ReadonlyArray<StreamInfo | undefined>): void => {
     let seen = from
@@ -78,7 +80,6 @@ export async function tailStreams(
     void store.reached(from).then(() => hub.tick(connection, 'clock'))
   }
   try {
-    // A turn of its own for the initial data (a burst of readers must not hold up commits).
     await hub.turn()
     if (!connection.open) return
     if (afterGpos !== undefined) return await catchUpMany(hub, store, connection, infos, afterGpos, follow)
@@ -90,7 +91,8 @@ export async function tailStreams(
       },
       { consistent: true },
     )
-    connection.sendInitial(initial.text)
+    await hub.sendInitial(connection, initial.text)
+    if (!connection.open) return
     follow(holds, initial.at, initial.currents)
   } catch (error) {
     failInternal(connection, error)

@@ -84,6 +84,19 @@ export class SseConnection {
   #queuedBytes = 0
   /** Bytes of initial data not yet held against the budget (until the backlog is within it). */
   #allowance = 0
+  /**
+   * Of initial data written a piece at a time (`sendInitial` with `pieceBytes`), what is not
+   * written yet. Until it is, a tick waits (it would fall inside an event), and anything else
+   * written first completes it.
+   */
+  #rest: Buffer | undefined
+  /** Whether a piece of that initial data is already in Node (an event is half written). */
+  #pieceHanded = false
+  /**
+   * The rest of such an event, when it had to wait in line (first in the queue): a `SLOW_READER`
+   * cut, which drops what waits, keeps it, or the error would be read as part of that event.
+   */
+  #continuation: Chunk | undefined
   /** Renders the tick owed to a reader whose socket was backed up when ticks went out. */
   #pendingTick: (() => Chunk) | undefined
   /** Waiting for the backlog to go out (`writable`). */
@@ -121,6 +134,8 @@ export class SseConnection {
       this.#ended = true
       this.#queue = []
       this.#queuedBytes = 0
+      this.#rest = undefined
+      this.#continuation = undefined
       clearTimeout(this.#graceTimer)
       unwatch()
       this.#release()
@@ -163,11 +178,42 @@ export class SseConnection {
     else this.#cleanups.push(cleanup)
   }
 
-  /** Writes initial data (window, catch-up); it does not count against the budget until it is out. */
-  sendInitial(chunk: Chunk): void {
-    if (this.#ended) return
-    this.#allowance += sizeOf(chunk)
-    this.#write(chunk)
+  /**
+   * Writes initial data (window, catch-up); it does not count against the budget until it is out.
+   * With `pieceBytes`, only that much of it now: returns whether some is left, for
+   * `continueInitial` to write.
+   */
+  sendInitial(chunk: Chunk, pieceBytes = Number.POSITIVE_INFINITY): boolean {
+    if (this.#ended) return false
+    this.#completeInitial()
+    const size = sizeOf(chunk)
+    this.#allowance += size
+    if (size <= pieceBytes) {
+      this.#write(chunk)
+      return false
+    }
+    this.#rest = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    this.#pieceHanded = false
+    return this.continueInitial(pieceBytes)
+  }
+
+  /** Writes the next `pieceBytes` of the initial data `sendInitial` left; returns whether some is left still. */
+  continueInitial(pieceBytes: number): boolean {
+    const rest = this.#rest
+    if (rest === undefined || this.#ended) return false
+    const piece = rest.length > pieceBytes ? rest.subarray(0, pieceBytes) : rest
+    if (this.#queue.length > 0 || !this.#room(piece.length)) {
+      // The socket is backed up: all the rest waits in line, as one chunk.
+      this.#completeInitial()
+      return false
+    }
+    this.#put(piece, piece.length)
+    this.#pieceHanded = true
+    this.#rest = rest.length > pieceBytes ? rest.subarray(pieceBytes) : undefined
+    if (this.#rest !== undefined) return true
+    // Whole again: a tick owed meanwhile goes out now, if the socket has room.
+    this.#flush()
+    return false
   }
 
   /**
@@ -176,6 +222,7 @@ export class SseConnection {
    */
   send(chunk: Chunk, size = sizeOf(chunk)): boolean {
     if (this.#ended) return false
+    this.#completeInitial()
     if (
       this.#queue.length === 0 &&
       this.#backlogThen + this.#handedSince + size + CHUNK_FRAMING <= this.#options.maxBufferedBytes / 2 &&
@@ -204,7 +251,7 @@ export class SseConnection {
    */
   tick(chunk: Chunk, render: () => Chunk): void {
     if (this.#ended) return
-    if (this.#queue.length > 0 || this.#res.writableNeedDrain) this.#pendingTick = render
+    if (this.#queue.length > 0 || this.#rest !== undefined || this.#res.writableNeedDrain) this.#pendingTick = render
     else this.#put(chunk, sizeOf(chunk))
   }
 
@@ -222,12 +269,15 @@ export class SseConnection {
    */
   fail(code: ErrorCode, message: string): void {
     if (this.#ended) return
+    // An event half written is finished first, or the error would be read as part of it.
+    this.#completeInitial()
     this.#failure = code
     this.#pendingTick = undefined
     const slow = code === ErrorCode.SLOW_READER
     if (slow) {
-      this.#queue = []
-      this.#queuedBytes = 0
+      const keep = this.#continuation
+      this.#queue = keep === undefined ? [] : [keep]
+      this.#queuedBytes = keep === undefined ? 0 : sizeOf(keep)
     }
     if (this.#options.errorEvents) this.#write(errorEvent(code, message))
     this.#finish(slow ? this.#options.slowReaderGraceMs : this.#options.closeGraceMs)
@@ -240,6 +290,7 @@ export class SseConnection {
 
   #finish(graceMs: number): void {
     if (this.#ended) return
+    this.#completeInitial()
     this.#ended = true
     this.#release()
     // What waits here goes into Node's buffer now: the response has nothing after it.
@@ -280,11 +331,12 @@ export class SseConnection {
     if (this.#ended) return
     while (this.#queue.length > 0 && this.#room(sizeOf(this.#queue[0] as Chunk))) {
       const chunk = this.#queue.shift() as Chunk
+      if (chunk === this.#continuation) this.#continuation = undefined
       const size = sizeOf(chunk)
       this.#queuedBytes -= size
       this.#put(chunk, size)
     }
-    if (this.#queue.length > 0 || this.#res.writableNeedDrain) return
+    if (this.#queue.length > 0 || this.#rest !== undefined || this.#res.writableNeedDrain) return
     const tick = this.#pendingTick
     this.#pendingTick = undefined
     // Rendered now, not when it was missed: a clock must not claim less than was sent since.
@@ -313,8 +365,9 @@ export class SseConnection {
     const counted = this.#res.writableNeedDrain || kernel === undefined || (held !== undefined && held.fresh && held.bytes > 0)
     const own = this.#unsent() + (counted ? this.#queuedBytes : 0)
     const bound = this.#kernelBound()
-    // Back within the budget, what is in flight included: the initial data is as good as taken.
-    if (own + bound <= budget) this.#allowance = 0
+    // Back within the budget, what is in flight and all that waits here included: the initial data
+    // is as good as taken (until then some of it may wait here, or be still to write: `#rest`).
+    if (this.#unsent() + this.#queuedBytes + (this.#rest?.length ?? 0) + bound <= budget) this.#allowance = 0
     if (own + bound + size <= budget + this.#allowance) return false
     if (own + size > budget + this.#allowance) return true
     if (kernel === undefined || held === undefined) return false
@@ -335,6 +388,17 @@ export class SseConnection {
     const next = this.#queue[0]
     if (this.#over(next === undefined ? 0 : sizeOf(next))) this.fail(ErrorCode.SLOW_READER, 'the reader fell too far behind; reconnect and resume from the last id')
     else this.#flush()
+  }
+
+  /** Writes what is left of initial data written a piece at a time, all of it. */
+  #completeInitial(): void {
+    const rest = this.#rest
+    if (rest === undefined) return
+    this.#rest = undefined
+    if (this.#queue.length === 0 && this.#room(rest.length)) return this.#put(rest, rest.length)
+    this.#queue.push(rest)
+    this.#queuedBytes += rest.length
+    if (this.#pieceHanded) this.#continuation = rest
   }
 
   /** Hands `chunk` (of `size` bytes) to Node. */

@@ -33,7 +33,10 @@ export const CATCH_UP_PAGE = 500
  * The caller has checked that the stream exists, is a state stream and that `after` is valid.
  */
 export async function tailStream(hub: LiveHub, store: StreamStore, reply: FastifyReply, info: StreamInfo, after?: number): Promise<void> {
-  const connection = hub.openSse(reply, true)
+  // A turn of its own for the response's head, and one for the initial data: a burst of readers
+  // must not hold up commits.
+  const connection = await hub.openSseInTurn(reply, true)
+  if (connection === undefined) return
   hub.tick(connection, 'heartbeat')
   const name = info.name
   /** Once the initial data is sent up to seq `from` (and, for a closed stream, its end): the tail. */
@@ -68,7 +71,6 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
   }
   try {
     if (after !== undefined) return await catchUp(hub, store, connection, info, after, follow)
-    // A turn of its own for the initial data (a burst of readers must not hold up commits).
     await hub.turn()
     if (!connection.open) return
     const held = hold(hub, connection, info)
@@ -88,8 +90,10 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
       return { event: open.event, since, head: current.headSeq, end: endOf(current) }
       // One snapshot: on a shared database the window must not run past the head read with it.
     }, { consistent: true })
-    connection.sendInitial(initial.event)
-    if (initial.since.length > 0) connection.sendInitial(entryEvents(initial.since, []))
+    // What commits meanwhile is held, and sent after it.
+    await hub.sendInitial(connection, initial.event)
+    if (initial.since.length > 0 && connection.open) await hub.sendInitial(connection, entryEvents(initial.since, []))
+    if (!connection.open) return
     follow(held, initial.head, initial.end)
   } catch (error) {
     failInternal(connection, error)
@@ -159,7 +163,8 @@ async function catchUp(
     if (page.resumeBound !== undefined) connection.sendInitial(boundEvent(page.resumeBound))
     const last = page.entries[page.entries.length - 1]
     if (last !== undefined) {
-      connection.sendInitial(entryEvents(page.entries, page.bounds))
+      await hub.sendInitial(connection, entryEvents(page.entries, page.bounds))
+      if (!connection.open) return
       seen = last.seq
     }
     if (page.entries.length < CATCH_UP_PAGE) {
