@@ -17,7 +17,10 @@
  * 2. A burst of `BURST` connecting readers (all at once, each getting the open window) during
  *    steady appends, alternating with rounds without one: how much longer an append takes
  *    (send → answer) while the burst connects, against the group commit time the server's metrics
- *    report (target: the burst adds at most one group commit).
+ *    report (target: the burst adds at most one group commit). Then the same rounds against the
+ *    floor, a bare Node SSE server (`servers/bare-sse.ts`) that stores nothing and writes each
+ *    connecting reader a window of the same size in one go: what the burst costs Node and this
+ *    machine with no server work at all.
  *
  * Knobs (environment): STALLED_BENCH_READERS (100), STALLED_BENCH_OTHERS (10),
  * STALLED_BENCH_PAIRS (3; 1 with --quick), STALLED_BENCH_SECONDS (12; 6), STALLED_BENCH_BYTES
@@ -127,7 +130,7 @@ async function metric(p: Pool, name: string): Promise<number> {
  * Appends at `RATE`/s for `seconds`, open loop (each append leaves on schedule, answered or not).
  * Returns every append's send time (µs) and round trip (ms), and the last send time.
  */
-async function write(p: Pool, seconds: number, payload: string): Promise<{ appends: Append[]; last: number }> {
+async function write(p: Pool, seconds: number, payload: string, path = `/v1/stream/${STREAM}`): Promise<{ appends: Append[]; last: number }> {
   const first = nowUs()
   const count = Math.round(seconds * RATE)
   const appends: Append[] = []
@@ -139,7 +142,7 @@ async function write(p: Pool, seconds: number, payload: string): Promise<{ appen
     const sent = nowUs()
     last = sent
     pending.push(
-      call(p, 'POST', `/v1/stream/${STREAM}`, { headers: { 'content-type': 'application/json' }, body: `{"merge":{"t":${sent},"p":"${payload}"}}` }).then(
+      call(p, 'POST', path, { headers: { 'content-type': 'application/json' }, body: `{"merge":{"t":${sent},"p":"${payload}"}}` }).then(
         () => appends.push({ sent, ms: (nowUs() - sent) / 1000 }),
         () => appends.push({ sent, ms: Number.POSITIVE_INFINITY }),
       ),
@@ -185,14 +188,22 @@ interface BurstRound {
   serverLagMs: number
 }
 
-async function burstRound(kind: BurstRound['kind'], p: Pool, url: string, server: Child, burst: Child, payload: string): Promise<BurstRound> {
-  const { text } = await call(p, 'GET', `/v1/window/${STREAM}?at=now`)
+/** Where a burst round reads and writes: statestream's live route and stream, or the floor's. */
+interface BurstTarget {
+  readUrl: string
+  writePath: string
+  /** Bytes of the window each connecting reader gets now. */
+  windowBytes: () => Promise<number>
+}
+
+async function burstRound(kind: BurstRound['kind'], p: Pool, target: BurstTarget, server: Child, burst: Child, payload: string): Promise<BurstRound> {
+  const windowBytes = await target.windowBytes()
   const seconds = 4
-  const writing = write(p, seconds, payload)
+  const writing = write(p, seconds, payload, target.writePath)
   await sleep(1_000)
   await server.call('lag')
   const from = nowUs()
-  if (kind === 'burst') await burst.call('open', { url: `${url}/v1/live/${STREAM}`, count: BURST, parallel: BURST })
+  if (kind === 'burst') await burst.call('open', { url: target.readUrl, count: BURST, parallel: BURST })
   else await sleep(200)
   const connectMs = (nowUs() - from) / 1000
   // The span the burst took, and one commit's worth after it (appends sent just before answer late).
@@ -204,7 +215,30 @@ async function burstRound(kind: BurstRound['kind'], p: Pool, url: string, server
   await sleep(500)
   const during = appends.filter((a) => a.sent >= from - 100_000 && a.sent <= to).map((a) => a.ms)
   const [p50, p99, max] = percentiles(during, [50, 99, 100])
-  return { kind, p50: p50 ?? Number.NaN, p99: p99 ?? Number.NaN, max: max ?? Number.NaN, appends: during.length, connectMs, windowBytes: Buffer.byteLength(text), serverLagMs }
+  return { kind, p50: p50 ?? Number.NaN, p99: p99 ?? Number.NaN, max: max ?? Number.NaN, appends: during.length, connectMs, windowBytes, serverLagMs }
+}
+
+/** `PAIRS` pairs of burst and quiet rounds against `target`, each kind first in turn, printed as they go. */
+async function burstRounds(p: Pool, target: BurstTarget, server: Child, burst: Child, payload: string): Promise<BurstRound[]> {
+  const bursts: BurstRound[] = []
+  for (let pair = 0; pair < PAIRS; pair++) {
+    const order: Array<BurstRound['kind']> = pair % 2 === 0 ? ['quiet', 'burst'] : ['burst', 'quiet']
+    for (const kind of order) {
+      const b = await burstRound(kind, p, target, server, burst, payload)
+      bursts.push(b)
+      process.stdout.write(
+        `  ${kind.padEnd(7)} appends p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms, max ${b.max.toFixed(1)} ms (${b.appends}); ` +
+          `server event loop held up ${b.serverLagMs.toFixed(1)} ms at most; connect ${b.connectMs.toFixed(0)} ms, window ${b.windowBytes} B\n`,
+      )
+    }
+  }
+  return bursts
+}
+
+/** The median round's max round trip of `kind`, and the median round's longest hold of the event loop. */
+function burstFigures(bursts: readonly BurstRound[], kind: BurstRound['kind']): { max: number; lag: number } {
+  const of = bursts.filter((b) => b.kind === kind)
+  return { max: median(of.map((b) => b.max)), lag: median(of.map((b) => b.serverLagMs)) }
 }
 
 const round2 = (value: number): number => Math.round(value * 100) / 100
@@ -248,27 +282,40 @@ async function main(): Promise<void> {
     const p99None = median(of('none').map((r) => r.p99))
 
     const commitsBefore = { sum: await metric(p, 'statestream_group_commit_duration_seconds_sum'), count: await metric(p, 'statestream_group_commit_duration_seconds_count') }
-    const bursts: BurstRound[] = []
-    for (let pair = 0; pair < PAIRS; pair++) {
-      const order: Array<BurstRound['kind']> = pair % 2 === 0 ? ['quiet', 'burst'] : ['burst', 'quiet']
-      for (const kind of order) {
-        const b = await burstRound(kind, p, url, server, burst, payload)
-        bursts.push(b)
-        process.stdout.write(
-          `  ${kind.padEnd(7)} appends p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms, max ${b.max.toFixed(1)} ms (${b.appends}); ` +
-            `server event loop held up ${b.serverLagMs.toFixed(1)} ms at most; connect ${b.connectMs.toFixed(0)} ms, window ${b.windowBytes} B\n`,
-        )
-      }
-    }
+    const bursts = await burstRounds(
+      p,
+      {
+        readUrl: `${url}/v1/live/${STREAM}`,
+        writePath: `/v1/stream/${STREAM}`,
+        windowBytes: async () => Buffer.byteLength((await call(p, 'GET', `/v1/window/${STREAM}?at=now`)).text),
+      },
+      server,
+      burst,
+      payload,
+    )
     const commits = {
       sum: (await metric(p, 'statestream_group_commit_duration_seconds_sum')) - commitsBefore.sum,
       count: (await metric(p, 'statestream_group_commit_duration_seconds_count')) - commitsBefore.count,
     }
     const groupCommitMs = (commits.sum / Math.max(1, commits.count)) * 1000
-    const maxOf = (kind: BurstRound['kind']): number => median(bursts.filter((b) => b.kind === kind).map((b) => b.max))
+    const maxOf = (kind: BurstRound['kind']): number => burstFigures(bursts, kind).max
     const p50Quiet = median(bursts.filter((b) => b.kind === 'quiet').map((b) => b.p50))
     const addedMs = maxOf('burst') - maxOf('quiet')
-    const lagOf = (kind: BurstRound['kind']): number => median(bursts.filter((b) => b.kind === kind).map((b) => b.serverLagMs))
+    const lagOf = (kind: BurstRound['kind']): number => burstFigures(bursts, kind).lag
+
+    // The floor: the same rounds against a server that does nothing but write the same bytes.
+    process.stdout.write('the floor (bare Node SSE server, windows of the same size)\n')
+    const floorWindow = Math.round(median(bursts.map((b) => b.windowBytes)))
+    const { child: bare, ready: bareReady } = await start<{ url: string }>('bare', 'servers/bare-sse.ts', { windowBytes: floorWindow })
+    const bareP = pool(bareReady.url, 8)
+    let floorBursts: BurstRound[]
+    try {
+      floorBursts = await burstRounds(bareP, { readUrl: `${bareReady.url}/sse`, writePath: '/append', windowBytes: async () => floorWindow }, bare, burst, payload)
+    } finally {
+      await bareP.destroy().catch(() => {})
+      await bare.stop()
+    }
+    const floor = { burst: burstFigures(floorBursts, 'burst'), quiet: burstFigures(floorBursts, 'quiet') }
 
     const summary = {
       stalled: {
@@ -295,6 +342,14 @@ async function main(): Promise<void> {
         serverLagQuietMs: round2(lagOf('quiet')),
         groupCommitMeanMs: round2(groupCommitMs),
         groupCommits: commits.count,
+        floor: {
+          windowBytes: floorWindow,
+          appendMaxBurstMs: round2(floor.burst.max),
+          appendMaxQuietMs: round2(floor.quiet.max),
+          addedMs: round2(floor.burst.max - floor.quiet.max),
+          serverLagBurstMs: round2(floor.burst.lag),
+          serverLagQuietMs: round2(floor.quiet.lag),
+        },
       },
     }
     process.stdout.write(
@@ -303,7 +358,9 @@ async function main(): Promise<void> {
         `kernel send queues peak ${summary.stalled.sendQueuesPeakStalledMiB} MiB; cuts ${summary.stalled.cutsPerStalledRound.join(', ')}\n` +
         `a burst of ${BURST} connecting readers: appends' max ${summary.burst.appendMaxBurstMs} ms vs ${summary.burst.appendMaxQuietMs} ms without ` +
         `(adds ${summary.burst.addedMs} ms); the server's event loop held up ${summary.burst.serverLagBurstMs} ms at most vs ${summary.burst.serverLagQuietMs} ms; ` +
-        `one group commit takes ${summary.burst.groupCommitMeanMs} ms on average (${commits.count} commits)\n`,
+        `one group commit takes ${summary.burst.groupCommitMeanMs} ms on average (${commits.count} commits)\n` +
+        `the floor, the same burst against a bare Node SSE server (windows of ${floorWindow} B): appends' max ${summary.burst.floor.appendMaxBurstMs} ms vs ` +
+        `${summary.burst.floor.appendMaxQuietMs} ms without (adds ${summary.burst.floor.addedMs} ms); its event loop held up ${summary.burst.floor.serverLagBurstMs} ms at most vs ${summary.burst.floor.serverLagQuietMs} ms\n`,
     )
     const out = join(here, 'results', quick ? 'stalled-readers.last-run.json' : 'stalled-readers.json')
     mkdirSync(dirname(out), { recursive: true })
@@ -319,6 +376,7 @@ async function main(): Promise<void> {
           summary,
           rounds,
           bursts,
+          floorBursts,
         },
         null,
         2,
