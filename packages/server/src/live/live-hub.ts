@@ -61,10 +61,10 @@ export interface LiveOptions {
 /** `LiveOptions` with every default filled in. */
 export type ResolvedLiveOptions = Required<LiveOptions>
 
-/** The defaults of `LiveOptions`. */
 /** Most bytes of a reader's initial data written in one turn of the event loop (`LiveHub.sendInitial`). */
 export const INITIAL_PIECE_BYTES = 64 * 1024
 
+/** The defaults of `LiveOptions`. */
 export const LIVE_DEFAULTS: ResolvedLiveOptions = {
   longPollTimeoutMs: 20_000,
   sseMaxMs: 60_000,
