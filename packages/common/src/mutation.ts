@@ -118,11 +118,44 @@ interface MergeFrame {
 }
 
 /**
- * RFC 7386 JSON Merge Patch, sharing every member the patch does not touch. Walks the patch with
- * an explicit stack: any depth of patch or target is merged without recursion.
+ * RFC 7386 JSON Merge Patch, sharing every member the patch does not touch. The first levels of
+ * the patch are merged directly (`mergeLevels`), any deeper with an explicit stack: any depth of
+ * patch or target is merged without deep recursion.
  */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isJsonObject(patch)) return patch
+  return mergeLevels(target, patch, DIRECT_LEVELS)
+}
+
+/** Levels of a patch merged by `mergeLevels` calling itself, before `mergeStacked` takes over. */
+const DIRECT_LEVELS = 2
+
+/**
+ * `patch` merged into `target` (into `{}` if it is no object), `levels` more levels of it by
+ * calling itself: most patches are that shallow, and merge without a frame per object.
+ */
+function mergeLevels(target: Json | undefined, patch: JsonObject, levels: number): Json {
+  const base = isJsonObject(target) ? target : undefined
+  let result = base === undefined ? freshObject() : undefined
+  for (const key of Object.keys(patch)) {
+    const value = patch[key] as Json
+    if (value === null) {
+      if (base === undefined || !Object.hasOwn(base, key)) continue
+      result ??= writableObject(base)
+      delete result[key]
+      continue
+    }
+    const current = base !== undefined && Object.hasOwn(base, key) ? (base[key] as Json) : undefined
+    const next = !isJsonObject(value) ? value : levels > 0 ? mergeLevels(current, value, levels - 1) : mergeStacked(current ?? null, value)
+    if (current === next) continue
+    result ??= writableObject(base as JsonObject)
+    setOwn(result, key, next)
+  }
+  return result ?? (base as JsonObject)
+}
+
+/** `mergePatch` of an object patch, walking it with an explicit stack. */
+function mergeStacked(target: Json, patch: JsonObject): Json {
   const stack: MergeFrame[] = [mergeFrame(target, patch, '')]
   for (;;) {
     const top = stack[stack.length - 1] as MergeFrame

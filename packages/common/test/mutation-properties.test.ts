@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check'
 import { expect, test } from 'vitest'
-import { apply, diff, jsonEqual, mergePatch } from '../src/index.ts'
+import { apply, applySequence, diff, jsonEqual, mergePatch } from '../src/index.ts'
+import type { Json } from '../src/index.ts'
 import { anyJson, deepFreeze, wire } from './support.ts'
 
 test('property: applying diff(a, b) to a gives b', () => {
@@ -54,6 +55,44 @@ test('property: a merge patch applied twice is the merge patch applied once', ()
       expect(wire(mergePatch(once, p))).toEqual(wire(once))
     }),
     { numRuns: 500 },
+  )
+})
+
+/** RFC 7386's pseudocode, recursively, on copies: the model `mergePatch` is checked against. */
+function referenceMerge(target: Json, patch: Json): Json {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return structuredClone(patch)
+  const result: Record<string, Json> = typeof target === 'object' && target !== null && !Array.isArray(target) ? structuredClone(target) : {}
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key]
+    else result[key] = referenceMerge(key in result ? (result[key] as Json) : null, value)
+  }
+  return result
+}
+
+/** A leaf of `tree`: nulls (deletes, in a patch) as often as any other value. */
+const leaf: fc.Arbitrary<Json> = fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 9 }), fc.constant('s'), fc.constant<Json>([1, { a: 2 }]))
+
+/** Objects on two keys, mostly nested `depth` levels deep: patches meet their targets' members at every depth. */
+function tree(depth: number): fc.Arbitrary<Json> {
+  if (depth === 0) return leaf
+  const member = fc.oneof({ arbitrary: tree(depth - 1), weight: 4 }, { arbitrary: leaf, weight: 1 })
+  return fc.dictionary(fc.constantFrom('a', 'b'), member, { minKeys: 1, maxKeys: 2 })
+}
+
+const nestedJson = fc.oneof(tree(6), tree(2), leaf)
+
+test('property: a merge patch, alone or in a sequence, gives what RFC 7386 does, and changes no input', () => {
+  fc.assert(
+    fc.property(nestedJson, fc.array(nestedJson, { minLength: 1, maxLength: 5 }), (target, patches) => {
+      const frozenTarget = deepFreeze(structuredClone(target))
+      const frozen = patches.map((patch) => deepFreeze(structuredClone(patch)))
+      let expected = target
+      for (const patch of patches) expected = referenceMerge(expected, patch)
+      expect(wire(applySequence(frozenTarget, frozen.map((merge) => ({ merge }))))).toEqual(wire(expected))
+      expect(wire(mergePatch(frozenTarget, frozen[0] as Json))).toEqual(wire(referenceMerge(target, patches[0] as Json)))
+      expect(wire(frozenTarget)).toEqual(wire(target))
+    }),
+    { numRuns: 1000 },
   )
 })
 
