@@ -13,7 +13,7 @@ import { ErrorCode, StateStreamError, applySequence, encodeOffset } from '@state
 import type { Bound, Entry, Json, Mutation, StateAt } from '@statestream/common'
 import type { Segment } from './lineage.ts'
 import type { LogReader, SnapshotRow } from './log-reader.ts'
-import { CHECKPOINT_SPACING, CheckpointCache, DEFAULT_CHECKPOINT_BYTES, heldBytes, nearest } from './window-checkpoints.ts'
+import { CHECKPOINT_SPACING, CheckpointCache, DEFAULT_CHECKPOINT_BYTES, heldBytes, nearest, seqAtTime } from './window-checkpoints.ts'
 import type { Checkpoint, WindowCheckpoints } from './window-checkpoints.ts'
 import type { StreamInfo } from './stream-types.ts'
 
@@ -43,11 +43,19 @@ export class HistoryReader {
   readonly #log: LogReader
   readonly #checkpoints: CheckpointCache
 
-  /** `checkpointBytes`: the budget of the states kept inside closed windows (`window-checkpoints.ts`). */
-  constructor(log: LogReader, info: (name: string) => StreamInfo, checkpointBytes = DEFAULT_CHECKPOINT_BYTES) {
+  readonly #epoch: () => number
+
+  /**
+   * @param checkpointBytes the budget of the states kept inside closed windows (`window-checkpoints.ts`).
+   * @param epoch counts the events after which rows read before may be gone (`StreamCatalog.epoch`):
+   *   checkpoints kept from before the last one are checked against the log before they are used.
+   *   Without it, they are checked on every use.
+   */
+  constructor(log: LogReader, info: (name: string) => StreamInfo, checkpointBytes = DEFAULT_CHECKPOINT_BYTES, epoch?: () => number) {
     this.#info = info
     this.#log = log
     this.#checkpoints = new CheckpointCache(checkpointBytes)
+    this.#epoch = epoch ?? (() => Number.NaN)
   }
 
   /** Bytes of the states kept inside closed windows (at most the budget), and of how many windows. */
@@ -143,17 +151,19 @@ export class HistoryReader {
     if ('seq' in point && point.seq > info.headSeq) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `seq ${point.seq} is beyond the head of the stream (${info.headSeq})`)
     }
+    const segments = info.segments
+    // A window held whose span holds the point: no lookup of its snapshot.
+    const found = this.#checkpoints.find(segments, point)
+    if (found !== undefined) {
+      const answer = this.#fromHeld(info, found, point)
+      if (answer !== undefined) return answer
+    }
     const start = this.#startOf(info, point)
     if (start === undefined) return { seq: null, ts: null, state: null }
-    const segments = info.segments
-    const held = this.#checkpoints.get(segments, start.seq)
+    const held = found === undefined ? this.#checkpoints.get(segments, start.seq) : undefined
     if (held !== undefined) {
-      if (held.end.seq <= info.headSeq && String(this.#log.entryAt(segments, held.end.seq)?.gpos) === held.gpos) {
-        const { from, next } = nearest(held.points, point)
-        const upper = 'seq' in point ? point.seq : (next ?? held.end.seq)
-        return this.#replay(segments, from, upper, 'at' in point ? point.at : undefined)
-      }
-      this.#checkpoints.delete(segments, start.seq)
+      const answer = this.#fromHeld(info, held, point)
+      if (answer !== undefined) return answer
     }
     const end = this.#endOf(info, start)
     const stateText = this.#log.snapshotState(segments, start.seq) ?? '{}'
@@ -180,6 +190,35 @@ export class HistoryReader {
     return { seq: last.seq, ts: last.ts, state: applySequence(from.state, mutations) }
   }
 
+  /**
+   * The state at `point` from the checkpoints `held` of the window covering it, if they are still
+   * this stream's: the entry at their end still has their global position (a deleted stream's id
+   * may be reused). That is looked up once per epoch (see the constructor): a closed window's rows
+   * never change, and only go with a purge. `undefined`, and dropped, when they are not.
+   */
+  #fromHeld(info: StreamInfo, held: WindowCheckpoints, point: { at: number } | { seq: number }): StateAt | undefined {
+    const segments = info.segments
+    const start = held.points[0] as Checkpoint
+    const epoch = this.#epoch()
+    const current =
+      held.end.seq <= info.headSeq &&
+      (held.checked === epoch || String(this.#log.entryAt(segments, held.end.seq)?.gpos) === held.gpos)
+    if (current) {
+      held.checked = epoch
+      // A time is first turned into the seq it ends at: then only the entries up to it are read.
+      const seq = 'seq' in point ? point.seq : seqAtTime(held, point.at)
+      if (seq === undefined) {
+        const { from, next } = nearest(held.points, point)
+        return this.#replay(segments, from, next ?? held.end.seq, (point as { at: number }).at)
+      }
+      const { from } = nearest(held.points, { seq })
+      if (from.seq === seq) return { seq: from.seq, ts: from.ts, state: from.state }
+      return this.#replay(segments, from, seq, undefined)
+    }
+    this.#checkpoints.delete(segments, start.seq)
+    return undefined
+  }
+
   /** The state after the entries `from.seq < seq ≤ upper` (with `ts ≤ maxTs`, when given) applied to `from`'s. */
   #replay(segments: readonly Segment[], from: Checkpoint, upper: number, maxTs: number | undefined): StateAt {
     // One parse: the entries' mutation texts joined into one JSON array.
@@ -198,6 +237,15 @@ export class HistoryReader {
     if (rows.gpos === null) return undefined
     const entries = JSON.parse(`[${rows.entries}]`) as Entry[]
     const points: Checkpoint[] = [start]
+    let times: Float64Array | undefined = new Float64Array(entries.length)
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as Entry
+      if (entry.seq !== start.seq + 1 + i || entry.ts < (i === 0 ? start.ts : (times[i - 1] as number))) {
+        times = undefined
+        break
+      }
+      times[i] = entry.ts
+    }
     let state = start.state
     // A checkpoint after every CHECKPOINT_SPACING entries, short of the last (the next window's start).
     for (let i = CHECKPOINT_SPACING; i < entries.length; i += CHECKPOINT_SPACING) {
@@ -207,7 +255,8 @@ export class HistoryReader {
       const last = chunk[chunk.length - 1] as Entry
       points.push({ seq: last.seq, ts: last.ts, state })
     }
-    return { window: { end, gpos: String(rows.gpos), points, bytes: heldBytes(points) }, entries }
+    const bytes = heldBytes(points) + (times?.byteLength ?? 0)
+    return { window: { end, gpos: String(rows.gpos), checked: this.#epoch(), points, times, bytes }, entries }
   }
 
   #stateInfo(name: string): StreamInfo {

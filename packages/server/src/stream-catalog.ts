@@ -45,6 +45,7 @@ export class StreamCatalog {
   readonly #shared: boolean
   /** Shared: the lineage of each stream id read so far (it never changes). */
   readonly #lineages = new Map<number, Segment[]>()
+  #epoch = 0
 
   /**
    * @param cacheSize streams whose records stay cached (none when `shared`).
@@ -184,8 +185,20 @@ export class StreamCatalog {
 
   /** Drops every cached record and head state (after a failed commit, memory may be ahead of the file). */
   clear(): void {
+    this.#epoch++
     this.#records.clear()
     this.#heads.clear()
+  }
+
+  /**
+   * Counts the events after which rows this process read may be gone: a purge (its stream's id may
+   * then be given to a new stream, in SQLite) and a failed commit. What was read before the last
+   * one is checked against the log again before it is used (`HistoryReader`). A stream's rows are
+   * only ever taken away by a purge, and an id is only ever reused by the SQLite engine, whose
+   * file one process holds alone: so this process sees every event that matters.
+   */
+  get epoch(): number {
+    return this.#epoch
   }
 
   /** The record of a row: its metadata, lineage and last snapshot (head state loaded on use). */
@@ -234,6 +247,7 @@ export class StreamCatalog {
   }
 
   #purgeTree(row: StreamRow): void {
+    this.#epoch++
     for (const fork of this.#rows.forksOf(row.id)) this.#purgeTree(fork)
     this.#rows.purge(row.id)
     // Safe inside the savepoint: a cache miss only reloads.

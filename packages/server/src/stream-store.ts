@@ -159,7 +159,7 @@ export class StreamStore {
       lookup: (name) => this.#lookup(name),
     })
     if (!this.#engine.shared) this.#writes.gpos = this.#rows.loadGpos()
-    this.#history = new HistoryReader(this.#log, (name) => this.#live(name), options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES)
+    this.#history = new HistoryReader(this.#log, (name) => this.#live(name), options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES, () => this.#catalog.epoch)
     this.#view = new StoreView({
       live: (name) => this.#live(name),
       find: (name) => this.#find(name),

@@ -8,8 +8,13 @@
  *
  * A closed window never changes, so nothing here goes stale while it lives — except that a
  * stream's id may be reused after it was deleted (SQLite). Each window's checkpoints carry the
- * global position of its last entry, which no other entry ever has: a query checks it against
- * the log (one primary-key lookup) before using them.
+ * global position of its last entry, which no other entry ever has: before they are used, that is
+ * checked against the log (one primary-key lookup), once after each event that may have taken
+ * rows away (`StreamCatalog.epoch`).
+ *
+ * A query finds its window here by time or seq, as the log would (`find`), without a lookup of
+ * the snapshot it starts at; and turns a time into a seq from the window's entry times, so that it
+ * reads only the entries it applies.
  *
  * Bounded in bytes of JSON text, least recently used first out. A window's checkpoints share
  * every subtree their entries left alone: each object or array held is counted once, by the text
@@ -41,9 +46,23 @@ export interface WindowCheckpoints {
   end: Bound
   /** Global position of the window's last entry (as text: engines give it as a number or a string): what proves these are still this window's. */
   gpos: string
+  /** The epoch in which `gpos` was last found at `end` in the log (`HistoryReader`). */
+  checked: number
   points: Checkpoint[]
-  /** What `points` hold, in bytes of JSON text (`heldBytes`). */
+  /**
+   * The times of the window's entries, in seq order (index 0 is the entry after the start): what
+   * turns a time into the seq it ends at without reading the log. Absent if the entries' seqs
+   * were not consecutive or their times not in order, which no log of a stream gives.
+   */
+  times: Float64Array | undefined
+  /** What `points` hold, in bytes of JSON text (`heldBytes`), and `times`. */
   bytes: number
+}
+
+/** A window held, with what finds it again: its key in the cache and its stream's lineage. */
+interface HeldWindow extends WindowCheckpoints {
+  key: string
+  lineage: string
 }
 
 type Container = Json[] | { [key: string]: Json }
@@ -88,13 +107,23 @@ export function heldBytes(points: readonly Checkpoint[]): number {
 }
 
 export class CheckpointCache {
-  readonly #cache: LRUCache<string, WindowCheckpoints> | undefined
+  readonly #cache: LRUCache<string, HeldWindow> | undefined
+  /**
+   * The windows held for each lineage (a stream's segments), in order of their start: what finds
+   * the window covering a point without asking the log for its snapshot.
+   */
+  readonly #byLineage = new Map<string, HeldWindow[]>()
 
   /** `maxBytes`: the budget; 0 keeps none. */
   constructor(maxBytes: number) {
     this.#cache =
       maxBytes > 0
-        ? new LRUCache<string, WindowCheckpoints>({ maxSize: maxBytes, sizeCalculation: (window) => Math.max(1, window.bytes) })
+        ? new LRUCache<string, HeldWindow>({
+            maxSize: maxBytes,
+            sizeCalculation: (window) => Math.max(1, window.bytes),
+            // Evicted, deleted or replaced: out of its lineage's list too.
+            dispose: (window) => this.#unlist(window),
+          })
         : undefined
   }
 
@@ -108,8 +137,48 @@ export class CheckpointCache {
     return this.#cache?.get(keyOf(segments, start))
   }
 
+  /**
+   * The window held for `segments` whose span holds the point strictly inside: its start at or
+   * before it, its end after it (`start.ts ≤ at < end.ts`, or `start.seq ≤ seq < end.seq`). No
+   * snapshot lies between a window's two bounds, so that window is the one the log would name.
+   * A point on an end bound, or in a window of equal bounds, is left to the log.
+   */
+  find(segments: readonly Segment[], point: { at: number } | { seq: number }): WindowCheckpoints | undefined {
+    const list = this.#byLineage.get(lineageOf(segments))
+    if (list === undefined) return undefined
+    const byTs = 'at' in point
+    const bound = byTs ? point.at : point.seq
+    // The last window starting at or before the point (starts grow in seq and, with it, in ts).
+    let lo = 0
+    let hi = list.length - 1
+    while (lo < hi) {
+      const mid = lo + Math.ceil((hi - lo) / 2)
+      const start = (list[mid] as HeldWindow).points[0] as Checkpoint
+      if ((byTs ? start.ts : start.seq) <= bound) lo = mid
+      else hi = mid - 1
+    }
+    const window = list[lo]
+    if (window === undefined) return undefined
+    const start = window.points[0] as Checkpoint
+    const inside = byTs ? start.ts <= bound && bound < window.end.ts : start.seq <= bound && bound < window.end.seq
+    // Found: the most recently used, as a `get` would make it.
+    return inside ? this.#cache?.get(window.key) : undefined
+  }
+
   set(segments: readonly Segment[], start: number, window: WindowCheckpoints): void {
-    this.#cache?.set(keyOf(segments, start), window)
+    if (this.#cache === undefined) return
+    const key = keyOf(segments, start)
+    const lineage = lineageOf(segments)
+    const held: HeldWindow = { ...window, key, lineage }
+    this.#cache.set(key, held)
+    // Not held when it alone is over the budget (then the cache refused it).
+    if (this.#cache.peek(key) !== held) return
+    const list = this.#byLineage.get(lineage) ?? []
+    const seq = start
+    let at = list.length
+    while (at > 0 && ((list[at - 1] as HeldWindow).points[0] as Checkpoint).seq > seq) at--
+    list.splice(at, 0, held)
+    this.#byLineage.set(lineage, list)
   }
 
   /** Drops the checkpoints of `segments`'s window at `start` (found stale). */
@@ -126,7 +195,27 @@ export class CheckpointCache {
   get windows(): number {
     return this.#cache?.size ?? 0
   }
+
+  #unlist(window: HeldWindow): void {
+    const list = this.#byLineage.get(window.lineage)
+    if (list === undefined) return
+    const at = list.indexOf(window)
+    if (at >= 0) list.splice(at, 1)
+    if (list.length === 0) this.#byLineage.delete(window.lineage)
+  }
 }
+
+/** The lineage's identity: every segment it reads, as `keyOf` names them. Memoised per array. */
+function lineageOf(segments: readonly Segment[]): string {
+  let lineage = lineages.get(segments)
+  if (lineage === undefined) {
+    lineage = segments.map((s) => `${s.id}:${s.lo}:${s.hi}:${s.snapHi}`).join('/')
+    lineages.set(segments, lineage)
+  }
+  return lineage
+}
+
+const lineages = new WeakMap<readonly Segment[], string>()
 
 /**
  * The window's identity in the cache: the stored rows it reads (every segment slice from its
@@ -137,6 +226,24 @@ function keyOf(segments: readonly Segment[], start: number): string {
   let key = `${start}`
   for (const slice of slices(segments, start, OPEN_END)) key += `/${slice.id}:${slice.lo}`
   return key
+}
+
+/**
+ * The seq of the last entry of `window` with `ts ≤ at` (its start's, if none is), from its
+ * `times`; `undefined` without them.
+ */
+export function seqAtTime(window: WindowCheckpoints, at: number): number | undefined {
+  const times = window.times
+  if (times === undefined) return undefined
+  // The number of entries with ts ≤ at (times are in order).
+  let lo = 0
+  let hi = times.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((times[mid] as number) <= at) lo = mid + 1
+    else hi = mid
+  }
+  return (window.points[0] as Checkpoint).seq + lo
 }
 
 /** The last checkpoint at or before the point: with `ts ≤ at`, or with `seq ≤ seq`; and the seq of the one after it. */
