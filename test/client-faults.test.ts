@@ -3,7 +3,7 @@
  * stored once; history pulled through random cuts still applies every seq exactly once.
  */
 import type { Json } from '@statestream/common'
-import { describe, expect } from 'vitest'
+import { describe, expect, vi } from 'vitest'
 import { clientTest as test, merge } from './support/count-requests.ts'
 import type { CountedServer } from './support/count-requests.ts'
 import { collect } from './support/observe.ts'
@@ -127,5 +127,28 @@ describe('a window cut halfway', () => {
       `cut window: ${full.length} bytes, 200 entries; cut once about ${cutAt} bytes of it had reached the client; ` +
         `resumed with after=${after}; the retry carried ${retry.entries.length} entries; refetched beyond the cut point: ${refetched.length} entries, 0 bytes`,
     )
+  })
+})
+
+describe('stalled requests', () => {
+  test('a window fetch the network swallows is given up after the stall time, and retried', async ({ serve, connect, proxy }) => {
+    // The server's own timeouts far off: only the client's stall time can end a try.
+    const server = await serve({ headersTimeoutMs: 300_000, requestTimeoutMs: 600_000, idleTimeoutMs: 600_000 })
+    const setup = connect(server.url).client.stream('faults/stalled')
+    await setup.create()
+    await setup.append([merge({ a: 1 }), merge({ b: 2 })])
+    const net = await proxy(server.url)
+    const { client, events } = connect(net.url, { stallTimeoutMs: 300, fetchAttempts: 1000, backoff: { initialMs: 5, maxMs: 20 } })
+    const stream = client.stream('faults/stalled')
+    const tries = (): number => events.filter((e) => e.type === 'request' && e.url.startsWith('/v1/window/')).length
+    // Every byte held back, both ways: without a stall time, the fetch would wait for ever.
+    net.stall()
+    const window = stream.window({ seq: 1 })
+    await vi.waitFor(() => expect(tries()).toBeGreaterThanOrEqual(2), { timeout: 60_000, interval: 10 })
+    net.resume()
+    expect((await window).entries.map((entry) => entry.seq)).toEqual([1, 2])
+    // Each try given up was a connection of its own.
+    expect(net.opened).toBeGreaterThanOrEqual(2)
+    expect(await stream.snapshotAt(Number.MAX_SAFE_INTEGER)).toMatchObject({ seq: 2, state: { a: 1, b: 2 } })
   })
 })

@@ -43,6 +43,13 @@ export interface ClientOptions {
   fetch?: FetchLike
   /** Silence after which a live connection is presumed dead, ms. Keep it above the server's heartbeat interval. Default 45,000. */
   watchdogMs?: number
+  /**
+   * Silence after which any other request is presumed dead, ms: no answer, or a pause in its body,
+   * this long (a connection the network dropped without a word). It then fails as `NETWORK` and is
+   * retried like any dropped connection; a window cut short keeps what came. Default 30,000; 0
+   * waits for ever.
+   */
+  stallTimeoutMs?: number
   /** Reconnection and retry backoff (jittered exponential). Default 100 ms initial, 10 s max. */
   backoff?: BackoffOptions
   /** Attempts per append before it fails on retryable errors. Default 6. */
@@ -92,7 +99,14 @@ export class Client {
   constructor(options: ClientOptions, platform: Platform) {
     this.#options = options
     this.#platform = platform
-    this.#transport = new Transport({ baseUrl: options.baseUrl, fetch: platform.fetch, headers: options.headers, onError: options.onError, trace: options.trace })
+    this.#transport = new Transport({
+      baseUrl: options.baseUrl,
+      fetch: platform.fetch,
+      headers: options.headers,
+      onError: options.onError,
+      trace: options.trace,
+      stallMs: options.stallTimeoutMs,
+    })
     this.#live = { watchdogMs: options.watchdogMs ?? DEFAULT_WATCHDOG_MS, backoff: options.backoff }
     this.#budget = new MemoryBudget(options.maxBytes)
   }

@@ -140,7 +140,8 @@ export class TailDriver {
     try {
       await this.#codec.prepare?.()
       const { path, headers } = this.#codec.request()
-      const response = await this.#transport.send(path, { headers: { accept: 'text/event-stream', ...headers }, signal })
+      // Its silences are the watchdog's to judge (heartbeats), not the request's stall timer.
+      const response = await this.#transport.send(path, { headers: { accept: 'text/event-stream', ...headers }, signal, stallMs: 0 })
       if (response.body === null) throw new StateStreamError(ErrorCode.NETWORK, 'the live answer has no body')
       this.#dispatch({ type: 'opened' })
       if (this.#codec.opened()) this.#dispatch({ type: 'synced' })

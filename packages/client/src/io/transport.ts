@@ -3,6 +3,11 @@
  * browser's own otherwise), the headers of every request (values or a function read each time,
  * plus what `onError` returned), the trace of every request, and answers turned into errors.
  * Every response body is read to its end or cancelled before a call returns.
+ *
+ * A request that goes silent — no answer, or a pause in its body — for `stallMs` is presumed dead
+ * (a connection dropped without a word from the network): it is aborted and fails as `NETWORK`,
+ * which the callers retry like any dropped connection. Live tails have a watchdog of their own and
+ * opt out (`stallMs: 0`).
  */
 import { ErrorCode, StateStreamError } from '@statestream/common'
 import { errorOf, isStateStreamError, toNetworkError } from './answer-errors.ts'
@@ -55,6 +60,8 @@ export interface RequestOptions {
   /** Text, or bytes (the body of a plain stream's append). */
   body?: string | Uint8Array
   signal?: AbortSignal | undefined
+  /** Silence after which this request is presumed dead, ms (0: never); the transport's by default. */
+  stallMs?: number
 }
 
 /** A JSON answer, with the headers a caller may need. */
@@ -73,7 +80,12 @@ export interface TransportOptions {
   headers?: HeadersOption | undefined
   onError?: ErrorHandler | undefined
   trace?: ((event: TraceEvent) => void) | undefined
+  /** Silence after which a request is presumed dead, ms (0: never). Default `DEFAULT_STALL_MS`. */
+  stallMs?: number | undefined
 }
+
+/** Default silence after which a request (not a live tail) is presumed dead: 30 s. */
+export const DEFAULT_STALL_MS = 30_000
 
 /** How many times in a row one call may be retried on `onError`'s word before its error goes through. */
 export const MAX_RECOVERIES = 3
@@ -84,6 +96,7 @@ export class Transport {
   readonly #headers: HeadersOption | undefined
   readonly #onError: ErrorHandler | undefined
   readonly #trace: ((event: TraceEvent) => void) | undefined
+  readonly #stallMs: number
   /** Headers `onError` returned, sent on top of `#headers` from then on. */
   #recovered: Record<string, string> = {}
 
@@ -95,6 +108,7 @@ export class Transport {
     this.#headers = options.headers
     this.#onError = options.onError
     this.#trace = options.trace
+    this.#stallMs = options.stallMs ?? DEFAULT_STALL_MS
   }
 
   /** The base URL's path (`/prefix` of `http://host/prefix`, or ''): the routes' absolute paths on the server start with it. */
@@ -126,24 +140,31 @@ export class Transport {
     const base = typeof this.#headers === 'function' ? await this.#headers() : this.#headers
     const headers = { ...lowerKeys(base ?? {}), ...this.#recovered, ...lowerKeys(options.headers ?? {}) }
     const signal = options.signal
+    if (signal?.aborted) throw signal.reason
+    const stallMs = options.stallMs ?? this.#stallMs
+    const stall = stallMs > 0 ? new StallTimer(stallMs, signal) : undefined
+    const sent = stall?.signal ?? signal
     let response: FetchResponse
     try {
       response = await this.#fetch(`${this.#base}${path}`, {
         method,
         headers,
         ...(options.body !== undefined && { body: options.body }),
-        ...(signal !== undefined && { signal }),
+        ...(sent !== undefined && { signal: sent }),
       })
     } catch (err) {
+      stall?.stop()
       if (signal?.aborted) throw signal.reason
-      throw toNetworkError(err)
+      throw stall?.error ?? toNetworkError(err)
     }
-    if (response.ok) return response
+    if (response.ok) return stall === undefined ? response : new WatchedResponse(response, stall)
     let text = ''
     try {
       text = await response.text()
     } catch {
       if (signal?.aborted) throw signal.reason
+    } finally {
+      stall?.stop()
     }
     throw errorOf(response.status, text, flatten(response.headers))
   }
@@ -191,3 +212,124 @@ function lowerKeys(headers: Record<string, string>): Record<string, string> {
   return out
 }
 
+
+/**
+ * Aborts its request after `ms` without progress (`touch`), and forwards an abort of the caller's
+ * `signal`. Told apart by `error`: set only when the silence did it.
+ */
+class StallTimer {
+  readonly #ms: number
+  readonly #controller = new AbortController()
+  readonly #caller: AbortSignal | undefined
+  readonly #onAbort = (): void => {
+    this.stop()
+    this.#controller.abort(this.#caller?.reason)
+  }
+  #timer: ReturnType<typeof setTimeout> | undefined
+  error: StateStreamError | undefined
+
+  constructor(ms: number, caller: AbortSignal | undefined) {
+    this.#ms = ms
+    this.#caller = caller
+    caller?.addEventListener('abort', this.#onAbort, { once: true })
+    this.touch()
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** Progress: the silence counts again from now. */
+  touch(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.error = new StateStreamError(ErrorCode.NETWORK, `network failure: no answer for ${this.#ms} ms`)
+      this.#caller?.removeEventListener('abort', this.#onAbort)
+      this.#controller.abort(this.error)
+    }, this.#ms)
+    // The request's socket keeps a process alive while it is under way, not this timer.
+    if (typeof this.#timer === 'object' && 'unref' in this.#timer) this.#timer.unref()
+  }
+
+  /** The request is over: no more timing. */
+  stop(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#caller?.removeEventListener('abort', this.#onAbort)
+  }
+}
+
+/** A response whose body, as it is read, keeps its request's `StallTimer` from firing; reading it to the end, or failing, stops it. */
+class WatchedResponse implements FetchResponse {
+  readonly #response: FetchResponse
+  readonly #stall: StallTimer
+
+  constructor(response: FetchResponse, stall: StallTimer) {
+    this.#response = response
+    this.#stall = stall
+  }
+
+  get ok(): boolean {
+    return this.#response.ok
+  }
+
+  get status(): number {
+    return this.#response.status
+  }
+
+  get headers(): FetchResponse['headers'] {
+    return this.#response.headers
+  }
+
+  get body(): { getReader(): BodyReader } | null {
+    const body = this.#response.body
+    if (body === null) {
+      this.#stall.stop()
+      return null
+    }
+    const stall = this.#stall
+    return {
+      getReader: () => {
+        const reader = body.getReader()
+        return {
+          read: async () => {
+            try {
+              const next = await reader.read()
+              if (next.done) stall.stop()
+              else stall.touch()
+              return next
+            } catch (err) {
+              stall.stop()
+              throw stall.error ?? err
+            }
+          },
+          cancel: () => {
+            stall.stop()
+            return reader.cancel()
+          },
+          releaseLock: () => reader.releaseLock(),
+        }
+      },
+    }
+  }
+
+  // Read whole: the silence counts from the answer's head to the body's end.
+  text(): Promise<string> {
+    return this.#whole(this.#response.text())
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#whole(this.#response.arrayBuffer())
+  }
+
+  async #whole<T>(read: Promise<T>): Promise<T> {
+    try {
+      return await read
+    } catch (err) {
+      throw this.#stall.error ?? err
+    } finally {
+      this.#stall.stop()
+    }
+  }
+}
