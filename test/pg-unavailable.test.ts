@@ -4,7 +4,10 @@
  * closes (connections reset, new ones refused: a database that is down):
  * - `/ready` answers `503 NOT_READY` while the database is silent, and 200 once it answers again;
  * - reads and writes while it is down answer `503 STORE_UNAVAILABLE` in the error body (a write
- *   says it was not stored), and the change feed's failures reach the server's log.
+ *   says it was not stored), and the change feed's failures reach the server's log;
+ * - a statement on a connection gone silent is given up after `queryTimeoutMs` (`503
+ *   STORE_UNAVAILABLE`) instead of waiting for TCP keep-alive, and once the database answers again
+ *   so do the requests.
  */
 import { buildApp } from '@statestream/server'
 import { expect } from 'vitest'
@@ -73,6 +76,34 @@ test('a database that hangs, then goes away: /ready answers 503, requests answer
     expect(ready.statusCode).toBe(503)
     // The feed lost its listening connection and says so in the server's log.
     await until(async () => warnings.some((message) => message.startsWith('the change feed')), 'the feed reports its lost connection')
+  } finally {
+    await app.close()
+    await proxy.close().catch(() => {})
+  }
+})
+
+test('a read on a database gone silent answers 503 STORE_UNAVAILABLE after the query timeout, then reads again', { timeout: 180_000 }, async ({ database, newSchema }) => {
+  const target = new URL((database as { url: string }).url)
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
+  const proxied = new URL(target)
+  proxied.port = new URL(proxy.url).port
+  const app = await buildApp({ postgres: { url: proxied.toString(), schema: newSchema(), queryTimeoutMs: 1000 } })
+  try {
+    const json = { 'content-type': 'application/json' }
+    expect((await app.inject({ method: 'PUT', url: '/v1/stream/silent/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)
+    expect((await app.inject({ method: 'POST', url: '/v1/stream/silent/a', headers: json, payload: '{"set":{"n":1}}' })).statusCode).toBe(204)
+
+    // No reset ever comes: without the timeout, the read would wait for TCP keep-alive (minutes).
+    proxy.stall()
+    const read = await answered(app.inject({ method: 'GET', url: '/v1/state/silent/a' }), 'a read on a silent database')
+    expect(read.statusCode).toBe(503)
+    expect(read.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
+    expect(read.headers['retry-after']).toBe('1')
+
+    // The silent connection was discarded: once the database answers again, so do reads.
+    proxy.resume()
+    await until(async () => (await app.inject({ method: 'GET', url: '/v1/state/silent/a' })).statusCode === 200, 'reads answer 200 again')
+    expect((await app.inject({ method: 'GET', url: '/v1/state/silent/a' })).json()).toMatchObject({ seq: 1, state: { n: 1 } })
   } finally {
     await app.close()
     await proxy.close().catch(() => {})

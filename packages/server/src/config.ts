@@ -14,7 +14,7 @@ import type { AppOptions } from './app.ts'
 import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import type { CorsOrigins } from './cors.ts'
 import { LIVE_DEFAULTS } from './live/live-hub.ts'
-import { DEFAULT_PG_SCHEMA, isPostgresUrl, redact, schemaNameProblem } from './postgres/pg-options.ts'
+import { DEFAULT_PG_QUERY_TIMEOUT_MS, DEFAULT_PG_SCHEMA, isPostgresUrl, redact, schemaNameProblem } from './postgres/pg-options.ts'
 import type { PostgresOptions } from './postgres/pg-options.ts'
 import { SERVER_LIMIT_DEFAULTS } from './server-limits.ts'
 
@@ -187,6 +187,11 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'pg-pool-size', env: 'STATESTREAM_PG_POOL_SIZE', arg: '<n>', default: '10',
     help: 'with --store: most connections to the database',
     parse: integer(2), set: (c, v) => (c.pg.poolSize = v),
+  }),
+  setting({
+    flag: 'pg-query-timeout-ms', env: 'STATESTREAM_PG_QUERY_TIMEOUT_MS', arg: '<ms>', default: String(DEFAULT_PG_QUERY_TIMEOUT_MS),
+    help: 'with --store: a statement unanswered this long is given up (503), its connection discarded',
+    parse: integer(1, MAX_MS), set: (c, v) => (c.pg.queryTimeoutMs = v),
   }),
   setting({
     flag: 'durability', env: 'STATESTREAM_DURABILITY', arg: '<level>', default: 'normal',

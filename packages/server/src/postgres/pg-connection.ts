@@ -47,6 +47,9 @@ export function clientConfig(options: Required<PostgresOptions>): pg.ClientConfi
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     lock_timeout: LOCK_TIMEOUT_MS,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    // A statement on a connection gone silent (no reset ever comes) fails after this, instead of
+    // waiting for TCP keep-alive to give up (about 11 minutes); the client is then discarded.
+    query_timeout: options.queryTimeoutMs,
   }
 }
 

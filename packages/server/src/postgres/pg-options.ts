@@ -16,7 +16,17 @@ export interface PostgresOptions {
   schema?: string
   /** Most connections the store's pool opens (besides the one that listens for commits). Default 10. */
   poolSize?: number
+  /**
+   * A statement without its answer for this long, ms, is given up: its connection is presumed
+   * dead (a database or network gone silent) and discarded, and the request answers `503
+   * STORE_UNAVAILABLE`. Longer than the lock and idle-transaction timeouts (30 s), which end the
+   * slow cases the database itself can see. Default 60,000.
+   */
+  queryTimeoutMs?: number
 }
+
+/** The default `queryTimeoutMs`. */
+export const DEFAULT_PG_QUERY_TIMEOUT_MS = 60_000
 
 /** The default schema. */
 export const DEFAULT_PG_SCHEMA = 'public'
@@ -62,7 +72,9 @@ export function resolvePostgresOptions(options: PostgresOptions): Required<Postg
   if (problem !== undefined) throw new Error(`the PostgreSQL schema ${problem}`)
   const poolSize = options.poolSize ?? 10
   if (!Number.isSafeInteger(poolSize) || poolSize < 2) throw new Error(`poolSize must be an integer of at least 2, got ${poolSize}`)
-  return { url: options.url, schema, poolSize }
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_PG_QUERY_TIMEOUT_MS
+  if (!Number.isSafeInteger(queryTimeoutMs) || queryTimeoutMs < 1) throw new Error(`queryTimeoutMs must be a positive integer, got ${queryTimeoutMs}`)
+  return { url: options.url, schema, poolSize, queryTimeoutMs }
 }
 
 /** `url` without its password, for messages. */
