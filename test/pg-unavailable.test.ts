@@ -7,7 +7,9 @@
  *   says it was not stored), and the change feed's failures reach the server's log;
  * - a statement on a connection gone silent is given up after `queryTimeoutMs` (`503
  *   STORE_UNAVAILABLE`) instead of waiting for TCP keep-alive, and once the database answers again
- *   so do the requests.
+ *   so do the requests;
+ * - a server closed while its database is silent closes (its connections given up), instead of
+ *   waiting for the database.
  */
 import { buildApp } from '@statestream/server'
 import { expect } from 'vitest'
@@ -106,6 +108,25 @@ test('a read on a database gone silent answers 503 STORE_UNAVAILABLE after the q
     expect((await app.inject({ method: 'GET', url: '/v1/state/silent/a' })).json()).toMatchObject({ seq: 1, state: { n: 1 } })
   } finally {
     await app.close()
+    await proxy.close().catch(() => {})
+  }
+})
+
+test('a server closed while its database is silent closes', { timeout: 180_000 }, async ({ database, newSchema }) => {
+  const target = new URL((database as { url: string }).url)
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
+  const proxied = new URL(target)
+  proxied.port = new URL(proxy.url).port
+  const app = await buildApp({ postgres: { url: proxied.toString(), schema: newSchema(), queryTimeoutMs: 1000 } })
+  try {
+    const json = { 'content-type': 'application/json' }
+    expect((await app.inject({ method: 'PUT', url: '/v1/stream/closing/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)
+    proxy.stall()
+    // A read under way on the silent database, then the close.
+    const read = app.inject({ method: 'GET', url: '/v1/state/closing/a' })
+    await answered(app.close(), 'app.close() on a silent database')
+    expect((await answered(read, 'the read under way')).statusCode).toBe(503)
+  } finally {
     await proxy.close().catch(() => {})
   }
 })
