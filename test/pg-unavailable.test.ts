@@ -12,9 +12,11 @@
  *   waiting for the database.
  */
 import { buildApp } from '@statestream/server'
+import type { AppOptions } from '@statestream/server'
 import { expect } from 'vitest'
 import { replicaTest as test } from './support/replicas.ts'
 import { startTcpProxy } from './support/tcp-proxy.ts'
+import type { TcpProxy } from './support/tcp-proxy.ts'
 
 /** Far longer than any answer should take; an answer still missing then is a hang. */
 const HANG_MS = 45_000
@@ -41,14 +43,28 @@ async function answered<T>(promise: Promise<T>, what: string): Promise<T> {
   }
 }
 
-test('a database that hangs, then goes away: /ready answers 503, requests answer 503 STORE_UNAVAILABLE', { timeout: 180_000 }, async ({ database, newSchema }) => {
+/** A server on `database` (a new schema) reached through a TCP proxy the test can stall or close. */
+async function behindProxy(
+  database: unknown,
+  schema: string,
+  options: { queryTimeoutMs?: number; log?: AppOptions['log'] } = {},
+): Promise<{ app: Awaited<ReturnType<typeof buildApp>>; proxy: TcpProxy }> {
   const target = new URL((database as { url: string }).url)
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
   const proxied = new URL(target)
   proxied.port = new URL(proxy.url).port
+  const { queryTimeoutMs, log } = options
+  const app = await buildApp({
+    postgres: { url: proxied.toString(), schema, ...(queryTimeoutMs !== undefined && { queryTimeoutMs }) },
+    ...(log !== undefined && { log }),
+  })
+  return { app, proxy }
+}
+
+test('a database that hangs, then goes away: /ready answers 503, requests answer 503 STORE_UNAVAILABLE', { timeout: 180_000 }, async ({ database, newSchema }) => {
   const warnings: string[] = []
   const log = { warn: (_fields: Record<string, unknown>, message: string) => void warnings.push(message) }
-  const app = await buildApp({ postgres: { url: proxied.toString(), schema: newSchema() }, log })
+  const { app, proxy } = await behindProxy(database, newSchema(), { log })
   try {
     const json = { 'content-type': 'application/json' }
     expect((await app.inject({ method: 'PUT', url: '/v1/stream/down/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)
@@ -85,11 +101,7 @@ test('a database that hangs, then goes away: /ready answers 503, requests answer
 })
 
 test('a read on a database gone silent answers 503 STORE_UNAVAILABLE after the query timeout, then reads again', { timeout: 180_000 }, async ({ database, newSchema }) => {
-  const target = new URL((database as { url: string }).url)
-  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
-  const proxied = new URL(target)
-  proxied.port = new URL(proxy.url).port
-  const app = await buildApp({ postgres: { url: proxied.toString(), schema: newSchema(), queryTimeoutMs: 1000 } })
+  const { app, proxy } = await behindProxy(database, newSchema(), { queryTimeoutMs: 1000 })
   try {
     const json = { 'content-type': 'application/json' }
     expect((await app.inject({ method: 'PUT', url: '/v1/stream/silent/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)
@@ -113,11 +125,7 @@ test('a read on a database gone silent answers 503 STORE_UNAVAILABLE after the q
 })
 
 test('a server closed while its database is silent closes', { timeout: 180_000 }, async ({ database, newSchema }) => {
-  const target = new URL((database as { url: string }).url)
-  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
-  const proxied = new URL(target)
-  proxied.port = new URL(proxy.url).port
-  const app = await buildApp({ postgres: { url: proxied.toString(), schema: newSchema(), queryTimeoutMs: 1000 } })
+  const { app, proxy } = await behindProxy(database, newSchema(), { queryTimeoutMs: 1000 })
   try {
     const json = { 'content-type': 'application/json' }
     expect((await app.inject({ method: 'PUT', url: '/v1/stream/closing/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)

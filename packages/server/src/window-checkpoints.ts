@@ -146,21 +146,11 @@ export class CheckpointCache {
   find(segments: readonly Segment[], point: { at: number } | { seq: number }): WindowCheckpoints | undefined {
     const list = this.#byLineage.get(lineageOf(segments))
     if (list === undefined) return undefined
-    const byTs = 'at' in point
-    const bound = byTs ? point.at : point.seq
     // The last window starting at or before the point (starts grow in seq and, with it, in ts).
-    let lo = 0
-    let hi = list.length - 1
-    while (lo < hi) {
-      const mid = lo + Math.ceil((hi - lo) / 2)
-      const start = (list[mid] as HeldWindow).points[0] as Checkpoint
-      if ((byTs ? start.ts : start.seq) <= bound) lo = mid
-      else hi = mid - 1
-    }
-    const window = list[lo]
+    const window = list[lastAtOrBefore(list.length, (i) => (list[i] as HeldWindow).points[0] as Checkpoint, point)]
     if (window === undefined) return undefined
     const start = window.points[0] as Checkpoint
-    const inside = byTs ? start.ts <= bound && bound < window.end.ts : start.seq <= bound && bound < window.end.seq
+    const inside = 'at' in point ? start.ts <= point.at && point.at < window.end.ts : start.seq <= point.seq && point.seq < window.end.seq
     // Found: the most recently used, as a `get` would make it.
     return inside ? this.#cache?.get(window.key) : undefined
   }
@@ -248,16 +238,25 @@ export function seqAtTime(window: WindowCheckpoints, at: number): number | undef
 
 /** The last checkpoint at or before the point: with `ts ≤ at`, or with `seq ≤ seq`; and the seq of the one after it. */
 export function nearest(points: readonly Checkpoint[], point: { at: number } | { seq: number }): { from: Checkpoint; next: number | undefined } {
+  // The first checkpoint is the window's start, at or before every point a query asks of it.
+  const at = lastAtOrBefore(points.length, (i) => points[i] as Checkpoint, point)
+  return { from: points[at] as Checkpoint, next: points[at + 1]?.seq }
+}
+
+/**
+ * Of `count` bounds in order (`boundAt`), the index of the last one at or before the point (its
+ * `ts ≤ at`, or its `seq ≤ seq`); 0 when none is (or `count` is 0). A binary search.
+ */
+function lastAtOrBefore(count: number, boundAt: (index: number) => Checkpoint, point: { at: number } | { seq: number }): number {
   const byTs = 'at' in point
   const bound = byTs ? point.at : point.seq
-  // The first checkpoint is the window's start, at or before every point a query asks of it.
   let lo = 0
-  let hi = points.length - 1
+  let hi = count - 1
   while (lo < hi) {
     const mid = lo + Math.ceil((hi - lo) / 2)
-    const p = points[mid] as Checkpoint
+    const p = boundAt(mid)
     if ((byTs ? p.ts : p.seq) <= bound) lo = mid
     else hi = mid - 1
   }
-  return { from: points[lo] as Checkpoint, next: points[lo + 1]?.seq }
+  return lo
 }
