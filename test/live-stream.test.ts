@@ -118,8 +118,10 @@ describe('live=long-poll', () => {
     expect(held).toBeGreaterThanOrEqual(before + 18)
     for (const controller of controllers) controller.abort()
     expect(await Promise.all(polls)).toEqual(Array(20).fill('aborted'))
-    for (let i = 0; i < 1000 && timers() > held - 18; i++) await sleep(20)
-    expect(timers()).toBeLessThanOrEqual(held - 18)
+    // Released: a leak would keep all twenty. Other timers of the process come and go meanwhile
+    // (the PostgreSQL engine's, one per statement under way, among them): allow a few.
+    for (let i = 0; i < 1000 && timers() > held - 15; i++) await sleep(20)
+    expect(timers()).toBeLessThanOrEqual(held - 15)
     // And the stream still serves the next reader normally.
     await append(url, 'lp/abort', '{"after":1}')
     expect(JSON.parse((await get(url, '/v1/stream/lp/abort?offset=-1&live=long-poll')).body)).toEqual([{ after: 1 }])
