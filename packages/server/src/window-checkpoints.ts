@@ -163,10 +163,10 @@ export class CheckpointCache {
     this.#cache.set(key, held)
     // Not held when it alone is over the budget (then the cache refused it).
     if (this.#cache.peek(key) !== held) return
+    // In start order; a history reads its windows in that order, so the place is sought from the end.
     const list = this.#byLineage.get(lineage) ?? []
-    const seq = start
     let at = list.length
-    while (at > 0 && ((list[at - 1] as HeldWindow).points[0] as Checkpoint).seq > seq) at--
+    while (at > 0 && ((list[at - 1] as HeldWindow).points[0] as Checkpoint).seq > start) at--
     list.splice(at, 0, held)
     this.#byLineage.set(lineage, list)
   }
