@@ -44,7 +44,8 @@ export class HeadStates implements HeadCache {
   /** `maxBytes`: the budget, in bytes of JSON text (a state larger than that is never held). */
   constructor(maxBytes: number) {
     this.#cache = new LRUCache<number, HeldHead>({
-      maxSize: maxBytes,
+      // lru-cache takes no budget of 0; with 1, nothing is held (a state's text is 2 bytes or more).
+      maxSize: Math.max(1, maxBytes),
       // lru-cache needs a positive size; an empty state still costs its entry.
       sizeCalculation: (head) => Math.max(1, head.bytes),
     })

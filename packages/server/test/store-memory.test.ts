@@ -120,4 +120,17 @@ describe('the head-state cache', () => {
     await store.close()
     await tiny.close()
   })
+
+  test('a budget of 0 holds no head state, and every state is still served (rebuilt from the log)', async () => {
+    // `--state-cache-bytes 0` is a valid setting: the store must open with it.
+    const none = new StreamStore({ stateCacheBytes: 0 })
+    try {
+      await none.create({ name: 'a', contentType: 'application/json', kind: 'state' })
+      for (let i = 0; i < 5; i++) await none.append({ name: 'a', contentType: 'application/json', body: Buffer.from(JSON.stringify({ merge: { [`k${i}`]: i } })) })
+      expect(none.stateCache).toEqual({ bytes: 0, streams: 0 })
+      expect(await none.headState('a')).toMatchObject({ seq: 5, state: { k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 } })
+    } finally {
+      await none.close()
+    }
+  })
 })
