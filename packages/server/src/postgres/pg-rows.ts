@@ -183,7 +183,14 @@ export class PgRows implements RowStore {
     const params = upper === undefined ? [after, prefix, limit] : [after, prefix, limit, upper]
     return scope.get(`names:${JSON.stringify(params)}`, async () => {
       const below = upper === undefined ? '' : ' AND name < $4'
-      const result = await scope.query<{ name: string }>(`SELECT name FROM streams WHERE name > $1 AND name >= $2${below} ORDER BY name LIMIT $3`, params)
+      const result = await scope.query<PgStreamRow>(`SELECT * FROM streams WHERE name > $1 AND name >= $2${below} ORDER BY name LIMIT $3`, params)
+      // A list looks up each name next: the rows read here answer those lookups, so a page of
+      // streams is one round trip instead of one per stream (a lookup already answered stays).
+      for (const found of result.rows) {
+        const row = streamRowOf(found)
+        if (!scope.has(`stream:${row.name}`)) scope.set(`stream:${row.name}`, row)
+        if (!scope.has(`stream#${row.id}`)) scope.set(`stream#${row.id}`, row)
+      }
       return result.rows.map((row) => row.name)
     })
   }
