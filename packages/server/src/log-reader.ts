@@ -47,7 +47,15 @@ export interface LogStatements {
   lastSnapshotByTs: Statement<[number, number], SnapshotRow>
   snapshots: Statement<[...Range, number, number], SnapshotRow>
   state: Statement<[number, number], { state: string }>
+  /** The last seq with `gpos ≤` the given one among the range's last `NEAR_HEAD` entries (`null`: none). */
+  lastNearGpos: Statement<[...Range, number], { seq: number | null }>
 }
+
+/**
+ * Entries near a stream's head that a search by gpos looks at first, in one query: a reader
+ * resuming is rarely further behind, and else a binary search (a lookup per step) finds it.
+ */
+export const NEAR_HEAD = 512
 
 /** The SQLite engine's log statements. */
 export function sqliteLogStatements(db: Database.Database): LogStatements {
@@ -92,6 +100,9 @@ export function sqliteLogStatements(db: Database.Database): LogStatements {
       'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = ? AND seq >= ? AND seq <= ? AND ts <= ? ORDER BY seq LIMIT ?',
     ),
     state: db.prepare<[number, number], { state: string }>('SELECT state FROM snapshots WHERE stream_id = ? AND seq = ?'),
+    lastNearGpos: db.prepare<[...Range, number], { seq: number | null }>(
+      `SELECT max(seq) AS seq FROM (SELECT seq, gpos FROM entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ${NEAR_HEAD}) WHERE gpos <= ?`,
+    ),
   }
 }
 
@@ -116,6 +127,21 @@ export class LogReader {
   entryAt(segments: readonly Segment[], seq: number): StoredEntry | undefined {
     const segment = segmentOf(segments, seq)
     return segment === undefined ? undefined : this.#stmt.entry.get(segment.id, seq)
+  }
+
+  /**
+   * The last seq in `[0, head]` whose entry's global position is at most `gpos`. Along a log gpos
+   * grows with seq (a fork's own entries come after everything it inherits), so those entries
+   * are a prefix: the newest slice's last entries are asked first, in one query, and only a point
+   * further back is searched for.
+   */
+  lastSeqAtGpos(segments: readonly Segment[], head: number, gpos: number): number {
+    const newest = slices(segments, 0, head).at(-1)
+    if (newest !== undefined) {
+      const near = this.#stmt.lastNearGpos.get(newest.id, newest.lo, newest.hi, gpos)?.seq
+      if (near !== null && near !== undefined) return near
+    }
+    return this.lastSeqWhere(segments, head, (entry) => entry.gpos <= gpos)
   }
 
   /** The last seq in `[0, head]` whose entry satisfies `below` (which must hold for a prefix of the log). */

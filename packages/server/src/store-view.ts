@@ -88,8 +88,7 @@ export class StoreView {
 
   /** The last seq of the stream whose entry's global position is at most `gpos` (0 if none). */
   seqAtGpos(info: StreamInfo, gpos: number): number {
-    // Along a log gpos grows with seq (a fork's own entries come after everything it inherits).
-    return this.#source.log.lastSeqWhere(info.segments, info.headSeq, (entry) => entry.gpos <= gpos)
+    return this.#source.log.lastSeqAtGpos(info.segments, info.headSeq, gpos)
   }
 
   /** The snapshots taken after entry `afterSeq` up to entry `uptoSeq` (the bounds a live catch-up replays). */

@@ -1,7 +1,8 @@
 /**
  * Multi-stream resumes read a stream's entries after a global position. gpos grows with seq within
- * a stream, so the store finds the place by binary search over seq; this pins it against a naive
- * filter for every position, with streams written interleaved and in batches.
+ * a stream, so the store finds the place among the entries near the head in one query, or else
+ * by binary search over seq; this pins both against a naive filter, with streams written
+ * interleaved and in batches, and a fork.
  */
 import { expect, test } from 'vitest'
 import { StreamStore } from '@statestream/server'
@@ -26,6 +27,33 @@ test('entriesAfterGpos returns exactly the entries with a larger gpos, in order,
         expect((await store.entriesAfterGpos(info, gpos, 10_000)).map((entry) => entry.seq)).toEqual(expected)
         // The limit cuts from the front.
         expect((await store.entriesAfterGpos(info, gpos, 2)).map((entry) => entry.seq)).toEqual(expected.slice(0, 2))
+      }
+    }
+  } finally {
+    await store.close()
+  }
+})
+
+test('entriesAfterGpos agrees with the filter near the head and far behind it, on a fork too', async () => {
+  const store = new StreamStore()
+  try {
+    const json = 'application/json'
+    for (const name of ['a', 'b']) await store.create({ name, contentType: json, kind: 'state' })
+    const batch = (size: number, tag: number) => Buffer.from(JSON.stringify(Array.from({ length: size }, (_, i) => ({ merge: { tag, i } }))))
+    // Each stream well past the entries looked at near the head (512), with gaps between runs.
+    for (let round = 0; round < 60; round++) await store.append({ name: round % 3 === 0 ? 'b' : 'a', contentType: json, body: batch(1 + (round % 50), round) })
+    await store.create({ name: 'f', contentType: json, kind: 'state', fork: { source: 'a', offset: 700 } })
+    for (let round = 0; round < 20; round++) {
+      await store.append({ name: round % 2 === 0 ? 'f' : 'b', contentType: json, body: batch(40, 100 + round) })
+    }
+    for (const name of ['a', 'b', 'f']) {
+      const info = await store.get(name)
+      const all = await store.entriesAfter(info, 0, 100_000)
+      expect(all.length).toBe(info.headSeq)
+      expect(info.headSeq).toBeGreaterThan(512)
+      for (let gpos = 0; gpos <= store.gpos + 1; gpos += gpos < 10 || gpos > store.gpos - 10 ? 1 : 13) {
+        const first = all.find((entry) => entry.gpos > gpos)
+        expect((await store.entriesAfterGpos(info, gpos, 1))[0]?.seq, `${name} after gpos ${gpos}`).toBe(first?.seq)
       }
     }
   } finally {

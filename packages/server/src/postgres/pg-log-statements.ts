@@ -7,6 +7,7 @@
  * Inside a group commit the log is read as committed: a read of a stream an earlier job of the
  * group wrote to defers the job to the next group (`write-scope.ts`).
  */
+import { NEAR_HEAD } from '../log-reader.ts'
 import type { LogStatements, Statement } from '../log-reader.ts'
 import type { StoredEntry } from '../stream-types.ts'
 import { currentScope } from './pending-reads.ts'
@@ -64,6 +65,9 @@ export function pgLogStatements(): LogStatements {
       'SELECT seq, ts, cum_bytes FROM snapshots WHERE stream_id = $1 AND seq >= $2 AND seq <= $3 AND ts <= $4 ORDER BY seq LIMIT $5',
     ),
     state: statement('SELECT state FROM snapshots WHERE stream_id = $1 AND seq = $2'),
+    lastNearGpos: statement(
+      `SELECT max(seq) AS seq FROM (SELECT seq, gpos FROM entries WHERE ${RANGE} ORDER BY seq DESC LIMIT ${NEAR_HEAD}) AS near WHERE gpos <= $4`,
+    ),
   }
 }
 
