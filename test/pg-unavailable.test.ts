@@ -9,8 +9,12 @@
  *   STORE_UNAVAILABLE`) instead of waiting for TCP keep-alive, and once the database answers again
  *   so do the requests;
  * - a server closed while its database is silent closes (its connections given up), instead of
- *   waiting for the database.
+ *   waiting for the database;
+ * - a write that waits `lockTimeoutMs` for the position lock (held by something stuck) gives up
+ *   with `503 STORE_UNAVAILABLE`, nothing stored, while reads go on; once the lock is free, writes
+ *   are stored again.
  */
+import pg from 'pg'
 import { buildApp } from '@statestream/server'
 import type { AppOptions } from '@statestream/server'
 import { expect } from 'vitest'
@@ -30,11 +34,11 @@ async function until(check: () => Promise<boolean>, what: string, ms = 60_000): 
   }
 }
 
-/** `promise`, or a rejection saying `what` hangs after `HANG_MS`. */
-async function answered<T>(promise: Promise<T>, what: string): Promise<T> {
+/** `promise`, or a rejection saying `what` hangs after `ms` (`HANG_MS`). */
+async function answered<T>(promise: Promise<T>, what: string, ms = HANG_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} got no answer in ${HANG_MS} ms`)), HANG_MS)
+    timer = setTimeout(() => reject(new Error(`${what} got no answer in ${ms} ms`)), ms)
   })
   try {
     return await Promise.race([promise, hang])
@@ -136,5 +140,34 @@ test('a server closed while its database is silent closes', { timeout: 180_000 }
     expect((await answered(read, 'the read under way')).statusCode).toBe(503)
   } finally {
     await proxy.close().catch(() => {})
+  }
+})
+
+test('a write waiting for a position lock held elsewhere gives up after lockTimeoutMs; reads go on', { timeout: 180_000 }, async ({ database, newSchema }) => {
+  const schema = newSchema()
+  const url = (database as { url: string }).url
+  const app = await buildApp({ postgres: { url, schema, lockTimeoutMs: 1000 } })
+  const holder = new pg.Client({ connectionString: url })
+  await holder.connect()
+  try {
+    const json = { 'content-type': 'application/json' }
+    expect((await app.inject({ method: 'PUT', url: '/v1/stream/locked/a', headers: { ...json, 'stream-kind': 'state' } })).statusCode).toBe(201)
+    // Something stuck holds the lock every write takes first.
+    await holder.query('BEGIN')
+    await holder.query(`SELECT gpos FROM ${schema}.position FOR UPDATE`)
+    // Well under the default 30 s: without the option, the write would still be waiting.
+    const write = await answered(app.inject({ method: 'POST', url: '/v1/stream/locked/a', headers: json, payload: '{"set":{"n":1}}' }), 'a write behind the lock', 20_000)
+    expect(write.statusCode).toBe(503)
+    expect(write.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
+    expect(write.json().error.message).toContain('not stored')
+    const read = await answered(app.inject({ method: 'GET', url: '/v1/state/locked/a' }), 'a read while the lock is held', 20_000)
+    expect(read.statusCode).toBe(200)
+    expect(read.json()).toMatchObject({ seq: 0, state: {} })
+    await holder.query('ROLLBACK')
+    expect((await app.inject({ method: 'POST', url: '/v1/stream/locked/a', headers: json, payload: '{"set":{"n":2}}' })).statusCode).toBe(204)
+    expect((await app.inject({ method: 'GET', url: '/v1/state/locked/a' })).json()).toMatchObject({ seq: 1, state: { n: 2 } })
+  } finally {
+    await holder.end().catch(() => {})
+    await app.close()
   }
 })

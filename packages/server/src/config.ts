@@ -14,7 +14,7 @@ import type { AppOptions } from './app.ts'
 import { DEFAULT_CHECKPOINT_MS } from './checkpointer.ts'
 import type { CorsOrigins } from './cors.ts'
 import { LIVE_DEFAULTS } from './live/live-hub.ts'
-import { DEFAULT_PG_QUERY_TIMEOUT_MS, DEFAULT_PG_SCHEMA, isPostgresUrl, redact, schemaNameProblem } from './postgres/pg-options.ts'
+import { DEFAULT_PG_LOCK_TIMEOUT_MS, DEFAULT_PG_QUERY_TIMEOUT_MS, DEFAULT_PG_SCHEMA, isPostgresUrl, redact, schemaNameProblem } from './postgres/pg-options.ts'
 import type { PostgresOptions } from './postgres/pg-options.ts'
 import { SERVER_LIMIT_DEFAULTS } from './server-limits.ts'
 
@@ -192,6 +192,11 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'pg-query-timeout-ms', env: 'STATESTREAM_PG_QUERY_TIMEOUT_MS', arg: '<ms>', default: String(DEFAULT_PG_QUERY_TIMEOUT_MS),
     help: 'with --store: a statement unanswered this long is given up (503), its connection discarded',
     parse: integer(1, MAX_MS), set: (c, v) => (c.pg.queryTimeoutMs = v),
+  }),
+  setting({
+    flag: 'pg-lock-timeout-ms', env: 'STATESTREAM_PG_LOCK_TIMEOUT_MS', arg: '<ms>', default: String(DEFAULT_PG_LOCK_TIMEOUT_MS),
+    help: 'with --store: a write waiting this long for the position lock gives up (503, nothing stored)',
+    parse: integer(1, MAX_MS), set: (c, v) => (c.pg.lockTimeoutMs = v),
   }),
   setting({
     flag: 'durability', env: 'STATESTREAM_DURABILITY', arg: '<level>', default: 'normal',

@@ -76,7 +76,8 @@ test('bad connection options are refused with a clear message that hides the pas
   expect(() => resolvePostgresOptions({ url: 'postgres://h/db', poolSize: 1 })).toThrow('poolSize must be an integer of at least 2')
   expect(() => resolvePostgresOptions({ url: 'postgres://h/db', queryTimeoutMs: 0 })).toThrow('queryTimeoutMs must be a positive integer')
   expect(() => resolvePostgresOptions({ url: 'postgres://h/db', queryTimeoutMs: 1.5 })).toThrow('queryTimeoutMs must be a positive integer')
-  expect(resolvePostgresOptions({ url: 'postgresql://h/db' })).toEqual({ url: 'postgresql://h/db', schema: 'public', poolSize: 10, queryTimeoutMs: 60_000 })
+  expect(() => resolvePostgresOptions({ url: 'postgres://h/db', lockTimeoutMs: 0 })).toThrow('lockTimeoutMs must be a positive integer')
+  expect(resolvePostgresOptions({ url: 'postgresql://h/db' })).toEqual({ url: 'postgresql://h/db', schema: 'public', poolSize: 10, queryTimeoutMs: 60_000, lockTimeoutMs: 30_000 })
 })
 
 test('a store on the longest schema name allowed writes, and another on it hears the commit', async () => {

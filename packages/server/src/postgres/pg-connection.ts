@@ -18,14 +18,13 @@ const INT8_OID = 20
 /**
  * Bounds on waiting for the database, generous enough for a busy machine. A connection (or a free
  * client of the pool) that does not come within `CONNECT_TIMEOUT_MS` fails the request that asked
- * for it; a write that waits longer than `LOCK_TIMEOUT_MS` for the position lock fails instead of
+ * for it; a write that waits longer than `lockTimeoutMs` (`pg-options.ts`) for the position lock fails instead of
  * queueing behind a stuck replica; and a transaction left idle longer than
  * `IDLE_IN_TRANSACTION_MS` (its replica frozen or cut off while holding the lock) is ended by the
  * database, which frees the lock for everyone else. A group never idles that long: between its
  * statements runs only the replica's own work on what it read.
  */
 export const CONNECT_TIMEOUT_MS = 15_000
-export const LOCK_TIMEOUT_MS = 30_000
 export const IDLE_IN_TRANSACTION_MS = 30_000
 /** TCP keep-alive probes start after this long without traffic (a silent peer is found out). */
 const KEEPALIVE_DELAY_MS = 10_000
@@ -45,7 +44,7 @@ export function clientConfig(options: Required<PostgresOptions>): pg.ClientConfi
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    lock_timeout: LOCK_TIMEOUT_MS,
+    lock_timeout: options.lockTimeoutMs,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     // A statement on a connection gone silent (no reset ever comes) fails after this, instead of
     // waiting for TCP keep-alive to give up (about 11 minutes); the client is then discarded.

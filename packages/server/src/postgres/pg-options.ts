@@ -23,10 +23,19 @@ export interface PostgresOptions {
    * slow cases the database itself can see. Default 60,000.
    */
   queryTimeoutMs?: number
+  /**
+   * A write that waits this long, ms, for the position lock (held by another replica's group, or
+   * by anything else holding that row) gives up: `503 STORE_UNAVAILABLE`, nothing stored, instead
+   * of queueing behind a stuck writer. Default 30,000.
+   */
+  lockTimeoutMs?: number
 }
 
 /** The default `queryTimeoutMs`. */
 export const DEFAULT_PG_QUERY_TIMEOUT_MS = 60_000
+
+/** The default `lockTimeoutMs`. */
+export const DEFAULT_PG_LOCK_TIMEOUT_MS = 30_000
 
 /** The default schema. */
 export const DEFAULT_PG_SCHEMA = 'public'
@@ -74,7 +83,9 @@ export function resolvePostgresOptions(options: PostgresOptions): Required<Postg
   if (!Number.isSafeInteger(poolSize) || poolSize < 2) throw new Error(`poolSize must be an integer of at least 2, got ${poolSize}`)
   const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_PG_QUERY_TIMEOUT_MS
   if (!Number.isSafeInteger(queryTimeoutMs) || queryTimeoutMs < 1) throw new Error(`queryTimeoutMs must be a positive integer, got ${queryTimeoutMs}`)
-  return { url: options.url, schema, poolSize, queryTimeoutMs }
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_PG_LOCK_TIMEOUT_MS
+  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1) throw new Error(`lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}`)
+  return { url: options.url, schema, poolSize, queryTimeoutMs, lockTimeoutMs }
 }
 
 /** `url` without its password, for messages. */
