@@ -363,11 +363,12 @@ export class SseConnection {
     const kernel = socket === null ? undefined : this.#options.kernel
     const held = socket === null || kernel === undefined ? undefined : kernel.held(socket)
     const counted = this.#res.writableNeedDrain || kernel === undefined || (held !== undefined && held.fresh && held.bytes > 0)
-    const own = this.#unsent() + (counted ? this.#queuedBytes : 0)
+    const unsent = this.#unsent()
+    const own = unsent + (counted ? this.#queuedBytes : 0)
     const bound = this.#kernelBound()
     // Back within the budget, what is in flight and all that waits here included: the initial data
     // is as good as taken (until then some of it may wait here, or be still to write: `#rest`).
-    if (this.#unsent() + this.#queuedBytes + (this.#rest?.length ?? 0) + bound <= budget) this.#allowance = 0
+    if (unsent + this.#queuedBytes + (this.#rest?.length ?? 0) + bound <= budget) this.#allowance = 0
     if (own + bound + size <= budget + this.#allowance) return false
     if (own + size > budget + this.#allowance) return true
     if (kernel === undefined || held === undefined) return false
