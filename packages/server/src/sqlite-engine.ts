@@ -74,6 +74,11 @@ export class SqliteEngine implements StorageEngine {
     return operation()
   }
 
+  /** An operation runs once here: its parts are just run. */
+  parts<I, T>(_key: string, items: readonly I[], compute: (item: I, index: number) => T): T[] {
+    return items.map(compute)
+  }
+
   write<T>(job: () => JobOutcome<T>): Promise<T> {
     if (this.#queue === undefined) return Promise.reject(new Error('the engine has not started'))
     return this.#queue.push(job)

@@ -108,6 +108,12 @@ export interface StorageEngine {
   start(hooks: EngineHooks): Promise<void>
   /** Runs a read operation. */
   read<T>(operation: () => T, options?: ReadOptions): Promise<T>
+  /**
+   * Inside an operation: `compute` of each item, as independent parts of it (see `parts` in
+   * `postgres/pending-reads.ts`: on an engine that reruns operations, each part is worked out
+   * once and their reads are fetched together); `key` names these parts within the operation.
+   */
+  parts<I, T>(key: string, items: readonly I[], compute: (item: I, index: number) => T): T[]
   /** Queues a write job into the next group commit. */
   write<T>(job: () => JobOutcome<T>, hints?: JobHints): Promise<T>
   /** Resolves once every write queued so far has committed or failed. */

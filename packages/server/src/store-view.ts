@@ -23,6 +23,8 @@ export interface ViewSource {
   head(record: StreamRecord): HeadState
   /** The gpos everything read so far is at or before. */
   gpos(): number
+  /** `compute` of each item, as independent parts of the operation (see `StorageEngine.parts`). */
+  parts<I, T>(key: string, items: readonly I[], compute: (item: I, index: number) => T): T[]
   readonly log: LogReader
   readonly history: HistoryReader
 }
@@ -35,6 +37,16 @@ export class StoreView {
 
   constructor(source: ViewSource) {
     this.#source = source
+  }
+
+  /**
+   * `compute` of each of `items`, as parts of this operation that do not depend on each other
+   * (`key` names them within it). An engine that reruns the operation after each read it fetches
+   * (PostgreSQL) works each part out once and fetches the parts' reads together. A part must be a
+   * function of its reads, and its value must not be changed once returned.
+   */
+  parts<I, T>(key: string, items: readonly I[], compute: (item: I, index: number) => T): T[] {
+    return this.#source.parts(key, items, compute)
   }
 
   /**

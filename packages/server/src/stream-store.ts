@@ -166,6 +166,7 @@ export class StreamStore {
       stateRecord: (name) => this.#stateRecord(name),
       head: (record) => this.#catalog.head(record),
       gpos: () => (this.#engine.shared ? this.#rows.loadGpos() : this.#writes.gpos),
+      parts: (key, items, compute) => this.#engine.parts(key, items, compute),
       log: this.#log,
       history: this.#history,
     })

@@ -110,37 +110,51 @@ export async function tailStreams(
  * which no window told it.
  */
 function openMany(view: StoreView, open: OpenWindows | undefined, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number, now: number): string {
-  const caughtUp: Array<{ gpos: number; text: string }> = []
-  const windows: StreamInfo[] = []
-  for (const given of infos) {
-    const info = view.get(given.name)
-    const after = held.get(info.name)
-    // One over the limit tells "more than the limit" without reading the rest.
-    const entries = after === undefined ? [] : view.entriesAfter(info, after, LIVE_RESUME_MAX_ENTRIES + 1)
-    if (after === undefined || entries.length > LIVE_RESUME_MAX_ENTRIES) {
-      windows.push(info)
-      continue
-    }
-    const name = JSON.stringify(info.name)
-    // A reader cut between an entry and its bound holds the entry but may not know the bound.
-    const closedAtResume = after > 0 ? view.snapshotsBetween(info, after - 1, after)[0] : undefined
-    const atResume = closedAtResume === undefined ? undefined : view.entriesAfter(info, after - 1, 1)[0]
-    if (closedAtResume !== undefined && atResume !== undefined) {
-      caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume, atResume.gpos) })
-    }
-    const last = entries[entries.length - 1]
-    if (last === undefined) continue
-    const closing = new Set(view.snapshotsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
-    for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq)) })
-  }
+  // Each stream's part on its own: an engine that reruns the read after each fetch reads them
+  // together and does not redo the streams done.
+  const parts = view.parts('open', infos, (given) => openPart(view, open, given, held, at))
+  const caughtUp = parts.flatMap((part) => part.caughtUp)
   // Each stream's items are already in gpos order, and gposes are unique across streams.
   caughtUp.sort((a, b) => a.gpos - b.gpos)
   let text = caughtUp.map((item) => item.text).join('')
-  // Reused only on an engine this process alone writes (`open` is undefined on a shared one).
-  const body = (info: StreamInfo): string => (open === undefined ? view.window(info.name, { now: true }).body : open.body(info, () => view.window(info.name, { now: true }).body))
-  text += windows.map((info) => windowEvent(body(info), at)).join('')
+  text += parts.map((part) => part.window ?? '').join('')
   if (held.size > 0) text += clockEvent(at, now)
   return text
+}
+
+/**
+ * One stream's share of `openMany`: the entries (and bounds) of a held stream's catch-up, with
+ * their gposes to be merged, or its window event.
+ */
+function openPart(
+  view: StoreView,
+  open: OpenWindows | undefined,
+  given: StreamInfo,
+  held: ReadonlyMap<string, number>,
+  at: number,
+): { caughtUp: Array<{ gpos: number; text: string }>; window?: string } {
+  const info = view.get(given.name)
+  const after = held.get(info.name)
+  // One over the limit tells "more than the limit" without reading the rest.
+  const entries = after === undefined ? [] : view.entriesAfter(info, after, LIVE_RESUME_MAX_ENTRIES + 1)
+  if (after === undefined || entries.length > LIVE_RESUME_MAX_ENTRIES) {
+    // Reused only on an engine this process alone writes (`open` is undefined on a shared one).
+    const body = open === undefined ? view.window(info.name, { now: true }).body : open.body(info, () => view.window(info.name, { now: true }).body)
+    return { caughtUp: [], window: windowEvent(body, at) }
+  }
+  const caughtUp: Array<{ gpos: number; text: string }> = []
+  const name = JSON.stringify(info.name)
+  // A reader cut between an entry and its bound holds the entry but may not know the bound.
+  const closedAtResume = after > 0 ? view.snapshotsBetween(info, after - 1, after)[0] : undefined
+  const atResume = closedAtResume === undefined ? undefined : view.entriesAfter(info, after - 1, 1)[0]
+  if (closedAtResume !== undefined && atResume !== undefined) {
+    caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume, atResume.gpos) })
+  }
+  const last = entries[entries.length - 1]
+  if (last === undefined) return { caughtUp }
+  const closing = new Set(view.snapshotsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
+  for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq)) })
+  return { caughtUp }
 }
 
 /** One page of a resume by gpos: the streams as read, and their entries after `seen` merged. */
@@ -195,10 +209,12 @@ async function catchUpMany(
 
 /** Reads one page of a resume by gpos (and, with `resumeAt`, the bounds at the resume point). */
 function readManyPage(view: StoreView, infos: readonly StreamInfo[], seen: number, resumeAt: number | undefined): ManyPage | undefined {
+  // Each stream's reads are parts of their own: an engine that reruns the read after each fetch
+  // reads them together (see `StoreView.parts`).
+  const found = view.parts('current', infos, (info) => view.find(info.name))
   const currents: StreamInfo[] = []
-  for (const info of infos) {
-    const current = view.find(info.name)
-    if (current === undefined || current.id !== info.id) return undefined
+  for (const [i, current] of found.entries()) {
+    if (current === undefined || current.id !== (infos[i] as StreamInfo).id) return undefined
     currents.push(current)
   }
   // A reader cut between an entry and its bound resumes after that entry: send each stream's bound
@@ -207,12 +223,14 @@ function readManyPage(view: StoreView, infos: readonly StreamInfo[], seen: numbe
   const resumeBounds =
     resumeAt === undefined
       ? []
-      : currents.flatMap((info) => {
-          const seq = view.seqAtGpos(info, resumeAt)
-          const bound = seq > 0 ? view.snapshotsBetween(info, seq - 1, seq)[0] : undefined
-          return bound === undefined ? [] : [multiBoundEvent(JSON.stringify(info.name), bound)]
-        })
-  const pages = currents.map((info) => view.entriesAfterGpos(info, seen, CATCH_UP_PAGE))
+      : view
+          .parts('bound', currents, (info) => {
+            const seq = view.seqAtGpos(info, resumeAt)
+            const bound = seq > 0 ? view.snapshotsBetween(info, seq - 1, seq)[0] : undefined
+            return bound === undefined ? [] : [multiBoundEvent(JSON.stringify(info.name), bound)]
+          })
+          .flat()
+  const pages = view.parts('page', currents, (info) => view.entriesAfterGpos(info, seen, CATCH_UP_PAGE))
   // A full page may have more after it: the merge is complete only up to the lowest last gpos
   // of the full pages.
   let limit = Number.POSITIVE_INFINITY
@@ -220,16 +238,17 @@ function readManyPage(view: StoreView, infos: readonly StreamInfo[], seen: numbe
     const last = page[page.length - 1]
     if (page.length === CATCH_UP_PAGE && last !== undefined) limit = Math.min(limit, last.gpos)
   }
-  const merged: ManyPage['merged'] = []
-  pages.forEach((page, i) => {
-    const info = currents[i] as StreamInfo
-    const taken = page.filter((entry) => entry.gpos <= limit)
-    const first = taken[0]
-    const last = taken[taken.length - 1]
-    if (first === undefined || last === undefined) return
-    const closing = new Set(view.snapshotsBetween(info, first.seq - 1, last.seq).map((bound: Bound) => bound.seq))
-    for (const entry of taken) merged.push({ info, entry, closes: closing.has(entry.seq) })
-  })
+  const merged = view
+    .parts('merge', pages, (page, i) => {
+      const info = currents[i] as StreamInfo
+      const taken = page.filter((entry) => entry.gpos <= limit)
+      const first = taken[0]
+      const last = taken[taken.length - 1]
+      if (first === undefined || last === undefined) return []
+      const closing = new Set(view.snapshotsBetween(info, first.seq - 1, last.seq).map((bound: Bound) => bound.seq))
+      return taken.map((entry) => ({ info, entry, closes: closing.has(entry.seq) }))
+    })
+    .flat()
   merged.sort((a, b) => a.entry.gpos - b.entry.gpos)
   return { currents, merged, limit, gpos: view.gpos, resumeBounds }
 }

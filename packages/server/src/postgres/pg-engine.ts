@@ -16,7 +16,7 @@ import type { HeadCache, HeldHead } from '../head-states.ts'
 import { LogReader } from '../log-reader.ts'
 import type { EngineHooks, EngineLogger, JobHints, ReadOptions, StorageEngine } from '../storage-engine.ts'
 import type { JobOutcome } from '../write-queue.ts'
-import { ReadScope, activeScope, runPending } from './pending-reads.ts'
+import { ReadScope, activeScope, parts, runPending } from './pending-reads.ts'
 import { checkout, clientConfig } from './pg-connection.ts'
 import type { Lease } from './pg-connection.ts'
 import { isUnavailable, readFailure } from './pg-failures.ts'
@@ -162,6 +162,10 @@ export class PostgresEngine implements StorageEngine {
       }
       throw readFailure(error)
     }
+  }
+
+  parts<I, T>(key: string, items: readonly I[], compute: (item: I, index: number) => T): T[] {
+    return parts(key, items, compute)
   }
 
   write<T>(job: () => JobOutcome<T>, hints?: JobHints): Promise<T> {

@@ -40,7 +40,7 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
   app.get(ROUTES.liveMulti, async (request, reply) => {
     const { names, held } = streamParams(request.query as Record<string, unknown>, hub.options.maxStreamsPerConnection)
     // With the database's gpos: a reader resuming on another replica may be ahead of this one's feed.
-    const { infos, gpos } = await store.read((view) => ({ infos: names.map((name) => stateStream(view, name)), gpos: view.gpos }))
+    const { infos, gpos } = await store.read((view) => ({ infos: view.parts('streams', names, (name) => stateStream(view, name)), gpos: view.gpos }))
     const after = resumePoint(request)
     if (after !== undefined && after > gpos) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after gpos ${after}: the server is at ${gpos}`)
