@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { inject } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
 
 /** A database made for one test file. */
 export interface TestDatabase {
@@ -13,6 +13,22 @@ export interface TestDatabase {
   url: string
   /** Drops it (every connection to it is closed first). */
   drop(): Promise<void>
+}
+
+/**
+ * A database of this test file's own, made before its tests and dropped after them (call it at
+ * the top of the file); returns how to reach it.
+ */
+export function fileDatabase(): () => TestDatabase {
+  let database: TestDatabase | undefined
+  beforeAll(async () => {
+    database = await freshDatabase()
+  })
+  afterAll(() => database?.drop())
+  return () => {
+    if (database === undefined) throw new Error('the file database is made before the tests run')
+    return database
+  }
 }
 
 /** Creates a new, empty database on the test server. */

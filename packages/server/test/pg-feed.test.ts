@@ -9,24 +9,19 @@
  *   even while the rest of the feed's page is still being told.
  */
 import pg from 'pg'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { clientConfig } from '../src/postgres/pg-connection.ts'
 import { FEED_READ } from '../src/postgres/pg-feed.ts'
 import { resolvePostgresOptions } from '../src/postgres/pg-options.ts'
 import { StreamStore } from '../src/stream-store.ts'
-import { freshDatabase } from '../../../test/support/pg-database.ts'
-import type { TestDatabase } from '../../../test/support/pg-database.ts'
+import { fileDatabase } from '../../../test/support/pg-database.ts'
 
-let database: TestDatabase
-beforeAll(async () => {
-  database = await freshDatabase()
-})
-afterAll(() => database.drop())
+const database = fileDatabase()
 
 const JSON_TYPE = 'application/json'
 
 test('a close without an append leaves its entry without a bound of its own; one with an append ends the window there', async () => {
-  const options = { postgres: { url: database.url, schema: 'feed_close' } }
+  const options = { postgres: { url: database().url, schema: 'feed_close' } }
   const store = await StreamStore.open(options)
   const client = new pg.Client(clientConfig(resolvePostgresOptions(options.postgres)))
   await client.connect()
@@ -66,7 +61,7 @@ test('a close without an append leaves its entry without a bound of its own; one
 })
 
 test('while the feed tells a page of commits, the store’s clock is never behind what it told', async () => {
-  const options = { postgres: { url: database.url, schema: 'feed_clock' } }
+  const options = { postgres: { url: database().url, schema: 'feed_clock' } }
   const writer = await StreamStore.open(options)
   const reader = await StreamStore.open(options)
   try {

@@ -3,21 +3,16 @@
  * answer the lookups of those names that follow, instead of one round trip per stream.
  */
 import pg from 'pg'
-import { afterAll, beforeAll, expect, test, vi } from 'vitest'
+import { expect, test, vi } from 'vitest'
 import { StreamStore } from '../src/stream-store.ts'
-import { freshDatabase } from '../../../test/support/pg-database.ts'
-import type { TestDatabase } from '../../../test/support/pg-database.ts'
+import { fileDatabase } from '../../../test/support/pg-database.ts'
 
-let database: TestDatabase
-beforeAll(async () => {
-  database = await freshDatabase()
-})
-afterAll(() => database.drop())
+const database = fileDatabase()
 
 const JSON_TYPE = 'application/json'
 
 test('a page of 40 streams, forks among them, is read in one query, and lists each as its own lookup would', async () => {
-  const store = await StreamStore.open({ postgres: { url: database.url, schema: 'list_page' } })
+  const store = await StreamStore.open({ postgres: { url: database().url, schema: 'list_page' } })
   try {
     for (let i = 0; i < 36; i++) {
       const name = `p/s${String(i).padStart(2, '0')}`

@@ -4,21 +4,16 @@
  * further back is still searched for, and both agree with a filter of the whole log.
  */
 import pg from 'pg'
-import { afterAll, beforeAll, expect, test, vi } from 'vitest'
+import { expect, test, vi } from 'vitest'
 import { StreamStore } from '../src/stream-store.ts'
-import { freshDatabase } from '../../../test/support/pg-database.ts'
-import type { TestDatabase } from '../../../test/support/pg-database.ts'
+import { fileDatabase } from '../../../test/support/pg-database.ts'
 
-let database: TestDatabase
-beforeAll(async () => {
-  database = await freshDatabase()
-})
-afterAll(() => database.drop())
+const database = fileDatabase()
 
 const JSON_TYPE = 'application/json'
 
 test('the place at a gpos near the head is one read of the log; one far behind is searched, and both are right', async () => {
-  const store = await StreamStore.open({ postgres: { url: database.url, schema: 'resume_gpos' } })
+  const store = await StreamStore.open({ postgres: { url: database().url, schema: 'resume_gpos' } })
   try {
     for (const name of ['r/a', 'r/b']) await store.create({ name, contentType: JSON_TYPE, kind: 'plain' })
     // 2,000 entries in batches, interleaved with another stream's (gaps in the gpos run).

@@ -57,6 +57,11 @@ export class ReadScope {
     this.#answers.set(key, value)
   }
 
+  /** The answer of `key`, which `has` says is there. */
+  answered<T>(key: string): T {
+    return this.#answers.get(key) as T
+  }
+
   /** True when `key` has an answer. */
   has(key: string): boolean {
     return this.#answers.has(key)
@@ -110,7 +115,7 @@ export function parts<I, T>(key: string, items: readonly I[], compute: (item: I,
   items.forEach((item, index) => {
     const slot = `part:${key}:${index}`
     if (scope.has(slot)) {
-      values.push(scope.get<T>(slot, () => Promise.reject(new Error('unreachable'))))
+      values.push(scope.answered<T>(slot))
       return
     }
     try {

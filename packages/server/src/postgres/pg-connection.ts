@@ -18,8 +18,8 @@ const INT8_OID = 20
 /**
  * Bounds on waiting for the database, generous enough for a busy machine. A connection (or a free
  * client of the pool) that does not come within `CONNECT_TIMEOUT_MS` fails the request that asked
- * for it; a write that waits longer than `lockTimeoutMs` (`pg-options.ts`) for the position lock fails instead of
- * queueing behind a stuck replica; and a transaction left idle longer than
+ * for it; a write that waits longer than `lockTimeoutMs` (`pg-options.ts`) for the position lock
+ * fails instead of queueing behind a stuck replica; and a transaction left idle longer than
  * `IDLE_IN_TRANSACTION_MS` (its replica frozen or cut off while holding the lock) is ended by the
  * database, which frees the lock for everyone else. A group never idles that long: between its
  * statements runs only the replica's own work on what it read.

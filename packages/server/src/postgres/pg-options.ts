@@ -19,14 +19,15 @@ export interface PostgresOptions {
   /**
    * A statement without its answer for this long, ms, is given up: its connection is presumed
    * dead (a database or network gone silent) and discarded, and the request answers `503
-   * STORE_UNAVAILABLE`. Longer than the lock and idle-transaction timeouts (30 s), which end the
-   * slow cases the database itself can see. Default 60,000.
+   * STORE_UNAVAILABLE`. Longer than the lock and idle-transaction timeouts (30 s by default), which
+   * end the slow cases the database itself can see. Default 60,000.
    */
   queryTimeoutMs?: number
   /**
    * A write that waits this long, ms, for the position lock (held by another replica's group, or
    * by anything else holding that row) gives up: `503 STORE_UNAVAILABLE`, nothing stored, instead
-   * of queueing behind a stuck writer. Default 30,000.
+   * of queueing behind a stuck writer. Keep it below `queryTimeoutMs`: past that, the statement
+   * is given up first and its connection discarded. Default 30,000.
    */
   lockTimeoutMs?: number
 }
