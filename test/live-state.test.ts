@@ -75,17 +75,22 @@ describe('GET /v1/live/<name>', () => {
     await model.follow(first, 18)
     first.close()
     await writing
+    // Events that came in the same chunks as entry 18 were received too: an EventSource would have
+    // seen them, and its Last-Event-ID is the last of them.
+    for (const event of first.pending) model.apply(event)
 
     // Resume from the last id the reader saw, exactly as an EventSource would.
     const lastId = first.lastId as string
     expect(Number(lastId)).toBe(model.seq)
+    expect(model.seq).toBeLessThan(40)
+    const resumedAfter = model.seq
+    const seen = model.seqs.length
     const resumed = await SseReader.open(`${url}/v1/live/${name}`, { headers: { 'last-event-id': lastId } })
     expect(resumed.status).toBe(200)
-    const firstEvent = await resumed.waitFor((event) => event.event !== 'heartbeat')
-    expect(firstEvent.event).toBe('entry')
-    expect(JSON.parse(firstEvent.data).seq).toBe(model.seq + 1)
-    model.apply(firstEvent)
+    // The model refuses a window, a gap or a repeat; a resume just past an entry that closed a window
+    // gets that bound first (see the next test).
     await model.follow(resumed, 40)
+    expect(model.seqs[seen]).toBe(resumedAfter + 1)
     expect(model.windows).toBe(1)
     expect(model.state).toEqual((await getJson<StateAnswer>(url, `/v1/state/${name}`)).body.state)
 
