@@ -217,7 +217,10 @@ export class StateStream<S = Json> {
     return this.#use((core) => readWindowBounds((path, request) => core.request(path, request), this.name, range, range.signal))
   }
 
-  /** Stores `state` as the stream's new state (nothing when equal). Safe to retry. */
+  /**
+   * Stores `state` as the stream's new state (nothing when equal). Safe to retry: a retry finds the
+   * state its first attempt stored, and answers `stored: false` (see the README).
+   */
   async set(state: S, options: CallOptions = {}): Promise<{ stored: boolean; seq: number; ts: number }> {
     const response = await this.#use((core) =>
       core.request<{ stored: boolean; seq: number; ts: number }>(`${ROUTES.state}${this.name}`, {

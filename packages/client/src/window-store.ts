@@ -9,7 +9,7 @@
  * - what does not fit the client's memory budget goes, never a window being read.
  */
 import { BehaviorSubject } from 'rxjs'
-import { apply } from '@statestream/common'
+import { ErrorCode, StateStreamError, apply } from '@statestream/common'
 import type { Bound, Entry, Json, Snapshot, WindowData } from '@statestream/common'
 import type { MemoryBudget } from './core/budget.ts'
 import { coversPoint, spans, stateAtSeq, stateAtTs } from './core/cover.ts'
@@ -97,6 +97,7 @@ export class WindowStore {
           break
         case 'fetch': {
           const landed = await this.#fetchNew(point, undefined, false)
+          if (landed === 'stale') break
           if (landed === 'before') return this.#preCreation()
           if (spans(landed.model, point) || coversPoint(landed.model, point)) {
             this.index.touch(landed)
@@ -136,7 +137,7 @@ export class WindowStore {
       else if (next.kind === 'fetch') {
         // Pinned as it lands, so that its start is left for the reader's replay to give.
         const landed = await this.#fetchNew({ seq: span.start.seq }, span, true)
-        if (landed !== 'before') return viewOf(landed)
+        if (landed !== 'before' && landed !== 'stale') return viewOf(landed)
       }
     }
     throw new WindowConflict(`window from seq ${span.start.seq} does not settle`)
@@ -282,6 +283,19 @@ export class WindowStore {
     else await fetch?.catch(() => undefined)
   }
 
+  /**
+   * True (and everything held forgotten) when `error` says the held windows are not the server's
+   * history of the name: an answer they cannot take (another start, another creation), or a
+   * resume the server refuses (asked from held data alone, it is refused only when that data is
+   * not the stream's: the name was deleted and created again). The caller then asks afresh.
+   */
+  #stale(error: unknown, resume: boolean): boolean {
+    const refused = resume && error instanceof StateStreamError && error.code === ErrorCode.INVALID_PARAMETER
+    if (!(error instanceof WindowConflict) && !refused) return false
+    this.clear()
+    return true
+  }
+
   async #resume(slot: Held): Promise<void> {
     let resuming = this.#resuming.get(slot)
     if (resuming === undefined) {
@@ -289,6 +303,9 @@ export class WindowStore {
       resuming = this.#fetcher
         .fetch({ seq: slot.model.start.seq }, after, (content, size) => this.ingest(content, size))
         .then(({ data, size }) => void this.#land(data, size, false))
+        .catch((error: unknown) => {
+          if (!this.#stale(error, true)) throw error
+        })
         .finally(() => {
           this.#resuming.delete(slot)
           this.publish()
@@ -299,7 +316,7 @@ export class WindowStore {
   }
 
   /** Fetches the window of `point`; with `pin`, the window it lands in is pinned for the caller (`release`). */
-  async #fetchNew(point: Point, span: Span | undefined, pin: boolean): Promise<Held | 'before'> {
+  async #fetchNew(point: Point, span: Span | undefined, pin: boolean): Promise<Held | 'before' | 'stale'> {
     const pending = this.index.addPending(point, span)
     let landed: Held | 'before' | undefined
     let partial: Held | undefined
@@ -314,6 +331,9 @@ export class WindowStore {
     this.publish()
     try {
       await fetch
+    } catch (error) {
+      if (this.#stale(error, false)) return 'stale'
+      throw error
     } finally {
       this.#pendingFetch.delete(pending)
       this.index.settle(pending, landed !== undefined || partial !== undefined)

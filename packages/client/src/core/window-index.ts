@@ -10,7 +10,7 @@ import type { Bound, Snapshot, WindowData } from '@statestream/common'
 import { coversTs } from './cover.ts'
 import { headOf, shareAt, unshare } from './sharing.ts'
 import type { Shared } from './sharing.ts'
-import { lastSeqOf, transition } from './window-machine.ts'
+import { WindowConflict, lastSeqOf, transition } from './window-machine.ts'
 import type { HeldModel, Point, WindowContent, WindowEvent, WindowStatus } from './window-machine.ts'
 import type { BudgetMember, MemoryBudget } from './budget.ts'
 
@@ -119,7 +119,13 @@ export class WindowIndex implements BudgetMember<Held> {
    * start is split there first). `pinned` when a history fetched it and will read it.
    */
   ingest(content: WindowContent, bytes: number, pinned = false): Held {
-    if (content.start.seq === 0) this.created = { seq: 0, ts: content.start.ts }
+    if (content.start.seq === 0) {
+      // A creation at another time: another history of the name (deleted and created again).
+      if (this.created !== undefined && this.created.ts !== content.start.ts) {
+        throw new WindowConflict(`the stream was created at ${content.start.ts}; the windows held are of one created at ${this.created.ts}`)
+      }
+      this.created = { seq: 0, ts: content.start.ts }
+    }
     // A window that ends where it starts is a closed stream's only one, without entries.
     if (content.end?.seq === content.start.seq) this.final = content.end
     const same = this.held.find((slot) => slot.model.start.seq === content.start.seq)
@@ -142,7 +148,11 @@ export class WindowIndex implements BudgetMember<Held> {
 
   /** The creation bound an answer for the time before the stream revealed. */
   learnCreated(data: WindowData): void {
-    if (data.start === null && data.end !== null) this.created = data.end
+    if (data.start !== null || data.end === null) return
+    if (this.created !== undefined && this.created.ts !== data.end.ts) {
+      throw new WindowConflict(`the stream was created at ${data.end.ts}; the windows held are of one created at ${this.created.ts}`)
+    }
+    this.created = data.end
   }
 
   /** Inserts a held window in order and shares its start with its neighbours. */

@@ -180,6 +180,10 @@ function merge(held: WindowContent, received: WindowContent): WindowContent {
   if (held.start.seq !== received.start.seq) {
     throw new WindowConflict(`window from ${received.start.seq} merged into window from ${held.start.seq}`)
   }
+  // The same start seq at another time: another history of the name (deleted and created again).
+  if (held.start.ts !== received.start.ts) {
+    throw new WindowConflict(`window from ${held.start.seq} starts at ${received.start.ts}, held as starting at ${held.start.ts}`)
+  }
   const last = lastSeqOf(held)
   const fresh = received.entries.filter((entry) => entry.seq > last)
   const first = fresh[0]
@@ -191,6 +195,9 @@ function merge(held: WindowContent, received: WindowContent): WindowContent {
 /** A repeated answer for a committed window must agree with it. */
 function check(model: { start: Snapshot; end: Bound }, received: WindowContent): void {
   if (received.start.seq !== model.start.seq) throw new WindowConflict(`window from ${received.start.seq} given for window from ${model.start.seq}`)
+  if (received.start.ts !== model.start.ts) {
+    throw new WindowConflict(`window from ${model.start.seq} starts at ${received.start.ts}, held as starting at ${model.start.ts}`)
+  }
   if (received.end !== undefined && received.end !== null && received.end.seq !== model.end.seq) {
     throw new WindowConflict(`window from ${model.start.seq} ends at ${model.end.seq}, not ${received.end.seq}`)
   }

@@ -1,0 +1,74 @@
+/**
+ * A stream deleted and created again under the same name by someone else is another history: a
+ * client holding windows of the first must never join them to the second (a state the server never
+ * had), nor get stuck on them. Whatever it finds that the held data does not match (a window's
+ * start that differs, a creation time that differs, a resume the server refuses), it forgets what
+ * it held of the stream and asks again.
+ */
+import type { LiveState } from '@statestream/client'
+import { describe, expect } from 'vitest'
+import { clientTest as test, merge } from './support/count-requests.ts'
+import { first } from './support/observe.ts'
+
+describe('a stream deleted and created again by another client', () => {
+  test('with more entries than were held: the state and the first live value are the new stream’s alone', async ({ serve, connect }) => {
+    const server = await serve()
+    const reader = connect(server.url).client.stream('again/long')
+    const writer = connect(server.url).client.stream('again/long')
+    await writer.create({ snapshot: { entries: 100 } })
+    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
+
+    await writer.delete()
+    await writer.create({ snapshot: { entries: 100 } })
+    for (let i = 1; i <= 5; i++) await writer.append(merge({ neu: i }))
+
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 5 })
+    const value = (await first(reader.live$)) as LiveState
+    expect([value.seq, value.state]).toEqual([5, { neu: 5 }])
+    const windows = await first(reader.windows$)
+    expect(windows.map((window) => [window.start?.seq, window.entries])).toEqual([[0, 5]])
+  })
+
+  test('with fewer entries than were held: calls and live$ are answered, not refused', async ({ serve, connect }) => {
+    const server = await serve()
+    const reader = connect(server.url).client.stream('again/short')
+    const writer = connect(server.url).client.stream('again/short')
+    await writer.create({ snapshot: { entries: 100 } })
+    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
+
+    await writer.delete()
+    await writer.create({ snapshot: { entries: 100 } })
+    await writer.append(merge({ neu: 1 }))
+
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 1 })
+    const value = (await first(reader.live$)) as LiveState
+    expect([value.seq, value.state]).toEqual([1, { neu: 1 }])
+  })
+
+  test('a closed window held of the first history is not joined to the second', async ({ serve, connect }) => {
+    const server = await serve()
+    const reader = connect(server.url).client.stream('again/closed')
+    const writer = connect(server.url).client.stream('again/closed')
+    await writer.create({ snapshot: { entries: 2 } })
+    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+    // The reader holds the first history's closed window (entries 1–2) and its open one.
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
+    const early = await reader.window({ seq: 1 })
+    expect([early.status, early.end?.seq]).toEqual(['committed', 2])
+
+    await writer.delete()
+    await writer.create({ snapshot: { entries: 2 } })
+    for (let i = 1; i <= 5; i++) await writer.append(merge({ neu: i }))
+
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 5 })
+    const windows = await first(reader.windows$)
+    // Nothing of the first history is left: every window held is the second's.
+    for (const window of windows) {
+      const held = await writer.window({ seq: window.start?.seq as number })
+      expect(window.start).toEqual({ seq: held.start?.seq, ts: held.start?.ts })
+    }
+    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 5 })
+  })
+})
