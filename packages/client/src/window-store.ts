@@ -2,8 +2,9 @@
  * The held windows of one stream at work: it runs the index's plans (`core/window-index.ts`)
  * with the one fetcher, so every entry is fetched at most once:
  * - every request looks in the held windows first;
- * - a request that might be for a window already being fetched waits for that fetch and looks
- *   again; requests certainly for other windows go ahead in parallel;
+ * - a request that might be for a window already being fetched waits for that fetch (sharing its
+ *   failure) and looks again; requests certainly for other windows go ahead in parallel, and a
+ *   time point that nothing held tells apart first learns its window's bounds;
  * - a window held in part (cut short, fetched while open, a tail that stopped) is resumed with
  *   `after=` its last held entry, one resume at a time per window;
  * - what does not fit the client's memory budget goes, never a window being read.
@@ -12,7 +13,7 @@ import { BehaviorSubject } from 'rxjs'
 import { ErrorCode, StateStreamError, apply } from '@statestream/common'
 import type { Bound, Entry, Json, Snapshot, WindowData } from '@statestream/common'
 import type { MemoryBudget } from './core/budget.ts'
-import { coversPoint, spans, stateAtSeq, stateAtTs } from './core/cover.ts'
+import { coversPoint, inSpan, spans, stateAtSeq, stateAtTs } from './core/cover.ts'
 import { headOf, replayHeld } from './core/sharing.ts'
 import { pastEnd, plan, planSpan } from './core/plan.ts'
 import { WindowIndex } from './core/window-index.ts'
@@ -26,6 +27,8 @@ import type { PartialHandler, WindowAnswer } from './io/window-fetcher.ts'
 export interface WindowSource {
   /** The window of `point` (only its entries after `after`, when given); what a cut answer delivered goes to `onPartial` first. */
   fetch(point: Point, after: number | undefined, onPartial: PartialHandler): Promise<WindowAnswer>
+  /** The bounds of the window for time `at`, without its entries; a source without it makes a request wait for any fetch under way that may be for its window. */
+  spanAt?(at: number): Promise<Span | undefined>
 }
 
 /** A held window as readers see it. `start` is `null` only for the time before the stream existed. */
@@ -74,6 +77,8 @@ export class WindowStore {
    * the held ones are fetched); without, held data that answers "the state at `point`" is enough.
    */
   async window(point: Point, complete = true): Promise<Window> {
+    /** The bounds of the point's window, once learnt (to tell it apart from a fetch under way). */
+    let known: Span | undefined
     for (let round = 0; round < MAX_LOOKUPS; round++) {
       const next = plan(this.index, point, complete)
       switch (next.kind) {
@@ -92,9 +97,28 @@ export class WindowStore {
           }
           break
         }
-        case 'wait':
-          await this.#wait(next.pending, next.same)
+        case 'wait': {
+          // Neither window's bounds known: they may be one. A time point learns its window's
+          // bounds (no entries), and goes ahead unless the fetch under way is for that window.
+          if (known === undefined && 'at' in point && !samePoint(next.pending.point, point)) known = await this.#spanOf(point.at)
+          if (known === undefined || inSpan(known, next.pending.point)) {
+            await this.#wait(next.pending)
+            break
+          }
+          const byBounds = planSpan(this.index, known)
+          if (byBounds.kind === 'wait') await this.#wait(byBounds.pending)
+          else if (byBounds.kind === 'resume') await this.#resume(byBounds.held)
+          else if (byBounds.kind === 'fetch') {
+            const landed = await this.#fetchNew({ seq: known.start.seq }, known, false)
+            if (landed !== 'before' && landed !== 'stale' && (spans(landed.model, point) || coversPoint(landed.model, point))) {
+              this.index.touch(landed)
+              return viewOf(landed)
+            }
+            known = undefined
+          }
+          // Held now (or another try): the next round finds it.
           break
+        }
         case 'fetch': {
           const landed = await this.#fetchNew(point, undefined, false)
           if (landed === 'stale') break
@@ -133,7 +157,7 @@ export class WindowStore {
           this.index.pin(after)
           return viewOf(after)
         }
-      } else if (next.kind === 'wait') await this.#wait(next.pending, next.same)
+      } else if (next.kind === 'wait') await this.#wait(next.pending)
       else if (next.kind === 'fetch') {
         // Pinned as it lands, so that its start is left for the reader's replay to give.
         const landed = await this.#fetchNew({ seq: span.start.seq }, span, true)
@@ -276,11 +300,22 @@ export class WindowStore {
     return { status: 'committed', start: null, entries: [], end: this.index.created as Bound }
   }
 
-  async #wait(pending: Pending, same: boolean): Promise<void> {
-    const fetch = this.#pendingFetch.get(pending)
-    // A failed fetch for this very point fails its waiters too; a merely nearby one does not.
-    if (same) await fetch
-    else await fetch?.catch(() => undefined)
+  /** The bounds of the window for `at`; `undefined` when they could not be learnt (the request then waits). */
+  async #spanOf(at: number): Promise<Span | undefined> {
+    try {
+      return await this.#fetcher.spanAt?.(at)
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Waits for the fetch of `pending`, which may be for the same window. When it fails, its
+   * waiters are told with it (the window it would have brought is removed, and a later request
+   * fetches it again), rather than each sending the same failing request in turn.
+   */
+  async #wait(pending: Pending): Promise<void> {
+    await this.#pendingFetch.get(pending)
   }
 
   /**
@@ -320,25 +355,31 @@ export class WindowStore {
     const pending = this.index.addPending(point, span)
     let landed: Held | 'before' | undefined
     let partial: Held | undefined
+    let stale = false
+    // Waiters share the outcome: told of a failure, and looking again after a stale answer.
     const fetch = this.#fetcher
       .fetch(point, undefined, (content, size) => {
         partial = this.ingest(content, size, pin && partial === undefined)
       })
-      .then(({ data, size }) => {
-        landed = this.#land(data, size, pin && partial === undefined)
-      })
+      .then(
+        ({ data, size }) => {
+          landed = this.#land(data, size, pin && partial === undefined)
+        },
+        (error: unknown) => {
+          if (!this.#stale(error, false)) throw error
+          stale = true
+        },
+      )
     this.#pendingFetch.set(pending, fetch)
     this.publish()
     try {
       await fetch
-    } catch (error) {
-      if (this.#stale(error, false)) return 'stale'
-      throw error
     } finally {
       this.#pendingFetch.delete(pending)
       this.index.settle(pending, landed !== undefined || partial !== undefined)
       this.publish()
     }
+    if (stale) return 'stale'
     if (landed === undefined) throw new WindowConflict('the fetched window overlaps held data it cannot join')
     return landed
   }
@@ -350,6 +391,10 @@ export class WindowStore {
     }
     return this.ingest({ start: data.start, entries: data.entries, end: data.end }, size, pin)
   }
+}
+
+function samePoint(a: Point, b: Point): boolean {
+  return 'at' in a ? 'at' in b && a.at === b.at : 'seq' in b && a.seq === b.seq
 }
 
 function viewOf(slot: Held): Window {

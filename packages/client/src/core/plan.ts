@@ -18,7 +18,7 @@ export type Plan =
   /** Held in part: fetch only the entries after the last held one. */
   | { kind: 'resume'; held: Held }
   /** A request under way may be for the same window: wait for it, then look again. */
-  | { kind: 'wait'; pending: Pending; same: boolean }
+  | { kind: 'wait'; pending: Pending }
   | { kind: 'fetch' }
 
 /** What to do for `point`: with `complete`, a held window still pulling is brought up to date first. */
@@ -71,9 +71,7 @@ function coveringOf(index: WindowIndex, point: Point): Held | undefined {
 
 function waitOrFetch(index: WindowIndex, point: Point, span: Span | undefined): Plan {
   const other = index.pending.find((pending) => mayBeSame(index, pending, point, span))
-  if (other === undefined) return { kind: 'fetch' }
-  const same = 'at' in point ? 'at' in other.point && other.point.at === point.at : 'seq' in other.point && other.point.seq === point.seq
-  return { kind: 'wait', pending: other, same }
+  return other === undefined ? { kind: 'fetch' } : { kind: 'wait', pending: other }
 }
 
 /** Might `pending` be fetching the window of `point` (whose extent may be known)? */

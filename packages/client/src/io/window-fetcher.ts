@@ -6,9 +6,10 @@
  * under way at once share one.
  */
 import { AT_NOW, ErrorCode, QUERY, ROUTES, StateStreamError } from '@statestream/common'
-import type { WindowData } from '@statestream/common'
+import type { WindowBounds, WindowData } from '@statestream/common'
 import type { BackoffOptions } from '../core/backoff.ts'
 import { salvageWindow } from '../core/partial-window.ts'
+import type { Span } from '../core/window-index.ts'
 import type { Point, WindowContent } from '../core/window-machine.ts'
 import { toNetworkError } from './answer-errors.ts'
 import { retrying } from './retry.ts'
@@ -72,6 +73,19 @@ export class WindowFetcher {
     )
     this.#transport.traceEntries(this.#name, 'window', answer.data.entries)
     return answer
+  }
+
+  /**
+   * The bounds of the window for time `at` (`/v1/windows`, bounds only: no entries), or
+   * `undefined` when there is none (before the stream's creation). Not shared, not retried: a
+   * caller that cannot learn them waits for what it would have waited for without.
+   */
+  async spanAt(at: number): Promise<Span | undefined> {
+    const path = `${ROUTES.windows}${this.#name}?${QUERY.from}=${at}&${QUERY.to}=${at}`
+    const { body } = await this.#transport.json<{ windows: WindowBounds[] }>(path)
+    // Several snapshots in one millisecond: the window for `at` is the last listed.
+    const last = body.windows[body.windows.length - 1]
+    return last === undefined ? undefined : { start: last.start, end: last.end }
   }
 
   #path(point: Point, after: number | undefined): string {
