@@ -27,6 +27,7 @@ const STORAGE_TESTS = [
   'test/interop.test.ts',
   'test/live-closed-forked.test.ts',
   'test/live-cursor.test.ts',
+  'test/live-expiry.test.ts',
   'test/live-lifecycle.test.ts',
   'test/live-multi.test.ts',
   'test/live-state.test.ts',

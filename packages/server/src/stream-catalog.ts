@@ -102,16 +102,18 @@ export class StreamCatalog {
    * once with `force` (a delete of a stream nothing needs) — then each of its sources that thereby
    * became collectable.
    */
-  collect(id: number, force = false): void {
+  collect(id: number, force = false): StreamInfo[] {
+    const purged: StreamInfo[] = []
     let row = this.#rows.byId(id)
     let first = true
     while (row !== undefined) {
-      if (!(first && force) && (this.alive(this.#rowLife(row)) || this.retained(row.id))) return
+      if (!(first && force) && (this.alive(this.#rowLife(row)) || this.retained(row.id))) break
       first = false
       const source = row.fork_of
-      this.#purgeTree(row)
+      this.#purgeTree(row, purged)
       row = source === null ? undefined : this.#rows.byId(source)
     }
+    return purged
   }
 
   /** In a write transaction: inserts the row of a new stream and returns its record (not yet cached). */
@@ -246,9 +248,11 @@ export class StreamCatalog {
     return { deleted: row.deleted === 1, expiresAt: row.expires_at, ttlSeconds: row.ttl_seconds, touchedTs: touched }
   }
 
-  #purgeTree(row: StreamRow): void {
+  /** Purges `row` and its forks; adds each to `purged` (its live readers are to be told it is gone). */
+  #purgeTree(row: StreamRow, purged: StreamInfo[]): void {
     this.#epoch++
-    for (const fork of this.#rows.forksOf(row.id)) this.#purgeTree(fork)
+    for (const fork of this.#rows.forksOf(row.id)) this.#purgeTree(fork, purged)
+    purged.push({ ...rowInfo(row), segments: this.#segmentsOf(row) })
     this.#rows.purge(row.id)
     // Safe inside the savepoint: a cache miss only reloads.
     if (this.#records.get(row.name)?.id === row.id) this.#records.delete(row.name)

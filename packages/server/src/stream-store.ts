@@ -242,6 +242,23 @@ export class StreamStore {
     return () => this.#listeners.delete(listener)
   }
 
+  /**
+   * Looks up streams that live readers follow, so that one which expired meanwhile is found out:
+   * its readers are told it is gone (a `delete` event) once its rows are purged, or at once when
+   * forks still read through it. One read of all of them (on a shared engine, fetched together).
+   */
+  sweep(names: readonly string[]): void {
+    if (this.#closed || names.length === 0) return
+    this.#engine
+      .read(() => this.#engine.parts('sweep', names, (name) => this.#lookup(name)))
+      .then((found) => {
+        for (const lookup of found) if (lookup.status === 'gone') this.#emit({ type: 'delete', stream: lookup.record })
+      })
+      .catch(() => {
+        // The next sweep looks again.
+      })
+  }
+
   /** Calls `listener` after every group commit: the writes it carried and how long it took, in ms. */
   onCommit(listener: (writes: number, ms: number) => void): () => void {
     this.#commitListeners.add(listener)
@@ -482,8 +499,9 @@ export class StreamStore {
     this.#write(
       () => {
         this.#collecting.delete(id)
-        this.#catalog.collect(id)
-        return { result: undefined }
+        // Its live readers (an expired stream's) are told it is gone.
+        const purged = this.#catalog.collect(id)
+        return { result: undefined, events: purged.map((stream): StoreEvent => ({ type: 'delete', stream })) }
       },
       { solo: true },
     ).catch(() => {})

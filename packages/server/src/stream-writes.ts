@@ -69,9 +69,13 @@ export class StreamWrites {
       throw new StateStreamError(ErrorCode.STREAM_CONFLICT, `stream "${request.name}" was deleted, and is kept while forks of it read through it`)
     }
     // An expired stream may still have rows; it is gone for readers, so its name is free again.
+    // Its live readers are told it is gone before anything of the new stream reaches them (an
+    // engine may give the new stream the same id).
     const stale = this.#rows.byName(request.name)
-    if (stale !== undefined) this.#catalog.collect(stale.id)
-    return request.fork === undefined ? this.#createNew(request) : this.#createFork(request, request.fork)
+    const purged = stale === undefined ? [] : this.#catalog.collect(stale.id)
+    const created = request.fork === undefined ? this.#createNew(request) : this.#createFork(request, request.fork)
+    if (purged.length === 0) return created
+    return { ...created, events: [...purged.map((stream): StoreEvent => ({ type: 'delete', stream })), ...(created.events ?? [])] }
   }
 
   /**

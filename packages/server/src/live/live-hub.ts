@@ -464,6 +464,8 @@ export class LiveHub {
     const renderClock = (): Chunk => clockEvent(this.#store.gpos, this.#store.now())
     const keepalive = (): Chunk => SSE_KEEPALIVE
     const heartbeat = setInterval(() => {
+      // A followed stream that expired ends its readers (`StreamStore.sweep`).
+      if (this.#subscribers.size > 0) this.#store.sweep([...this.#subscribers.keys()])
       if (this.#ticks.heartbeat.size > 0) {
         // Rendered once per tick for every reader.
         const chunk = Buffer.from(renderHeartbeat())
