@@ -37,8 +37,8 @@ class MultiOrder {
     const data = JSON.parse(event.data) as Record<string, unknown>
     if (event.event === 'window') {
       const window = data as { stream: string; start: { seq: number }; entries: Array<{ seq: number }> }
+      // Its gpos comes with the clock that ends the initial data.
       this.seqs.set(window.stream, window.entries.at(-1)?.seq ?? window.start.seq)
-      this.gpos = Math.max(this.gpos, Number(event.id))
     } else if (event.event === 'entry') {
       const entry = data as unknown as MultiEntry
       expect(entry.gpos, 'entries in gpos order').toBeGreaterThan(this.gpos)

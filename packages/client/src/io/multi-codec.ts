@@ -4,9 +4,10 @@
  * one head), so `client.stream(a).stateAt(…)` answers from what this connection brought.
  *
  * Never refetch: a stream whose store holds its open window is asked for as `a@<last held seq>`:
- * the server sends only its entries after that seq, then a `clock` that ends the initial data.
- * Once a connection's initial data was complete, a drop resumes by gpos (`Last-Event-ID`), which
- * re-sends nothing; a drop before that starts over from each stream's held head the same way.
+ * the server sends only its entries after that seq; the others get their open window; a `clock`
+ * ends the initial data (the first event with an `id:`). Once a connection's initial data was
+ * complete, a drop resumes by gpos (`Last-Event-ID`), which re-sends nothing; a drop before that
+ * starts over from each stream's held head the same way.
  * A closed stream's final `bound` (`"closed":true`) ends that stream; the tail ends with the last.
  */
 import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError } from '@statestream/common'
@@ -38,10 +39,6 @@ export class MultiCodec implements TailCodec {
   readonly #emitted = new Map<string, number>()
   /** Streams whose held head is not emitted yet: it is current once the initial data says so. */
   readonly #unannounced = new Set<string>()
-  /** Streams of the current connection whose window has not arrived. */
-  #awaiting = new Set<string>()
-  /** Whether the current connection named held streams: its initial data then ends with a clock. */
-  #pointed = false
   /** Whether every stream has all entries up to `#lastId` and none after it, so a gpos resume re-sends nothing. */
   #complete = false
   #byGpos = false
@@ -70,8 +67,6 @@ export class MultiCodec implements TailCodec {
         if (this.#emitted.get(name) !== head.seq) this.#unannounced.add(name)
       }
     }
-    this.#awaiting = new Set(this.#byGpos ? [] : this.#streams.filter((name) => !held.has(name)))
-    this.#pointed = held.size > 0
     const query = this.#streams
       .map((name) => `${QUERY.stream}=${held.has(name) ? `${name}${STREAM_RESUME_SEPARATOR}${held.get(name)}` : name}`)
       .join('&')
@@ -88,18 +83,11 @@ export class MultiCodec implements TailCodec {
     switch (event.event) {
       case LIVE_EVENTS.window: {
         const data = JSON.parse(event.data) as WindowData
-        const gpos = Number(event.id ?? 0)
-        this.#awaiting.delete(data.stream)
         this.#stores(data.stream).liveWindow(data, event.data.length)
         this.#transport.traceEntries(data.stream, 'live', data.entries)
-        this.#current(data.stream, gpos)
-        this.#remember(event.id)
-        // Windows come after every catch-up entry: the held states are current at their gpos.
-        this.#announce(gpos)
-        if (this.#awaiting.size > 0) return 'none'
-        // Without held streams the windows are all the initial data; with them, the clock that follows says so.
-        if (!this.#pointed) this.#complete = true
-        return this.#pointed ? 'none' : 'synced'
+        // Current as of the gpos the clock that ends the initial data gives.
+        this.#unannounced.add(data.stream)
+        return 'none'
       }
       case LIVE_EVENTS.entry: {
         const wire = JSON.parse(event.data) as { stream: string; seq: number; ts: number; m: Mutation; gpos: number }
@@ -133,7 +121,6 @@ export class MultiCodec implements TailCodec {
         // nothing more of it comes; the connection is over once every stream is.
         const last = store.liveEnd({ seq: bound.seq, ts: bound.ts })
         this.#unannounced.delete(bound.stream)
-        this.#awaiting.delete(bound.stream)
         if (last !== undefined && this.#emitted.get(bound.stream) !== last.seq) {
           this.#emitted.set(bound.stream, last.seq)
           this.#sink.state(bound.stream, last, Number(this.#lastId ?? 0), undefined)
@@ -143,7 +130,9 @@ export class MultiCodec implements TailCodec {
       }
       case LIVE_EVENTS.clock: {
         const tick = JSON.parse(event.data) as ClockTick
-        // A clock comes only after the initial data: every held stream is at its head.
+        // A clock comes only after the initial data (the first ends it, with the id a resume gives):
+        // every stream is at its head as of its gpos.
+        this.#remember(event.id)
         this.#announce(tick.gpos)
         this.#complete = true
         this.#sink.clock({ gpos: tick.gpos, ts: tick.ts })

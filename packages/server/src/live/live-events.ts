@@ -41,7 +41,7 @@ export function streamEvent(event: 'data' | 'control', data: string): string {
 export const SSE_KEEPALIVE = ': keepalive\n\n'
 
 /** `event: window` carrying a window JSON body. */
-export function windowEvent(body: string, id: number): string {
+export function windowEvent(body: string, id?: number): string {
   return sseEvent(LIVE_EVENTS.window, body, id)
 }
 
@@ -60,13 +60,10 @@ export function boundEvent(bound: Bound, closed = false): string {
 }
 
 /** `event: entry` (and its `bound`) of the multiplexed `/v1/live?stream=…`; `stream` is JSON-quoted. */
-export function multiEntryEvent(stream: string, entry: StoredEntry, closes: boolean): string {
-  const text = sseEvent(
-    LIVE_EVENTS.entry,
-    `{"stream":${stream},"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string},"gpos":${entry.gpos}}`,
-    entry.gpos,
-  )
-  return closes ? text + multiBoundEvent(stream, entry, entry.gpos) : text
+export function multiEntryEvent(stream: string, entry: StoredEntry, closes: boolean, withId = true): string {
+  const id = withId ? entry.gpos : undefined
+  const text = sseEvent(LIVE_EVENTS.entry, `{"stream":${stream},"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string},"gpos":${entry.gpos}}`, id)
+  return closes ? text + multiBoundEvent(stream, entry, id) : text
 }
 
 /**
@@ -90,8 +87,8 @@ export function heartbeatEvent(ts: number): string {
 }
 
 /** `event: clock`: the server has advanced to `gpos` at `ts`. */
-export function clockEvent(gpos: number, ts: number): string {
-  return sseEvent(LIVE_EVENTS.clock, `{"gpos":${gpos},"ts":${ts}}`)
+export function clockEvent(gpos: number, ts: number, id?: number): string {
+  return sseEvent(LIVE_EVENTS.clock, `{"gpos":${gpos},"ts":${ts}}`, id)
 }
 
 /** `event: error`, the last event of a response. */

@@ -105,9 +105,13 @@ export async function tailStreams(
  * window: its entries after the seq (the bound at the seq first when a snapshot is exactly there,
  * as a single-stream resume does), all such streams merged in gpos order; one further than
  * `LIVE_RESUME_MAX_ENTRIES` behind gets its open window, which the reader's store joins to what it
- * holds. Then the windows of the other streams (id: `at`). When any stream was held, a clock tick
- * at `at` closes the initial data: the reader learns the gpos its held states are current at,
- * which no window told it.
+ * holds. Then the windows of the other streams. A clock tick at `at` closes the initial data: the
+ * reader learns the gpos the states are current at.
+ *
+ * Only that tick carries an `id:` (`at`). A reader cut before it has no place in the gpos order
+ * yet (some streams' windows did not reach it): with no Last-Event-ID of this connection it starts
+ * over, as an EventSource does. An id on a window or a caught-up entry would resume it by gpos,
+ * past the windows it never received.
  */
 function openMany(view: StoreView, open: OpenWindows | undefined, infos: readonly StreamInfo[], held: ReadonlyMap<string, number>, at: number, now: number): string {
   // Each stream's part on its own: an engine that reruns the read after each fetch reads them
@@ -118,8 +122,7 @@ function openMany(view: StoreView, open: OpenWindows | undefined, infos: readonl
   caughtUp.sort((a, b) => a.gpos - b.gpos)
   let text = caughtUp.map((item) => item.text).join('')
   text += parts.map((part) => part.window ?? '').join('')
-  if (held.size > 0) text += clockEvent(at, now)
-  return text
+  return text + clockEvent(at, now, at)
 }
 
 /**
@@ -140,7 +143,7 @@ function openPart(
   if (after === undefined || entries.length > LIVE_RESUME_MAX_ENTRIES) {
     // Reused only on an engine this process alone writes (`open` is undefined on a shared one).
     const body = open === undefined ? view.window(info.name, { now: true }).body : open.body(info, () => view.window(info.name, { now: true }).body)
-    return { caughtUp: [], window: windowEvent(body, at) }
+    return { caughtUp: [], window: windowEvent(body) }
   }
   const caughtUp: Array<{ gpos: number; text: string }> = []
   const name = JSON.stringify(info.name)
@@ -148,12 +151,12 @@ function openPart(
   const closedAtResume = after > 0 ? view.snapshotsBetween(info, after - 1, after)[0] : undefined
   const atResume = closedAtResume === undefined ? undefined : view.entriesAfter(info, after - 1, 1)[0]
   if (closedAtResume !== undefined && atResume !== undefined) {
-    caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume, atResume.gpos) })
+    caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume) })
   }
   const last = entries[entries.length - 1]
   if (last === undefined) return { caughtUp }
   const closing = new Set(view.snapshotsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
-  for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq)) })
+  for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq), false) })
   return { caughtUp }
 }
 
