@@ -274,6 +274,30 @@ describe('catch-up reads', () => {
     expect(grown.body).toBe('ab')
   })
 
+  test('If-None-Match is compared weakly and may be a list or `*` (RFC 9110 §13.1.2)', async ({ app }) => {
+    await put(app, 't', { 'content-type': 'text/plain' }, 'a')
+    const etag = (await read(app, 't')).headers.etag as string
+    const cases: Array<[string, number]> = [
+      [`W/${etag}`, 304],
+      [`"x", ${etag}`, 304],
+      [`${etag},"x"`, 304],
+      ['*', 304],
+      ['"x", "y"', 200],
+      [etag.slice(1, -1), 200],
+    ]
+    for (const [condition, status] of cases) {
+      const res = await read(app, 't', '-1', { 'if-none-match': condition })
+      expect(res.statusCode, condition).toBe(status)
+      expect(res.headers.etag, condition).toBe(etag)
+    }
+    // The tail (offset=now) has no tag; `*` still finds a current representation.
+    expect((await read(app, 't', 'now', { 'if-none-match': etag })).statusCode).toBe(200)
+    const tail = await read(app, 't', 'now', { 'if-none-match': '*' })
+    expect(tail.statusCode).toBe(304)
+    expect(tail.headers['stream-next-offset']).toBe(offset(1))
+    expect(tail.headers['cache-control']).toBe('no-store')
+  })
+
   test('a deleted and re-created stream does not match the old ETags', async ({ app }) => {
     await put(app, 't', { 'content-type': 'text/plain' }, 'old')
     const old = await read(app, 't')

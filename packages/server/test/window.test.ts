@@ -208,6 +208,27 @@ describe('caching', () => {
     expect(byTime.body).toBe(first.body)
   })
 
+  test('If-None-Match is compared weakly and may be a list or `*` (RFC 9110 §13.1.2)', async ({ app, clock }) => {
+    await history(app, clock)
+    const etag = (await app.inject({ url: '/v1/window/h?seq=0' })).headers.etag as string
+    const cases: Array<[string, number]> = [
+      [`W/${etag}`, 304],
+      [`"x", ${etag}`, 304],
+      [`${etag},"x"`, 304],
+      [`W/"x" , W/${etag}`, 304],
+      ['*', 304],
+      ['"x", "y"', 200],
+      [`W/"${etag.slice(1, -1)}x"`, 200],
+      [etag.slice(1, -1), 200],
+    ]
+    for (const [condition, status] of cases) {
+      const res = await app.inject({ url: '/v1/window/h?seq=0', headers: { 'if-none-match': condition } })
+      expect(res.statusCode, condition).toBe(status)
+      expect(res.headers.etag, condition).toBe(etag)
+      expect(res.headers['cache-control'], condition).toBe(CACHE_IMMUTABLE)
+    }
+  })
+
   test('a resumed closed window has its own tag: the full window tag does not make it 304', async ({ app, clock }) => {
     await history(app, clock)
     const full = await app.inject({ url: '/v1/window/h?seq=0' })
@@ -239,6 +260,23 @@ describe('caching', () => {
     expect(later.statusCode).toBe(200)
     expect(later.headers['cache-control']).toBe('no-store')
     expect(later.json<WindowAnswer>().entries.map((e) => e.seq)).toEqual([1, 2])
+  })
+
+  test('the open window has no tag to match, but `*` (any current representation) makes it 304', async ({ app, clock }) => {
+    clock.set(T0)
+    await createState(app, 'open')
+    await append(app, 'open', { merge: { a: 1 } })
+    for (const condition of ['W/"none"', '"x", "y"']) {
+      const res = await app.inject({ url: '/v1/window/open?at=now', headers: { 'if-none-match': condition } })
+      expect(res.statusCode, condition).toBe(200)
+    }
+    const any = await app.inject({ url: '/v1/window/open?at=now', headers: { 'if-none-match': '*' } })
+    expect(any.statusCode).toBe(304)
+    expect(any.body).toBe('')
+    expect(any.headers['cache-control']).toBe('no-store')
+    expect(any.headers.etag).toBeUndefined()
+    // A stream that does not exist has no representation: `*` changes nothing.
+    expectError(await app.inject({ url: '/v1/window/nothing?at=now', headers: { 'if-none-match': '*' } }), 'STREAM_NOT_FOUND')
   })
 
   test('a closing window loses no-store: once its end snapshot exists it is served immutable', async ({ app, clock }) => {

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { installSecurityHeaders } from '../http-errors.ts'
 import { intParam, pointParam, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
+import { notModified } from './not-modified.ts'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -26,16 +27,22 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
       // A conditional request for a closed window is answered from its identity alone: a 304
       // reads no entries (the tag is the one the full answer below carries).
       const identity = await store.windowIdentity(name, point, after)
-      if (identity !== null && condition === `"w${identity}"`) {
+      const etag = identity === null ? undefined : `"w${identity}"`
+      if (etag !== undefined && notModified(condition, etag)) {
         await store.touch(name)
-        return reply.code(304).header('content-type', JSON_TYPE).header('etag', condition).header('cache-control', CACHE_IMMUTABLE).send()
+        return reply.code(304).header('content-type', JSON_TYPE).header('etag', etag).header('cache-control', CACHE_IMMUTABLE).send()
       }
     }
     const window = await store.window(name, point, after)
     // A read that was answered restarts a Stream-TTL expiry (in memory: reads write nothing).
     await store.touch(name)
     reply.header('content-type', JSON_TYPE)
-    if (!window.closed) return reply.header('cache-control', CACHE_NO_STORE).send(window.body)
+    if (!window.closed) {
+      reply.header('cache-control', CACHE_NO_STORE)
+      // The open window has no tag (it changes as entries arrive), so only `*` — "any current
+      // representation" — makes it 304.
+      return notModified(condition, undefined) ? reply.code(304).send() : reply.send(window.body)
+    }
     // Stream ids are reused after a delete, so a tag built from ids and seqs alone would let a
     // re-created stream's windows match the old ones' tags: the tag is the body's identity (built
     // on a global position, never reused), or else a digest of the body (which is then small).
@@ -44,7 +51,7 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
         ? `"w${window.identity}"`
         : `"w${createHash('sha256').update(window.body).digest('base64url').slice(0, 27)}"`
     reply.header('etag', etag).header('cache-control', CACHE_IMMUTABLE)
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+    if (notModified(condition, etag)) return reply.code(304).send()
     return reply.send(window.body)
   })
 

@@ -23,6 +23,7 @@ import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
 import { single, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StreamInfo } from '../stream-types.ts'
+import { notModified } from './not-modified.ts'
 import { closedHeader, createRequest, headerValue, producerHeaders } from './stream-headers.ts'
 
 /** Options of the log routes. */
@@ -132,11 +133,10 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     reply.header('content-type', info.contentType)
     if (offset.kind === 'now') {
       if (info.closed) reply.header(HEADERS.streamClosed, 'true')
-      return reply
-        .header(HEADERS.streamNextOffset, encodeOffset(info.headSeq))
-        .header(HEADERS.streamUpToDate, 'true')
-        .header('cache-control', CACHE_NO_STORE)
-        .send(Buffer.from(isJsonStream(info) ? '[]' : ''))
+      reply.header(HEADERS.streamNextOffset, encodeOffset(info.headSeq)).header(HEADERS.streamUpToDate, 'true').header('cache-control', CACHE_NO_STORE)
+      // The tail has no tag (it moves as the stream grows): only `*` makes it 304.
+      if (notModified(request.headers['if-none-match'], undefined)) return reply.code(304).send()
+      return reply.send(Buffer.from(isJsonStream(info) ? '[]' : ''))
     }
     const entries = await store.read((view) => view.readChunk(info, offset.seq, options.readChunkBytes))
     const next = offsetAfter(entries, offset.seq)
@@ -155,7 +155,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     reply.header(HEADERS.streamNextOffset, next).header('etag', etag).header('cache-control', CACHE_CATCH_UP)
     if (upToDate) reply.header(HEADERS.streamUpToDate, 'true')
     if (closed) reply.header(HEADERS.streamClosed, 'true')
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+    if (notModified(request.headers['if-none-match'], etag)) return reply.code(304).send()
     return reply.send(body)
   })
 }
