@@ -7,11 +7,13 @@
  * commit events, group commits from the store's commit listener, and slow-reader cuts from the
  * live hub's count, read when scraped.
  */
+import { JSON_CONTENT_TYPE } from '@statestream/common'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import type { Registry } from 'prom-client'
 import type { LiveHub } from './live/live-hub.ts'
 import type { StreamStore } from './stream-store.ts'
+import { mediaType } from './stream-types.ts'
 
 /** Seconds, from a fast read to a slow write under fsync. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -38,6 +40,56 @@ function appendOutcome(reply: FastifyReply): 'appended' | 'duplicate' | 'rejecte
   return reply.statusCode === 204 && reply.hasHeader('producer-epoch') ? 'duplicate' : 'appended'
 }
 
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+const COMMA = 0x2c
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/**
+ * The entries an append that stored nothing (a duplicate or a refused one) carried: none without
+ * a body (a close), one state for `PUT /v1/state`, one per element of a JSON array (a batch, as
+ * `splitMessages` flattens it) and one for any other body. Counted by a scan of the top level,
+ * not a parse: a refused body may not be JSON at all, and is not worth a second parse.
+ */
+function carriedEntries(request: FastifyRequest): number {
+  const body = request.body
+  if (!Buffer.isBuffer(body) || body.length === 0) return 0
+  if (request.method === 'PUT' || mediaType(request.headers['content-type'] ?? '') !== JSON_CONTENT_TYPE) return 1
+  let i = 0
+  while (i < body.length && isSpace(body[i])) i++
+  if (body[i] !== OPEN_ARRAY) return 1
+  let depth = 1
+  let commas = 0
+  let content = false
+  let inString = false
+  for (i++; i < body.length && depth > 0; i++) {
+    const c = body[i]
+    if (inString) {
+      if (c === BACKSLASH) i++
+      else if (c === QUOTE) inString = false
+      continue
+    }
+    if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
+      depth--
+      continue
+    }
+    // Anything but space inside the outer array is an element: `[]` carries none.
+    if (!isSpace(c)) content = true
+    if (c === QUOTE) inString = true
+    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) depth++
+    else if (c === COMMA && depth === 1) commas++
+  }
+  return content ? commas + 1 : 0
+}
+
+/** JSON's insignificant whitespace. */
+function isSpace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+}
+
 /**
  * Registers the metrics of `app`'s routes, `store` and `hub` on `registry`, and stops gathering
  * them when the app closes.
@@ -50,7 +102,14 @@ export function installMetrics(app: FastifyInstance, store: StreamStore, hub: Li
     labelNames: ['outcome'],
     registers,
   })
-  const entries = new Counter({ name: 'statestream_entries_total', help: 'Entries appended and committed.', registers })
+  const entries = new Counter({
+    name: 'statestream_entries_total',
+    help: 'Entries by outcome: stored (committed), duplicate (carried by an idempotent retry) or rejected (carried by a refused append).',
+    labelNames: ['outcome'],
+    registers,
+  })
+  // Every outcome is there from the start, so a rate of any of them is 0 rather than absent.
+  for (const outcome of ['stored', 'duplicate', 'rejected']) entries.inc({ outcome }, 0)
   const bytes = new Counter({ name: 'statestream_entry_bytes_total', help: 'Bytes of the entries appended and committed.', registers })
   const snapshots = new Counter({ name: 'statestream_snapshots_total', help: 'Snapshots taken by the streams\' policies.', registers })
   const groupSize = new Histogram({
@@ -91,7 +150,7 @@ export function installMetrics(app: FastifyInstance, store: StreamStore, hub: Li
 
   const unsubscribe = store.subscribe((event) => {
     if (event.type !== 'append') return
-    entries.inc(event.entries.length)
+    entries.inc({ outcome: 'stored' }, event.entries.length)
     let size = 0
     for (const entry of event.entries) size += typeof entry.data === 'string' ? Buffer.byteLength(entry.data) : entry.data.length
     bytes.inc(size)
@@ -117,7 +176,11 @@ export function installMetrics(app: FastifyInstance, store: StreamStore, hub: Li
     const route = request.routeOptions.url ?? 'none'
     requests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
     if ((request.method === 'POST' && route === '/v1/stream/*') || (request.method === 'PUT' && route === '/v1/state/*')) {
-      appends.inc({ outcome: appendOutcome(reply) })
+      const outcome = appendOutcome(reply)
+      appends.inc({ outcome })
+      // Stored entries are counted as they commit (a PUT /v1/state stores its difference, or
+      // nothing); those an append carried but did not store, from its request.
+      if (outcome !== 'appended') entries.inc({ outcome }, carriedEntries(request))
     }
   })
 }

@@ -29,12 +29,13 @@ function sample(metrics: string, name: string, labels = ''): number | undefined 
 }
 
 describe('/metrics', () => {
-  test('counts appends by outcome, entries, bytes, snapshots and group commits', async ({ app }) => {
+  test('counts appends and entries by outcome, bytes, snapshots and group commits', async ({ app }) => {
     await createState(app, 'm', { entries: 2 })
     await append(app, 'm', [{ set: { a: 1 } }, { merge: { b: 2 } }, { merge: { c: 3 } }])
     const producer = { 'content-type': 'application/json', 'producer-id': 'p', 'producer-epoch': '0', 'producer-seq': '0' }
-    expect((await app.inject({ method: 'POST', url: '/v1/stream/m', headers: producer, payload: '{"merge":{"d":4}}' })).statusCode).toBe(200)
-    expect((await app.inject({ method: 'POST', url: '/v1/stream/m', headers: producer, payload: '{"merge":{"d":4}}' })).statusCode).toBe(204)
+    expect((await app.inject({ method: 'POST', url: '/v1/stream/m', headers: producer, payload: '[{"merge":{"d":4}}]' })).statusCode).toBe(200)
+    // The retry of a batch of one carries one entry, whatever else its body says.
+    expect((await app.inject({ method: 'POST', url: '/v1/stream/m', headers: producer, payload: '[{"merge":{"d":4}}]' })).statusCode).toBe(204)
     expect((await post(app, 'm', { patch: [{ op: 'test', path: '/a', value: 99 }] })).statusCode).toBe(409)
     expect((await app.inject({ method: 'PUT', url: '/v1/state/m', headers: { 'content-type': 'application/json' }, payload: '{"z":1}' })).statusCode).toBe(200)
 
@@ -46,7 +47,9 @@ describe('/metrics', () => {
     expect(sample(text, 'statestream_appends_total', '{outcome="duplicate"}')).toBe(1)
     expect(sample(text, 'statestream_appends_total', '{outcome="rejected"}')).toBe(1)
     // 3 + 1 + 1 (the PUT's patch) entries; the duplicate and the refused one stored nothing.
-    expect(sample(text, 'statestream_entries_total')).toBe(5)
+    expect(sample(text, 'statestream_entries_total', '{outcome="stored"}')).toBe(5)
+    expect(sample(text, 'statestream_entries_total', '{outcome="duplicate"}')).toBe(1)
+    expect(sample(text, 'statestream_entries_total', '{outcome="rejected"}')).toBe(1)
     expect(sample(text, 'statestream_entry_bytes_total')).toBeGreaterThan(50)
     // Every 2 entries: after seq 2 and 4.
     expect(sample(text, 'statestream_snapshots_total')).toBe(2)
@@ -58,6 +61,37 @@ describe('/metrics', () => {
     // Node's own process metrics come along.
     expect(text).toContain('process_resident_memory_bytes')
     expect(text).toContain('nodejs_eventloop_lag_seconds')
+  })
+
+  test('counts the entries each refused append carried: one per message of a batch, none for a close', async ({ app }) => {
+    const rejected = async () => sample((await app.inject({ url: '/metrics' })).body, 'statestream_entries_total', '{outcome="rejected"}')
+    // Before anything is refused, every outcome reads 0.
+    expect(await rejected()).toBe(0)
+    expect(sample((await app.inject({ url: '/metrics' })).body, 'statestream_entries_total', '{outcome="duplicate"}')).toBe(0)
+    await createState(app, 'r')
+    await app.inject({ method: 'PUT', url: '/v1/stream/t', headers: { 'content-type': 'text/plain' } })
+    const json = { 'content-type': 'application/json; charset=utf-8' }
+    const cases: Array<[string, { url: string; method?: 'POST' | 'PUT'; headers: Record<string, string>; payload?: string }, number]> = [
+      // A batch refused by its last message: all three are refused with it.
+      [
+        'a batch of three',
+        { url: '/v1/stream/r', headers: json, payload: ' [ {"merge":{"a":"x,]\\\\"}} , {"set":[1,{"b":2}]},\n{"patch":[{"op":"test","path":"/a","value":0}]} ]' },
+        3,
+      ],
+      ['one message', { url: '/v1/stream/r', headers: json, payload: '{"bogus":1}' }, 1],
+      ['a body that is not JSON', { url: '/v1/stream/r', headers: json, payload: '[{' }, 1],
+      ['an empty batch', { url: '/v1/stream/r', headers: json, payload: '[ ]' }, 0],
+      ['bytes to a stream that does not exist', { url: '/v1/stream/none', headers: { 'content-type': 'text/plain' }, payload: 'a,b' }, 1],
+      ['a close of a stream that does not exist', { url: '/v1/stream/none', headers: { 'stream-closed': 'true' } }, 0],
+      ['a state that is not JSON', { method: 'PUT', url: '/v1/state/r', headers: json, payload: '[1,2' }, 1],
+    ]
+    let total = 0
+    for (const [what, request, count] of cases) {
+      const res = await app.inject({ method: 'POST', ...request })
+      expect(res.statusCode, what).toBeGreaterThanOrEqual(400)
+      total += count
+      expect(await rejected(), what).toBe(total)
+    }
   })
 
   test('counts open live connections by route, and slow readers cut', async ({ makeApp }) => {
