@@ -2,9 +2,9 @@
  * The web inspector in headless Chromium, served by a real server at /inspector/: the stream list
  * searched by prefix, the slider scrubbing the state at T (checked against /v1/state?at=), a
  * second pass over the same range making no request, live mode showing a new entry, several
- * stations compared at one time, the token field with access control on, and a 100,000-entry
- * window listed without putting 100,000 rows in the page. A screenshot is saved under
- * test/artifacts/.
+ * stations compared at one time, the view following the URL's hash through Back and Forward, the
+ * token field with access control on, and a 100,000-entry window listed without putting 100,000
+ * rows in the page. A screenshot is saved under test/artifacts/.
  */
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -118,6 +118,58 @@ describe.skipIf(!chromiumAvailable() && process.env.CI === undefined)('inspector
 
       mkdirSync(ARTIFACTS, { recursive: true })
       await page.screenshot({ path: `${ARTIFACTS}inspector.png`, fullPage: true })
+      expect(errors).toEqual([])
+    } finally {
+      await browser.close()
+    }
+  })
+
+  liveTest('the view follows the hash: an edited hash, Back and Forward, a comparison per entry', async ({ serve }) => {
+    const { url } = await serve()
+    await seedStations(url, 30)
+    const [one, two, three] = STATIONS as [string, string, string]
+    const browser = await launchChromium()
+    try {
+      const { page, errors } = await openPage(browser, `${url}/inspector/#stream=${one}`)
+      const shown = () => page.getByTestId('stream-view').getAttribute('data-stream')
+      const hash = () => page.evaluate<string>('decodeURIComponent(location.hash)')
+      const columns = () => page.locator('[data-testid^="compare-column-"]').count()
+      await expect.poll(shown).toBe(one)
+
+      // A hash set by hand (or by a link) changes the view.
+      await page.evaluate(`location.hash = ${JSON.stringify(`#stream=${two}`)}`)
+      await expect.poll(shown).toBe(two)
+
+      // Picking a stream is a new entry: Back shows the one before, Forward the picked one again.
+      await page.getByTestId(`stream-${three}`).click()
+      await expect.poll(shown).toBe(three)
+      expect(await hash()).toBe(`#stream=${three}`)
+      await page.goBack()
+      expect(await hash()).toBe(`#stream=${two}`)
+      await expect.poll(shown).toBe(two)
+      await expect.poll(() => page.locator('li.selected').textContent()).toContain(two)
+      await page.goForward()
+      await expect.poll(shown).toBe(three)
+
+      // Ticking a comparison changes the entry shown, not the history: Back leaves it with that
+      // entry, and Forward brings it back.
+      await page.getByTestId(`compare-${one}`).check()
+      await expect.poll(columns).toBe(1)
+      expect(await hash()).toBe(`#stream=${three}&compare=${one}`)
+      await page.goBack()
+      await expect.poll(shown).toBe(two)
+      await expect.poll(columns).toBe(0)
+      expect(await page.getByTestId(`compare-${one}`).isChecked()).toBe(false)
+      await page.goForward()
+      await expect.poll(shown).toBe(three)
+      await expect.poll(columns).toBe(1)
+      await expect.poll(() => page.getByTestId(`compare-${one}`).isChecked()).toBe(true)
+
+      // The first entry, the loaded link, is still the first.
+      await page.goBack()
+      await page.goBack()
+      await expect.poll(shown).toBe(one)
+      expect(await hash()).toBe(`#stream=${one}`)
       expect(errors).toEqual([])
     } finally {
       await browser.close()

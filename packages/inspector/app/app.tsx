@@ -2,7 +2,9 @@
  * The inspector page: the token field and the page's own traffic (requests made, bytes
  * received), the stream list, the selected stream's timeline and state at T, and the comparison
  * of several streams at the same T. The selection lives in the URL's hash
- * (`#stream=<name>&compare=<a>,<b>`), so a view can be linked to.
+ * (`#stream=<name>&compare=<a>,<b>`), so a view can be linked to: picking a stream is a new
+ * history entry (Back returns to the one before), the comparison changes the current one, and
+ * Back, Forward, a hash link or an edited hash show the selection that hash names.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks'
 import { Compare } from './compare.tsx'
@@ -24,11 +26,16 @@ function readHash(): { stream: string | undefined; compare: string[] } {
   return { stream: params.get('stream') ?? undefined, compare }
 }
 
-function writeHash(stream: string | undefined, compare: readonly string[]): void {
+/** The hash of a selection, with the names' slashes and commas left readable. */
+function selectionHash(stream: string | undefined, compare: readonly string[]): string {
   const params = new URLSearchParams()
   if (stream !== undefined) params.set('stream', stream)
   if (compare.length > 0) params.set('compare', compare.join(','))
-  window.history.replaceState(null, '', `#${params.toString().replace(/%2F/g, '/').replace(/%2C/g, ',')}`)
+  return `#${params.toString().replace(/%2F/g, '/').replace(/%2C/g, ',')}`
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i])
 }
 
 export function App() {
@@ -44,7 +51,23 @@ export function App() {
   const [generation, setGeneration] = useState(0)
 
   useEffect(() => connection.onTraffic(() => setTraffic({ ...connection.traffic })), [connection])
-  useEffect(() => writeHash(selected, compared), [selected, compared])
+  // The hash changed under the page (Back, Forward, a link, an edit): show what it names.
+  // Traversals fire `popstate`, links and edits `hashchange` (often both: following twice is
+  // harmless, as neither writes the hash).
+  useEffect(() => {
+    const follow = () => {
+      const { stream, compare } = readHash()
+      setSelected(stream)
+      setCompared((shown) => (sameNames(shown, compare) ? shown : compare))
+      setError(undefined)
+    }
+    window.addEventListener('popstate', follow)
+    window.addEventListener('hashchange', follow)
+    return () => {
+      window.removeEventListener('popstate', follow)
+      window.removeEventListener('hashchange', follow)
+    }
+  }, [])
 
   const onError = (err: unknown) => {
     const { code, message } = err as { code?: string; message?: string }
@@ -59,7 +82,14 @@ export function App() {
   }
   const select = (name: string) => {
     setError(undefined)
+    // Another stream is a page of its own for Back; the shown one again is not.
+    if (name !== selected) window.history.pushState(null, '', selectionHash(name, compared))
     setSelected(name)
+  }
+  const compare = (names: string[]) => {
+    // The comparison refines the view shown: ticking three streams is not three steps back.
+    window.history.replaceState(null, '', selectionHash(selected, names))
+    setCompared(names)
   }
   const stream = useMemo(() => (selected === undefined ? undefined : connection.client.stream(selected)), [selected, generation])
 
@@ -95,7 +125,7 @@ export function App() {
           selected={selected}
           compared={compared}
           onSelect={select}
-          onCompare={setCompared}
+          onCompare={compare}
           onError={onError}
           generation={generation}
         />
