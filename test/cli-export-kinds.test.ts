@@ -1,6 +1,6 @@
 /**
  * `statestream export --all` and `import` over every kind of stream a server holds: state streams
- * (with a TTL, an expiry time, closed, empty), forks (of state and bytes streams, one whose source
+ * (with a TTL, an expiry time, closed, empty, a content type with a charset), forks (of state and bytes streams, one whose source
  * is deleted), JSON streams and bytes streams of any content type. A round trip into an empty
  * server gives the same HEAD, the same bytes and the same history for every one; a closed stream
  * comes back closed only once complete, and an import resumes and repeats on a closed target.
@@ -46,6 +46,9 @@ async function seed(url: string): Promise<{ exact: string[]; coalesced: string; 
   await append(url, 's/closed', JSON.stringify([{ set: { list: ['é', '\u2028', { 'k/~': null }] } }, ...readings(12, 0)]))
   await post(url, 's/closed', { 'content-type': 'application/json', 'stream-closed': 'true' })
   await put(url, 's/empty', { ...STATE, 'stream-closed': 'true' })
+  // A state stream whose content type has a parameter: the copy has that very content type.
+  await put(url, 's/charset', { ...STATE, 'content-type': 'application/json; charset=utf-8', 'stream-snapshot-entries': '5', 'stream-ttl': '7200' })
+  await append(url, 's/charset', JSON.stringify(readings(12, 50)), 'application/json; charset=utf-8')
   // A fork at seq 20 of a source then deleted (it lives on for the fork), and one with its own policy.
   await put(url, 's/source', { ...STATE, 'stream-snapshot-entries': '6' })
   await append(url, 's/source', JSON.stringify(readings(25, 0)))
@@ -70,7 +73,7 @@ async function seed(url: string): Promise<{ exact: string[]; coalesced: string; 
   await createPlainStream(url, 'p/text', 'text/plain; charset=utf-8')
   for (const line of ['alpha\n', 'βeta\n', 'gamma']) await append(url, 'p/text', line, 'text/plain; charset=utf-8')
   return {
-    exact: ['p/bin', 'p/bin-fork', 'p/empty', 'p/json', 'p/json-empty', 's/closed', 's/empty', 's/fork', 's/ttl'],
+    exact: ['p/bin', 'p/bin-fork', 'p/empty', 'p/json', 'p/json-empty', 's/charset', 's/closed', 's/empty', 's/fork', 's/ttl'],
     coalesced: 'p/text',
     policyFork: 's/fork-policy',
   }

@@ -16,9 +16,18 @@ export interface GlobalOptions {
   token?: string
 }
 
+/** The server a run talks to, for the one request the client has no call for (see `import-target.ts`). */
+export interface ServerAddress {
+  /** Its base URL, without a trailing slash (a path prefix is kept). */
+  baseUrl: string
+  /** Headers of every request: the bearer token, when there is one. */
+  headers: Record<string, string>
+}
+
 /** The environment of one command run. */
 export interface Context {
   client: StateStreamClient
+  server: ServerAddress
   /** Aborted by Ctrl-C: long work stops at the next entry and the command exits 130. */
   signal: AbortSignal
   stdout: NodeJS.WriteStream
@@ -28,8 +37,13 @@ export interface Context {
   now: number
 }
 
-/** A client of the server `options` names. */
-export function connect(options: GlobalOptions): StateStreamClient {
+/** The client of the server `options` names, and that server's address. */
+export function connect(options: GlobalOptions): { client: StateStreamClient; server: ServerAddress } {
+  const server = serverAddress(options)
+  return { client: new StateStreamClient({ baseUrl: server.baseUrl, headers: server.headers }), server }
+}
+
+function serverAddress(options: GlobalOptions): ServerAddress {
   let url: URL
   try {
     url = new URL(options.url)
@@ -40,8 +54,8 @@ export function connect(options: GlobalOptions): StateStreamClient {
     throw usageError(`--url "${options.url}" must be http:// or https://`)
   }
   const token = options.token
-  return new StateStreamClient({
-    baseUrl: url.href,
-    ...(token !== undefined && token !== '' && { headers: { authorization: `Bearer ${token}` } }),
-  })
+  return {
+    baseUrl: `${url.origin}${url.pathname.replace(/\/$/, '')}`,
+    headers: token !== undefined && token !== '' ? { authorization: `Bearer ${token}` } : {},
+  }
 }

@@ -66,9 +66,9 @@ export function buildProgram(io: ProgramIo): { program: Command; exitCode: () =>
 
   const run: Runner = async (command, work) => {
     const globals = command.optsWithGlobals<GlobalOptions>()
-    const client = connect(globals)
+    const { client, server } = connect(globals)
     try {
-      await work({ client, signal: io.signal, stdout: io.stdout, stderr: io.stderr, stdin: io.stdin, now })
+      await work({ client, server, signal: io.signal, stdout: io.stdout, stderr: io.stderr, stdin: io.stdin, now })
       if (io.signal.aborted) exitCode = EXIT.INTERRUPTED
     } catch (err) {
       if (io.signal.aborted) {

@@ -6,10 +6,11 @@
  */
 import { ErrorCode } from '@statestream/client'
 import type { Entry, StateStreamClient, StreamInfo } from '@statestream/client'
-import { jsonEqual } from '@statestream/common'
+import { ERROR_STATUS, HEADERS, ROUTES, STATE_KIND, StateStreamError, isErrorBody, jsonEqual } from '@statestream/common'
+import type { ServerAddress } from '../context.ts'
 import { CliError, EXIT } from '../exit-codes.ts'
 import { isJsonType } from '../export-format.ts'
-import type { StreamHeader } from '../export-format.ts'
+import type { StateHeader, StreamHeader } from '../export-format.ts'
 
 /** The last message a target holds, as the export would have it. */
 export type LastMessage = { kind: 'entry'; entry: Entry } | { kind: 'json'; text: string } | { kind: 'bytes'; bytes: Buffer }
@@ -29,7 +30,7 @@ export function conflict(name: string, why: string): CliError {
 }
 
 /** Creates the target of `header`, or checks the one there; tells where it stands. */
-export async function openTarget(client: StateStreamClient, header: StreamHeader, signal: AbortSignal): Promise<Target> {
+export async function openTarget(client: StateStreamClient, server: ServerAddress, header: StreamHeader, signal: AbortSignal): Promise<Target> {
   const name = header.stream
   const log = client.log(name)
   let info = await infoOrUndefined(client, name, signal)
@@ -38,8 +39,9 @@ export async function openTarget(client: StateStreamClient, header: StreamHeader
       ...(header.ttlSeconds !== undefined && { ttlSeconds: header.ttlSeconds }),
       ...(header.expiresAt !== undefined && { expiresAt: header.expiresAt }),
     }
-    if (header.kind === 'state') await client.stream(name).create({ snapshot: header.snapshot, createdAt: header.createdAt, ...expiry })
-    else await log.create({ contentType: header.contentType, ...expiry })
+    if (header.kind === 'state' && header.contentType !== undefined) await createStateWithType(server, header, header.contentType, signal)
+    else if (header.kind === 'state') await client.stream(name).create({ snapshot: header.snapshot, createdAt: header.createdAt, ...expiry, signal })
+    else await log.create({ contentType: header.contentType, ...expiry, signal })
     info = await log.info({ signal })
   }
   checkConfig(header, info)
@@ -65,6 +67,45 @@ export async function openTarget(client: StateStreamClient, header: StreamHeader
   if (!json) return { head: info.seq, closed: info.closed, last: { kind: 'bytes', bytes: body } }
   const messages = JSON.parse(body.toString('utf8')) as unknown[]
   return { head: info.seq, closed: info.closed, last: { kind: 'json', text: JSON.stringify(messages[0]) } }
+}
+
+/**
+ * Creates a state stream whose content type is not plain `application/json` (it has parameters,
+ * such as `; charset=utf-8`): the client's `create()` always sends `application/json`, and a
+ * stream created so would then be refused as another configuration. So this one `PUT` is sent
+ * here, with the same headers the client sends plus the export's content type. An existing stream
+ * of the same configuration answers 200, so a retried run finds it done.
+ */
+async function createStateWithType(server: ServerAddress, header: StateHeader, contentType: string, signal: AbortSignal): Promise<void> {
+  const headers: Record<string, string> = {
+    ...server.headers,
+    'content-type': contentType,
+    [HEADERS.streamKind]: STATE_KIND,
+    [HEADERS.snapshotEntries]: String(header.snapshot.entries),
+    [HEADERS.snapshotBytes]: String(header.snapshot.bytes),
+    [HEADERS.snapshotMs]: String(header.snapshot.ms),
+    [HEADERS.streamCreatedAt]: String(header.createdAt),
+    ...(header.ttlSeconds !== undefined && { [HEADERS.streamTtl]: String(header.ttlSeconds) }),
+    ...(header.expiresAt !== undefined && { [HEADERS.streamExpiresAt]: new Date(header.expiresAt).toISOString() }),
+  }
+  let response: Response
+  try {
+    response = await fetch(`${server.baseUrl}${ROUTES.stream}${header.stream}`, { method: 'PUT', headers, signal })
+  } catch (err) {
+    if (signal.aborted) throw signal.reason
+    throw new StateStreamError(ErrorCode.NETWORK, `PUT ${header.stream} failed`, { cause: err })
+  }
+  const text = await response.text()
+  if (response.ok) return
+  // The server's own error, as the client reports it (its code decides the exit code).
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  if (isErrorBody(body) && ERROR_STATUS[body.error.code] === response.status) throw new StateStreamError(body.error.code, body.error.message)
+  throw new CliError('FAILED', `creating "${header.stream}": HTTP ${response.status}${isErrorBody(body) ? `: ${body.error.message}` : ''}`)
 }
 
 /** Refuses a target of another kind, content type, snapshot policy or expiry than the export's. */

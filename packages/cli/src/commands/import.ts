@@ -30,7 +30,7 @@ export function registerImport(program: Command, { run }: CommandDeps): void {
     .argument('<file>', 'an export file, or - for stdin')
     .option('--batch <n>', 'entries per append request (at most 1 MiB each)', (value) => Number(value), 5000)
     .action((file: string, options: { batch: number }, command: Command) =>
-      run(command, async ({ client, stdin, stdout, stderr, signal }) => {
+      run(command, async ({ client, server, stdin, stdout, stderr, signal }) => {
         if (!Number.isSafeInteger(options.batch) || options.batch < 1) throw usageError('--batch must be a positive integer')
         const input = file === '-' ? stdin : createReadStream(file)
         const size = file === '-' ? undefined : (await stat(file).catch(() => undefined))?.size
@@ -51,7 +51,7 @@ export function registerImport(program: Command, { run }: CommandDeps): void {
                 break
               case 'stream':
                 if (current !== undefined) throw invalidExport(`${at}: stream "${parsed.value.stream}" starts before "${current.name}" ended`)
-                current = await StreamImport.open(client, parsed.value, { batch: options.batch, signal })
+                current = await StreamImport.open(client, server, parsed.value, { batch: options.batch, signal })
                 break
               case 'entry':
               case 'plain':

@@ -10,6 +10,7 @@
 import { ErrorCode } from '@statestream/client'
 import type { Message, StateStreamClient } from '@statestream/client'
 import { encodeOffset } from '@statestream/common'
+import type { ServerAddress } from '../context.ts'
 import { invalidExport } from '../exit-codes.ts'
 import { isJsonType } from '../export-format.ts'
 import type { ExportLine, StreamHeader } from '../export-format.ts'
@@ -47,8 +48,8 @@ export class StreamImport {
   }
 
   /** Creates the target stream, or checks the one there is of the same configuration, and tells where it stands. */
-  static async open(client: StateStreamClient, header: StreamHeader, options: { batch: number; signal: AbortSignal }): Promise<StreamImport> {
-    return new StreamImport(client, header, await openTarget(client, header, options.signal), options.batch)
+  static async open(client: StateStreamClient, server: ServerAddress, header: StreamHeader, options: { batch: number; signal: AbortSignal }): Promise<StreamImport> {
+    return new StreamImport(client, header, await openTarget(client, server, header, options.signal), options.batch)
   }
 
   /** Takes the stream's next line: skipped when the target has it, else batched for appending. */
