@@ -163,6 +163,21 @@ describe('statestream export and import', () => {
     expect(refused.stderr).toMatch(/^statestream: INVALID_EXPORT: .* line 1: not a line of a statestream export\n$/)
     expect((await runCli(['import', join(dir, 'missing.ndjson')], { url: fresh.url })).code).toBe(2)
   }, SPAWNS_TIMEOUT)
+
+  liveTest('-o a path that cannot be written is refused in one line, with nothing exported', async ({ serve }) => {
+    const { url } = await serve()
+    await create(url, 'w/a', { entries: 10 })
+    const cases: Array<[string, RegExp]> = [
+      [join(dir, 'no', 'such', 'x.ndjson'), /^statestream: ENOENT: -o .*x\.ndjson: cannot create .*x\.ndjson\.partial: no such file or directory\n$/],
+      ['/proc/x.ndjson', /^statestream: E[A-Z]+: -o \/proc\/x\.ndjson: cannot create \/proc\/x\.ndjson\.partial: [^,]+\n$/],
+      [dir, /^statestream: USAGE: -o .* is a directory: give the file to write\n$/],
+    ]
+    for (const [path, stderr] of cases) {
+      const refused = await runCli(['export', 'w/a', '-o', path], { url })
+      expect({ path, code: refused.code, stdout: refused.stdout }).toEqual({ path, code: 2, stdout: '' })
+      expect(refused.stderr).toMatch(stderr)
+    }
+  }, SPAWNS_TIMEOUT)
 })
 
 async function headSeq(url: string, name: string): Promise<number> {

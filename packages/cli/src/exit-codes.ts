@@ -92,7 +92,9 @@ export function describeError(err: unknown): { code: string; message: string; ex
 /** The one line printed on stderr for an error: `statestream: CODE: message`. */
 export function errorLine(err: unknown): string {
   const { code, message } = describeError(err)
-  return `statestream: ${code}: ${message.replace(/\s*\n\s*/g, ' ')}`
+  // Node's own errors start with their code ("EISDIR: illegal operation…"): it is said once.
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message
+  return `statestream: ${code}: ${text.replace(/\s*\n\s*/g, ' ')}`
 }
 
 /** A network error's message with its cause (e.g. "connect ECONNREFUSED 127.0.0.1:4437"), which says what happened. */

@@ -83,6 +83,8 @@ export class LineWriter {
 
   /** Writes what is buffered, waiting for `drain` when the stream is full. */
   async flush(): Promise<void> {
+    // A stream that failed (a file on a full disk) would never drain: its error is the answer.
+    if (this.#out.errored !== null) throw this.#out.errored
     if (this.#pending.length === 0) return
     const text = `${this.#pending.join('\n')}\n`
     this.written += text.length

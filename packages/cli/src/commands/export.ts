@@ -4,13 +4,14 @@
  * one fails before anything is written; with `-o` the file appears under its name only once
  * complete.
  */
-import { createWriteStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import type { WriteStream } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import { ErrorCode } from '@statestream/client'
 import type { StateStreamClient } from '@statestream/client'
 import type { Command } from 'commander'
-import { usageError } from '../exit-codes.ts'
+import { CliError, EXIT, usageError } from '../exit-codes.ts'
 import { headerLine } from '../export-format.ts'
 import type { StreamHeader } from '../export-format.ts'
 import { LineWriter } from '../lines.ts'
@@ -45,7 +46,7 @@ export function registerExport(program: Command, { run }: CommandDeps): void {
         }
 
         const partial = options.output === undefined ? undefined : `${options.output}.partial`
-        const file = partial === undefined ? undefined : createWriteStream(partial)
+        const file = partial === undefined || options.output === undefined ? undefined : await openOutput(options.output, partial)
         const out = file ?? stdout
         const progress = startProgress('export', { stdout, stderr, toFile: file !== undefined })
         progress.total(headers.reduce((sum, header) => sum + header.seq, 0))
@@ -74,6 +75,27 @@ export function registerExport(program: Command, { run }: CommandDeps): void {
         }
       }),
     )
+}
+
+/**
+ * The stream writing `partial`, the file renamed to `output` once complete. A path that cannot be
+ * written is refused here, in one line, before anything is exported.
+ */
+async function openOutput(output: string, partial: string): Promise<WriteStream> {
+  if ((await stat(output).catch(() => undefined))?.isDirectory() === true) throw usageError(`-o ${output} is a directory: give the file to write`)
+  let handle: FileHandle
+  try {
+    handle = await open(partial, 'w')
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException
+    // "ENOENT: no such file or directory, open '…'": the reason, without the code and the call.
+    const reason = /^[A-Z]+: ([^,]+)/.exec(message)?.[1] ?? message
+    throw new CliError(code ?? 'FAILED', `-o ${output}: cannot create ${partial}: ${reason}`, EXIT.USAGE)
+  }
+  const file = handle.createWriteStream()
+  // A failure while writing (a full disk) surfaces at the next write or at the end, not as a crash.
+  file.on('error', () => undefined)
+  return file
 }
 
 /** The names of every stream (whose name starts with `prefix`), in name order. */
