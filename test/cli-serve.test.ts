@@ -52,4 +52,18 @@ describe('statestream serve', () => {
     expect(help.stdout).toContain('--inspector <on|off>')
     expect(help.stdout).toContain('STATESTREAM_DB')
   }, 120_000)
+
+  test('a client option before serve is refused in one line, not dropped with a silent exit', async () => {
+    const db = join(dir, 'b.db')
+    const cases: Array<[string[], string]> = [
+      [['--url', 'http://127.0.0.1:1'], '--url is an option'],
+      [['--token', 'x'], '--token is an option'],
+      [['--url=http://127.0.0.1:1', '--token', 'x'], '--url and --token are options'],
+    ]
+    for (const [globals, says] of cases) {
+      const refused = await runCli([...globals, 'serve', '--port', '0', '--db', db])
+      expect({ globals, code: refused.code, stdout: refused.stdout }).toEqual({ globals, code: 2, stdout: '' })
+      expect(refused.stderr).toBe(`statestream: USAGE: ${says} of the client commands, not of serve: give serve its own flags (statestream serve --help)\n`)
+    }
+  }, 120_000)
 })

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { connect, DEFAULT_URL } from './context.ts'
 import type { Context, GlobalOptions } from './context.ts'
-import { CliError, EXIT, describeError, errorLine } from './exit-codes.ts'
+import { CliError, EXIT, describeError, errorLine, usageError } from './exit-codes.ts'
 import type { ExitCode } from './exit-codes.ts'
 import { registerExport } from './commands/export.ts'
 import { registerImport } from './commands/import.ts'
@@ -110,11 +110,30 @@ export interface CommandDeps {
   io: ProgramIo
 }
 
+/** The program's own options at the start of `argv` (`--url x`, `--token=y`, …): their names, and how many arguments they take up. */
+function leadingGlobals(argv: readonly string[]): { names: Set<string>; length: number } {
+  const names = new Set<string>()
+  let i = 0
+  for (;;) {
+    const [name, value] = (argv[i] ?? '').split(/=(.*)/s)
+    if (name !== '--url' && name !== '--token') return { names, length: Math.min(i, argv.length) }
+    names.add(name)
+    i += value === undefined ? 2 : 1
+  }
+}
+
 /** Parses and runs `argv` (without node and the script); resolves to the process's exit code. */
 export async function runProgram(argv: readonly string[], io: ProgramIo): Promise<ExitCode> {
   // `serve` is the standalone server itself: its own flags (the server's one table), its own
   // help, and its process's life; nothing of this program's options applies to it.
-  if (argv[0] === 'serve') {
+  const globals = leadingGlobals(argv)
+  if (argv[globals.length] === 'serve') {
+    if (globals.length > 0) {
+      // They would configure a client that `serve` does not have: refused rather than silently dropped.
+      const given = [...globals.names]
+      io.stderr.write(`${errorLine(usageError(`${given.join(' and ')} ${given.length > 1 ? 'are options' : 'is an option'} of the client commands, not of serve: give serve its own flags (statestream serve --help)`))}\n`)
+      return EXIT.USAGE
+    }
     const { runServer } = await import('@statestream/server')
     await runServer(argv.slice(1), io.env, 'statestream serve')
     // Listening: the server ends the process itself, on SIGINT or SIGTERM, once it has shut down.
