@@ -164,6 +164,42 @@ describe('statestream export and import', () => {
     expect((await runCli(['import', join(dir, 'missing.ndjson')], { url: fresh.url })).code).toBe(2)
   }, SPAWNS_TIMEOUT)
 
+  liveTest('a file cut short imports every entry it holds; a failed import names the streams it finished', async ({ serve }) => {
+    const source = await serve()
+    const base = Date.now() + 60_000
+    for (const name of ['t/a', 't/b']) {
+      await create(source.url, name, { entries: 10 })
+      await append(source.url, name, JSON.stringify(Array.from({ length: 50 }, (_, i) => ({ merge: { n: i }, ts: base + i }))))
+    }
+    const file = join(dir, 'two.ndjson')
+    expect((await runCli(['export', 't/a', 't/b', '-o', file], { url: source.url })).code).toBe(0)
+    const lines = readFileSync(file, 'utf8').split('\n')
+
+    // Cut after entry 45 of t/a (a partial batch of 20), then inside the line of entry 46.
+    const cuts: Array<[string, string, RegExp]> = [
+      ['cut-after.ndjson', `${lines.slice(0, 47).join('\n')}\n`, /ends inside stream "t\/a"/],
+      ['cut-inside.ndjson', `${lines.slice(0, 47).join('\n')}\n${lines[47]?.slice(0, 10)}`, /line 48 is cut short/],
+    ]
+    for (const [name, text, says] of cuts) {
+      const target = await serve()
+      const cut = join(dir, name)
+      writeFileSync(cut, text)
+      const truncated = await runCli(['import', cut, '--batch', '20'], { url: target.url })
+      expect({ name, code: truncated.code }).toEqual({ name, code: 2 })
+      expect(truncated.stderr).toMatch(says)
+      expect(await headSeq(target.url, 't/a')).toBe(45)
+    }
+
+    // t/b is another history on the target: the import fails there, after saying t/a is done.
+    const target = await serve()
+    await create(target.url, 't/b', { entries: 10 })
+    await append(target.url, 't/b', JSON.stringify([{ set: { other: true } }]))
+    const failed = await runCli(['import', file], { url: target.url })
+    expect(failed.code).toBe(4)
+    expect(failed.stdout).toBe('imported t/a: 50 entries appended, 0 already there, seq 50\n')
+    expect(failed.stderr).toMatch(/^statestream: STREAM_CONFLICT: "t\/b" on the server /)
+  }, SPAWNS_TIMEOUT)
+
   liveTest('-o a path that cannot be written is refused in one line, with nothing exported', async ({ serve }) => {
     const { url } = await serve()
     await create(url, 'w/a', { entries: 10 })

@@ -23,6 +23,9 @@ import type { CommandDeps } from '../program.ts'
 import { startProgress } from '../progress.ts'
 import { StreamImport } from './stream-import.ts'
 
+/** The code of a file cut short, whose lines so far are all imported. */
+const TRUNCATED = 'TRUNCATED'
+
 export function registerImport(program: Command, { run }: CommandDeps): void {
   program
     .command('import')
@@ -38,7 +41,6 @@ export function registerImport(program: Command, { run }: CommandDeps): void {
         const progress = startProgress('import', { stdout, stderr, toFile: true }, { by: 'bytes', ...(size !== undefined && { total: size }) })
         let current: StreamImport | undefined
         let sawHeader = false
-        const done: string[] = []
         try {
           for await (const { line, number, bytes, terminated } of readLines(input, signal)) {
             const at = `${file} line ${number}`
@@ -61,7 +63,8 @@ export function registerImport(program: Command, { run }: CommandDeps): void {
                 continue
               case 'end':
                 if (current === undefined || parsed.value.end !== current.name) throw invalidExport(`${at}: an end line for a stream that did not start`)
-                done.push(await current.finish(parsed.value.entries, at))
+                // Said as each stream is done: a later failure leaves no doubt about the ones before it.
+                progress.write(`${await current.finish(parsed.value.entries, at)}\n`)
                 current = undefined
                 break
             }
@@ -73,17 +76,17 @@ export function registerImport(program: Command, { run }: CommandDeps): void {
           }
           if (!sawHeader) throw invalidExport(`${file} is empty: not a statestream export`)
           if (current !== undefined) {
-            await current.settle()
-            throw new CliError('TRUNCATED', `${file} ends inside stream "${current.name}" (its entries so far are imported; import the complete file to finish it)`, EXIT.USAGE)
+            throw new CliError(TRUNCATED, `${file} ends inside stream "${current.name}" (its entries so far are imported; import the complete file to finish it)`, EXIT.USAGE)
           }
         } catch (err) {
-          // Whatever stopped the import, the batch on its way is let through: a resume starts after it.
-          await current?.settle()
+          // A file cut short: its entries so far are imported, the last partial batch too.
+          if ((err as { code?: unknown }).code === TRUNCATED) await current?.flush()
+          // Whatever else stopped the import, the batch on its way is let through: a resume starts after it.
+          else await current?.settle()
           throw err
         } finally {
           progress.stop()
         }
-        for (const line of done) stdout.write(`${line}\n`)
       }),
     )
 }
@@ -94,7 +97,7 @@ function parse(line: string, at: string, terminated: boolean): ExportLine {
     return parseExportLine(line)
   } catch (err) {
     // The last line, cut short: the file was not written to its end.
-    if (!terminated) throw new CliError('TRUNCATED', `${at} is cut short: the file ends inside it`, EXIT.USAGE)
+    if (!terminated) throw new CliError(TRUNCATED, `${at} is cut short: the file ends inside it`, EXIT.USAGE)
     const message = (err as Error).message
     if (message.startsWith('export format version')) throw new CliError('EXPORT_VERSION', `${at}: ${message}`, EXIT.USAGE)
     throw invalidExport(`${at}: ${message}`)

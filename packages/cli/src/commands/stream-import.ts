@@ -84,6 +84,12 @@ export class StreamImport {
     return `imported ${this.name}: ${this.#appended} entries appended, ${skipped} already there, seq ${info.seq}${this.#header.closed ? ', closed' : ''}`
   }
 
+  /** Appends what is batched and waits for it (the file ends here, cut short): its failure is thrown. */
+  async flush(): Promise<void> {
+    await this.#send()
+    await this.#inFlight
+  }
+
   /** Waits for the request in flight, whatever its outcome (before stopping). */
   async settle(): Promise<void> {
     await this.#inFlight.catch(() => undefined)
