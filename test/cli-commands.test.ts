@@ -93,22 +93,25 @@ describe('statestream commands', () => {
     const { url } = await serve()
     const cases: Array<[string[], number, string]> = [
       [['get', 'no/such'], 3, 'statestream: STREAM_NOT_FOUND: '],
-      [['get', 'w/a', '--at', 'yesterday'], 2, 'statestream: '],
+      [['get', 'w/a', '--at', 'yesterday'], 2, "statestream: USAGE: option '--at <time>' argument 'yesterday' is invalid. "],
       [['get', 'bad//name'], 2, 'statestream: INVALID_STREAM_NAME: '],
       [['append', 'w/b', '{"merge":'], 2, 'statestream: USAGE: argument 1 is not JSON'],
       [['append', 'w/b', '[1]'], 2, 'statestream: USAGE: argument 1 must be a JSON object'],
       [['append', 'w/b', '{"patch":[{"op":"remove","path":"/nope"}]}'], 4, 'statestream: MUTATION_FAILED: '],
       [['append', 'w/b', '{"hello":1}'], 2, 'statestream: INVALID_MUTATION: '],
-      [['create', 'w/b', '--snapshot-entries', '0'], 2, 'statestream: '],
-      [['frobnicate'], 2, 'statestream: unknown command'],
-      [['get'], 2, "statestream: missing required argument 'name'"],
-      [['history', 'w/b'], 2, "statestream: required option '--from <time>' not specified"],
+      [['create', 'w/b', '--snapshot-entries', '0'], 2, "statestream: USAGE: option '--snapshot-entries <n>' argument '0' is invalid. "],
+      [['frobnicate'], 2, "statestream: USAGE: unknown command 'frobnicate'"],
+      [['get', 'w/a', '--bogus'], 2, "statestream: USAGE: unknown option '--bogus'"],
+      [['get'], 2, "statestream: USAGE: missing required argument 'name'"],
+      [['history', 'w/b'], 2, "statestream: USAGE: required option '--from <time>' not specified"],
     ]
     expect((await runCli(['create', 'w/b'], { url })).code).toBe(0)
     for (const [args, code, start] of cases) {
       const result = await runCli(args, { url })
       expect({ args, code: result.code }).toEqual({ args, code })
       expect(result.stderr.startsWith(start), `${args.join(' ')}: ${result.stderr}`).toBe(true)
+      // One line, the parser's complaints included (no second line with a hint).
+      expect(result.stderr.split('\n'), `${args.join(' ')}: ${result.stderr}`).toHaveLength(2)
       // No stack trace: no "    at fn (file:line:col)" frame anywhere.
       expect(result.stderr).not.toMatch(/^\s+at .*:\d+:\d+\)?$/m)
     }
@@ -122,6 +125,9 @@ describe('statestream commands', () => {
     expect(unreachable.code).toBe(6)
     expect(unreachable.stderr).toMatch(/^statestream: NETWORK: .*ECONNREFUSED/)
     expect((await runCli(['get', 'w/a'], { url: 'ftp://x' })).code).toBe(2)
+    // A bad URL is named by where it came from.
+    expect(await runCli(['ls'], { env: { STATESTREAM_URL: 'bogus' } })).toMatchObject({ code: 2, stderr: 'statestream: USAGE: STATESTREAM_URL "bogus" is not a URL\n' })
+    expect(await runCli(['ls'], { url: 'bogus' })).toMatchObject({ code: 2, stderr: 'statestream: USAGE: --url "bogus" is not a URL\n' })
   }, SPAWNS_TIMEOUT)
 
   liveTest('every command has --help; the environment names the server', async ({ serve }) => {

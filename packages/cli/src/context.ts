@@ -37,21 +37,21 @@ export interface Context {
   now: number
 }
 
-/** The client of the server `options` names, and that server's address. */
-export function connect(options: GlobalOptions): { client: StateStreamClient; server: ServerAddress } {
-  const server = serverAddress(options)
+/** The client of the server `options` names, and that server's address; `urlFrom` names where the URL came from, for errors. */
+export function connect(options: GlobalOptions, urlFrom = '--url'): { client: StateStreamClient; server: ServerAddress } {
+  const server = serverAddress(options, urlFrom)
   return { client: new StateStreamClient({ baseUrl: server.baseUrl, headers: server.headers }), server }
 }
 
-function serverAddress(options: GlobalOptions): ServerAddress {
+function serverAddress(options: GlobalOptions, urlFrom: string): ServerAddress {
   let url: URL
   try {
     url = new URL(options.url)
   } catch {
-    throw usageError(`--url "${options.url}" is not a URL`)
+    throw usageError(`${urlFrom} "${options.url}" is not a URL`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw usageError(`--url "${options.url}" must be http:// or https://`)
+    throw usageError(`${urlFrom} "${options.url}" must be http:// or https://`)
   }
   const token = options.token
   return {

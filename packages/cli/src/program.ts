@@ -56,17 +56,18 @@ export function buildProgram(io: ProgramIo): { program: Command; exitCode: () =>
     .addOption(new Option('--url <url>', 'the server').env('STATESTREAM_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <jwt>', 'bearer token, when the server has access control on').env('STATESTREAM_TOKEN'))
     .addHelpText('after', EXIT_CODES_HELP)
-    .showHelpAfterError('(add --help for usage)')
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
-      outputError: (text, write) => write(`statestream: ${text.replace(/^error: /, '')}`),
+      // The parser's complaints (an unknown option, a missing argument, a bad value) are usage
+      // errors like any other: one line with the code, the hint on the same line.
+      outputError: (text, write) => write(`${errorLine(usageError(`${text.replace(/^error: /, '').trim()} (add --help for usage)`))}\n`),
     })
     .exitOverride()
 
   const run: Runner = async (command, work) => {
     const globals = command.optsWithGlobals<GlobalOptions>()
-    const { client, server } = connect(globals)
+    const { client, server } = connect(globals, command.getOptionValueSourceWithGlobals('url') === 'env' ? 'STATESTREAM_URL' : '--url')
     try {
       await work({ client, server, signal: io.signal, stdout: io.stdout, stderr: io.stderr, stdin: io.stdin, now })
       if (io.signal.aborted) exitCode = EXIT.INTERRUPTED
