@@ -35,6 +35,7 @@ export const QUERY = {
   stream: 'stream',
   prefix: 'prefix',
   limit: 'limit',
+  gpos: 'gpos',
 } as const
 
 /** Values of the `live` query parameter on `/v1/stream/<name>`. */

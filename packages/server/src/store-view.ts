@@ -133,4 +133,14 @@ export class StoreView {
   state(name: string, point: { at: number } | { seq: number }): StateAt {
     return this.#source.history.state(name, point)
   }
+
+  /**
+   * The state of `name` at global position `gpos`: after its last entry whose gpos is at most
+   * that (its first state, at seq 0, when it has none). Several streams read at one gpos are
+   * consistent with one another as a live reader at that gpos saw them.
+   */
+  stateAtGpos(name: string, gpos: number): StateAt {
+    const info = this.#source.stateRecord(name)
+    return this.state(name, { seq: this.seqAtGpos(info, gpos) })
+  }
 }

@@ -330,6 +330,11 @@ export class StreamStore {
     return this.read((view) => view.state(name, point))
   }
 
+  /** The state of `name` at global position `gpos` (see `StoreView.stateAtGpos`). */
+  stateAtGpos(name: string, gpos: number): Promise<StateAt> {
+    return this.read((view) => view.stateAtGpos(name, gpos))
+  }
+
   /**
    * Records a read of a `Stream-TTL` stream: its sliding expiry starts again from now (Durable
    * Streams §5.1; a write does this by itself). Does nothing for other streams. Call it once the

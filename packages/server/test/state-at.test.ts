@@ -135,3 +135,52 @@ test('a snapshot by age (Stream-Snapshot-Ms) answers like one by count', async (
     )
   }
 })
+
+describe('state at a global position', () => {
+  test('several streams at one gpos: each after its last entry at or below it, a fork through its source', async ({ app, clock }) => {
+    clock.set(T0)
+    await createState(app, 'g/a')
+    await createState(app, 'g/b')
+    // gpos 1: a, 2: b, 3: a, 4: b, 5: a — appends to both streams interleaved.
+    for (let i = 1; i <= 5; i++) {
+      clock.set(T0 + i)
+      await append(app, i % 2 === 1 ? 'g/a' : 'g/b', { merge: { [`n${i}`]: i } })
+    }
+    const at = async (gpos: number) => [await stateAt(app, 'g/a', `gpos=${gpos}`), await stateAt(app, 'g/b', `gpos=${gpos}`)]
+    expect(await at(0)).toEqual([
+      { seq: 0, ts: T0, state: {} },
+      { seq: 0, ts: T0, state: {} },
+    ])
+    expect(await at(1)).toEqual([
+      { seq: 1, ts: T0 + 1, state: { n1: 1 } },
+      { seq: 0, ts: T0, state: {} },
+    ])
+    expect(await at(4)).toEqual([
+      { seq: 2, ts: T0 + 3, state: { n1: 1, n3: 3 } },
+      { seq: 2, ts: T0 + 4, state: { n2: 2, n4: 4 } },
+    ])
+    // Past the server's position: the heads.
+    expect(await at(1000)).toEqual([
+      { seq: 3, ts: T0 + 5, state: { n1: 1, n3: 3, n5: 5 } },
+      { seq: 2, ts: T0 + 4, state: { n2: 2, n4: 4 } },
+    ])
+    // A fork of g/a after its entry 2 (gpos 3): its inherited entries keep their positions.
+    const fork = await app.inject({ method: 'PUT', url: '/v1/stream/g/f', headers: { 'stream-forked-from': '/v1/stream/g/a', 'stream-fork-offset': '0000000000000002' } })
+    expect(fork.statusCode).toBe(201)
+    clock.set(T0 + 6)
+    await append(app, 'g/f', { merge: { own: 6 } })
+    expect(await stateAt(app, 'g/f', 'gpos=3')).toEqual({ seq: 2, ts: T0 + 3, state: { n1: 1, n3: 3 } })
+    expect(await stateAt(app, 'g/f', 'gpos=5')).toEqual({ seq: 2, ts: T0 + 3, state: { n1: 1, n3: 3 } })
+    expect(await stateAt(app, 'g/f', 'gpos=6')).toEqual({ seq: 3, ts: T0 + 6, state: { n1: 1, n3: 3, own: 6 } })
+  })
+
+  test('gpos with at or seq, or not a position, is refused', async ({ app, clock }) => {
+    clock.set(T0)
+    await createState(app, 'g/bad')
+    for (const query of ['gpos=1&seq=0', `gpos=1&at=${T0}`, 'gpos=-1', 'gpos=x', 'gpos=1&gpos=2']) {
+      const res = await app.inject({ url: `/v1/state/g/bad?${query}` })
+      expect(res.statusCode, query).toBe(400)
+      expect(res.json<{ error: { code: string } }>().error.code, query).toBe('INVALID_PARAMETER')
+    }
+  })
+})

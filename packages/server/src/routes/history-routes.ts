@@ -71,8 +71,12 @@ export async function historyRoutes(app: FastifyInstance, options: { store: Stre
 
   app.get(`${ROUTES.state}*`, async (request, reply) => {
     const name = streamName(request.params)
-    const point = pointParam(request.query as Record<string, unknown>) ?? { now: true as const }
-    const answer = 'now' in point ? await store.headState(name) : await store.state(name, point)
+    const query = request.query as Record<string, unknown>
+    const gpos = intParam(query, QUERY.gpos)
+    const point = pointParam(query)
+    if (gpos !== undefined && point !== undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, 'give "at", "seq" or "gpos", not two of them')
+    const answer =
+      gpos !== undefined ? await store.stateAtGpos(name, gpos) : point === undefined || 'now' in point ? await store.headState(name) : await store.state(name, point)
     await store.touch(name)
     // The state may be older than the depth limit, and deeper than JSON.stringify goes.
     return reply.header('content-type', JSON_TYPE).header('cache-control', CACHE_NO_STORE).send(stringifyJson(answer))
