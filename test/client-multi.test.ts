@@ -7,6 +7,7 @@ import type { MultiLiveState } from '@statestream/client'
 import { expect } from 'vitest'
 import { clientTest as test, merge, testClock } from './support/count-requests.ts'
 import { first } from './support/observe.ts'
+import { SseReader } from './support/sse.ts'
 import type { TcpProxy } from './support/tcp-proxy.ts'
 
 /**
@@ -237,4 +238,30 @@ test('a new subscriber of states$ gets each stream\'s current state once, then o
   subscription.unsubscribe()
   expect(early).toEqual([1, 2, 3, 4])
   expect(late).toEqual([[3, false], [4, true]])
+})
+
+test('snapshotsAtGpos lines several streams up at one global position, as a live reader there saw them', async ({ serve, connect }) => {
+  const server = await serve()
+  const { client } = connect(server.url)
+  const a = client.stream('g/a')
+  const b = client.stream('g/b')
+  await a.create()
+  await b.create()
+  // The server's position now, as a multiplexed reader learns it (the clock ending its initial data).
+  const reader = await SseReader.open(`${server.url}/v1/live?stream=g/a&stream=g/b`)
+  const start = JSON.parse((await reader.waitFor((event) => event.event === 'clock')).data).gpos as number
+  reader.close()
+  await a.append(merge({ a: 1 })) // start + 1
+  await b.append(merge({ b: 1 })) // start + 2
+  await a.append(merge({ a: 2 })) // start + 3
+  const at = (gpos: number) => client.snapshotsAtGpos(['g/a', 'g/b', 'g/none'], gpos)
+  expect(await at(start)).toEqual({ 'g/a': expect.objectContaining({ seq: 0, state: {} }), 'g/b': expect.objectContaining({ seq: 0, state: {} }), 'g/none': undefined })
+  expect(await at(start + 2)).toEqual({
+    'g/a': expect.objectContaining({ seq: 1, state: { a: 1 } }),
+    'g/b': expect.objectContaining({ seq: 1, state: { b: 1 } }),
+    'g/none': undefined,
+  })
+  expect(await at(start + 3)).toMatchObject({ 'g/a': { seq: 2, state: { a: 2 } }, 'g/b': { seq: 1 } })
+  await expect(client.snapshotsAtGpos(['g/a'], -1)).rejects.toMatchObject({ code: 'INVALID_PARAMETER' })
+  await expect(client.snapshotsAtGpos(['bad//name'], 0)).rejects.toMatchObject({ code: 'INVALID_STREAM_NAME' })
 })

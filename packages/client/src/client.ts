@@ -4,7 +4,7 @@
  * nothing uses it and it holds nothing), and ends every live subscription on `close()`. The Node
  * and browser entries (`index.ts`, `browser.ts`) give it its `fetch`.
  */
-import { ErrorCode, StateStreamError, assertStreamName } from '@statestream/common'
+import { ErrorCode, QUERY, ROUTES, StateStreamError, assertStreamName } from '@statestream/common'
 import type { Bound, Json, Snapshot } from '@statestream/common'
 import { MemoryBudget } from './core/budget.ts'
 import type { BackoffOptions } from './core/backoff.ts'
@@ -152,6 +152,35 @@ export class Client {
           if ((err as { code?: unknown }).code === ErrorCode.STREAM_NOT_FOUND) return undefined
           throw err
         }),
+      ),
+    )
+    return Object.fromEntries(names.map((name, i) => [name, snapshots[i]]))
+  }
+
+  /**
+   * Each stream's state at global position `gpos` (`GET /v1/state?gpos=`): after its last entry at
+   * or below it, as a live reader at that position saw it (seq 0 when it had none yet); `undefined`
+   * for a stream that does not exist. With a gpos a multiplexed live connection reported (an
+   * entry's, or a clock tick's), the states line up exactly as that reader saw them.
+   */
+  async snapshotsAtGpos<S = Json>(names: readonly string[], gpos: number, options: CallOptions = {}): Promise<Record<string, Snapshot<S> | undefined>> {
+    this.#assertOpen()
+    for (const name of names) assertStreamName(name)
+    if (!Number.isSafeInteger(gpos) || gpos < 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `a gpos is a non-negative integer, got ${String(gpos)}`)
+    const attempts = this.#options.fetchAttempts ?? 6
+    const snapshots = await Promise.all(
+      names.map((name) =>
+        retrying(this.#transport, () => this.#transport.json<Snapshot<S>>(`${ROUTES.state}${name}?${QUERY.gpos}=${gpos}`, { signal: options.signal }), {
+          attempts,
+          backoff: this.#live.backoff,
+          signal: options.signal,
+        }).then(
+          (response) => response.body,
+          (err: unknown) => {
+            if ((err as { code?: unknown }).code === ErrorCode.STREAM_NOT_FOUND) return undefined
+            throw err
+          },
+        ),
       ),
     )
     return Object.fromEntries(names.map((name, i) => [name, snapshots[i]]))
