@@ -45,11 +45,51 @@ describe('/v1/live/<name> on a closed stream', () => {
     expect((await reader.next()).event).toBe('window')
     await close(url, name, '{"merge":{"a":2}}')
     const events = await rest(reader)
-    expect(events.map((e) => e.event)).toEqual(['entry', 'bound', 'bound'])
+    // The closure ends the window at the last entry: told once, by the final bound.
+    expect(events.map((e) => e.event)).toEqual(['entry', 'bound'])
     expect(data(events[0])).toMatchObject({ seq: 2, m: { merge: { a: 2 } } })
-    // The closure's snapshot ends the window at the last entry; the last bound says it is final.
-    expect(data(events[1])).toMatchObject({ seq: 2 })
-    expect(data(events[2])).toMatchObject({ seq: 2, closed: true })
+    expect(data(events[1])).toEqual({ seq: 2, ts: expect.any(Number), closed: true })
+
+    // A reader resuming on the closed stream is told the end the same way, once.
+    for (const [after, expected] of [
+      ['1', ['entry', 'bound']],
+      ['2', ['bound']],
+    ] as const) {
+      const resumed = await SseReader.open(`${url}/v1/live/${name}?after=${after}`)
+      const again = await rest(resumed)
+      expect(again.map((e) => e.event)).toEqual(expected)
+      expect(data(again.at(-1))).toEqual({ seq: 2, ts: expect.any(Number), closed: true })
+    }
+    // And a multiplexed reader, live and resuming.
+    const multi = await SseReader.open(`${url}/v1/live?stream=${name}@1`)
+    const ofMulti = (await rest(multi)).filter((e) => e.event !== 'clock')
+    expect(ofMulti.map((e) => e.event)).toEqual(['entry', 'bound'])
+    expect(data(ofMulti[1])).toMatchObject({ stream: name, seq: 2, closed: true })
+  })
+
+  test('a multiplexed tail is told a closure with an append once', async ({ serve }) => {
+    const { url } = await serve()
+    const name = await createStateStream(url, 'closing-multi', 100)
+    await append(url, name, '{"merge":{"a":1}}')
+    const reader = await SseReader.open(`${url}/v1/live?stream=${name}`)
+    expect((await reader.next()).event).toBe('window')
+    await close(url, name, '{"merge":{"a":2}}')
+    const events = (await rest(reader)).filter((e) => e.event !== 'clock')
+    expect(events.map((e) => e.event)).toEqual(['entry', 'bound'])
+    expect(data(events[1])).toMatchObject({ stream: name, seq: 2, closed: true })
+  })
+
+  test('a close at an entry that also ends a window by the policy is told once', async ({ serve }) => {
+    const { url } = await serve()
+    const name = await createStateStream(url, 'closing-at-policy', 2)
+    await append(url, name, '{"merge":{"a":1}}')
+    const reader = await SseReader.open(`${url}/v1/live/${name}`)
+    expect((await reader.next()).event).toBe('window')
+    // Entry 2 fills the window (a snapshot every 2 entries) and closes the stream.
+    await close(url, name, '{"merge":{"a":2}}')
+    const events = await rest(reader)
+    expect(events.map((e) => e.event)).toEqual(['entry', 'bound'])
+    expect(data(events[1])).toEqual({ seq: 2, ts: expect.any(Number), closed: true })
   })
 
   test('a close without an append still ends every tail with the final bound', async ({ serve }) => {
@@ -80,9 +120,9 @@ describe('/v1/live/<name> on a closed stream', () => {
       ['bound', '2'],
       ['entry', '3'],
       ['bound', '3'],
-      ['bound', '3'],
     ])
-    expect(data(resumed[4])).toMatchObject({ closed: true })
+    // The end at 3 is told once, as the final bound.
+    expect(data(resumed[3])).toMatchObject({ closed: true })
   })
 
   test('on the multiplexed /v1/live a closed stream ends alone; the connection ends with the last open one', async ({ serve }) => {

@@ -40,6 +40,9 @@ export function committedEvents(items: readonly CommittedItem[], records: Readon
       if (item.snapshot) run.snapshots.push({ seq: item.entry.seq, ts: item.entry.ts })
       continue
     }
+    // A closed stream's end is told once, by its close: not also as a window closing there (the
+    // append it came with was committed with it, so its run is the one just before).
+    if (item.kind === 'close' && run !== undefined && run.stream.id === item.streamId && run.snapshots.at(-1)?.seq === item.seq) run.snapshots.pop()
     flush()
     const bound = { seq: item.seq, ts: item.ts }
     const stream = records.get(item.streamId) ?? goneStream(item.streamId, item.name, bound)

@@ -108,6 +108,16 @@ export class StoreView {
     return this.#source.log.snapshotsBetween(info.segments, afterSeq, uptoSeq)
   }
 
+  /**
+   * The bounds a live tail sends after entry `afterSeq` up to entry `uptoSeq` of `info` (as this
+   * read found it): its snapshots, but for a closed stream not the one at its last entry. That end
+   * is told once, as the final bound (`"closed":true`), not also as a window closing there.
+   */
+  liveBoundsBetween(info: StreamInfo, afterSeq: number, uptoSeq: number): Bound[] {
+    const bounds = this.snapshotsBetween(info, afterSeq, uptoSeq)
+    return info.closed ? bounds.filter((bound) => bound.seq !== info.headSeq) : bounds
+  }
+
   /** The head state of a state stream. */
   headState(name: string): { seq: number; ts: number; state: Json } {
     const record = this.#source.stateRecord(name)

@@ -315,7 +315,10 @@ export class StreamWrites {
         this.gpos = gpos
       },
       events: [
-        ...(entries.length > 0 ? [{ type: 'append' as const, stream: record, entries, snapshots }] : []),
+        // A closed stream's end is told once, by its close: not also as a window closing there.
+        ...(entries.length > 0
+          ? [{ type: 'append' as const, stream: record, entries, snapshots: close ? snapshots.filter((bound) => bound.seq !== final.seq) : snapshots }]
+          : []),
         ...(close ? [{ type: 'close' as const, stream: record, bound: { seq: final.seq, ts: final.ts } }] : []),
       ],
     }

@@ -148,14 +148,14 @@ function openPart(
   const caughtUp: Array<{ gpos: number; text: string }> = []
   const name = JSON.stringify(info.name)
   // A reader cut between an entry and its bound holds the entry but may not know the bound.
-  const closedAtResume = after > 0 ? view.snapshotsBetween(info, after - 1, after)[0] : undefined
+  const closedAtResume = after > 0 ? view.liveBoundsBetween(info, after - 1, after)[0] : undefined
   const atResume = closedAtResume === undefined ? undefined : view.entriesAfter(info, after - 1, 1)[0]
   if (closedAtResume !== undefined && atResume !== undefined) {
     caughtUp.push({ gpos: atResume.gpos, text: multiBoundEvent(name, closedAtResume) })
   }
   const last = entries[entries.length - 1]
   if (last === undefined) return { caughtUp }
-  const closing = new Set(view.snapshotsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
+  const closing = new Set(view.liveBoundsBetween(info, after, last.seq).map((bound: Bound) => bound.seq))
   for (const entry of entries) caughtUp.push({ gpos: entry.gpos, text: multiEntryEvent(name, entry, closing.has(entry.seq), false) })
   return { caughtUp }
 }
@@ -229,7 +229,7 @@ function readManyPage(view: StoreView, infos: readonly StreamInfo[], seen: numbe
       : view
           .parts('bound', currents, (info) => {
             const seq = view.seqAtGpos(info, resumeAt)
-            const bound = seq > 0 ? view.snapshotsBetween(info, seq - 1, seq)[0] : undefined
+            const bound = seq > 0 ? view.liveBoundsBetween(info, seq - 1, seq)[0] : undefined
             return bound === undefined ? [] : [multiBoundEvent(JSON.stringify(info.name), bound)]
           })
           .flat()
@@ -248,7 +248,7 @@ function readManyPage(view: StoreView, infos: readonly StreamInfo[], seen: numbe
       const first = taken[0]
       const last = taken[taken.length - 1]
       if (first === undefined || last === undefined) return []
-      const closing = new Set(view.snapshotsBetween(info, first.seq - 1, last.seq).map((bound: Bound) => bound.seq))
+      const closing = new Set(view.liveBoundsBetween(info, first.seq - 1, last.seq).map((bound: Bound) => bound.seq))
       return taken.map((entry) => ({ info, entry, closes: closing.has(entry.seq) }))
     })
     .flat()

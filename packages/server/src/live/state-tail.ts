@@ -150,10 +150,10 @@ async function catchUp(
       if (current === undefined || current.id !== info.id) return undefined
       // A reader cut between an entry and its bound resumes after that entry: send the bound again
       // (readers take a bound they already hold as a no-op), so a window never stays open by mistake.
-      const resumeBound = first && after > 0 ? view.snapshotsBetween(current, after - 1, after)[0] : undefined
+      const resumeBound = first && after > 0 ? view.liveBoundsBetween(current, after - 1, after)[0] : undefined
       const entries = view.entriesAfter(current, from, CATCH_UP_PAGE)
       const last = entries[entries.length - 1]
-      const bounds = last === undefined ? [] : view.snapshotsBetween(current, from, last.seq)
+      const bounds = last === undefined ? [] : view.liveBoundsBetween(current, from, last.seq)
       return { current, entries, bounds, resumeBound }
     })
     if (page === undefined) {
