@@ -102,7 +102,7 @@ describe('live=long-poll', () => {
     expect(JSON.parse(answer.body).error.code).toBe('STREAM_NOT_FOUND')
   })
 
-  test('clients that give up release their waiters and timers', async ({ serve }) => {
+  test('clients that give up release their waiters and timers', async ({ serve, engine }) => {
     const { url } = await serve({ longPollTimeoutMs: 60_000 })
     await createPlainStream(url, 'lp/abort', 'application/json')
     const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
@@ -111,17 +111,23 @@ describe('live=long-poll', () => {
     const polls = controllers.map((controller) =>
       request(`${url}/v1/stream/lp/abort?offset=now&live=long-poll`, { signal: controller.signal }).catch(() => 'aborted'),
     )
+    // On PostgreSQL the engine's own timers (a statement's timeout, an idle pooled connection's)
+    // come and go by the dozen as the polls' lookups run, so a count says nothing there; the
+    // waiters are the live side's, the same on both engines, and are counted on SQLite.
+    const counted = engine !== 'postgres'
     // Wait until the server holds the twenty (a timer each), then let every client go. Other
     // timers of the process come and go meanwhile: allow a couple either way.
-    for (let i = 0; i < 1000 && timers() < before + 18; i++) await sleep(20)
+    for (let i = 0; counted && i < 1000 && timers() < before + 18; i++) await sleep(20)
     const held = timers()
-    expect(held).toBeGreaterThanOrEqual(before + 18)
+    if (counted) expect(held).toBeGreaterThanOrEqual(before + 18)
     for (const controller of controllers) controller.abort()
     expect(await Promise.all(polls)).toEqual(Array(20).fill('aborted'))
-    // Released: a leak would keep all twenty. Other timers of the process come and go meanwhile
-    // (the PostgreSQL engine's, one per statement under way, among them): allow a few.
-    for (let i = 0; i < 1000 && timers() > held - 15; i++) await sleep(20)
-    expect(timers()).toBeLessThanOrEqual(held - 15)
+    // Released: a leak would keep all twenty. Other timers of the process come and go meanwhile:
+    // allow a few.
+    if (counted) {
+      for (let i = 0; i < 1000 && timers() > held - 15; i++) await sleep(20)
+      expect(timers()).toBeLessThanOrEqual(held - 15)
+    }
     // And the stream still serves the next reader normally.
     await append(url, 'lp/abort', '{"after":1}')
     expect(JSON.parse((await get(url, '/v1/stream/lp/abort?offset=-1&live=long-poll')).body)).toEqual([{ after: 1 }])
