@@ -5,23 +5,35 @@
  * start that differs, a creation time that differs, a resume the server refuses), it forgets what
  * it held of the stream and asks again.
  */
-import type { LiveState } from '@statestream/client'
+import type { LiveState, StateStream, StateStreamClient } from '@statestream/client'
 import { describe, expect } from 'vitest'
 import { clientTest as test, merge } from './support/count-requests.ts'
 import { first } from './support/observe.ts'
 
+type Connect = (url: string) => { client: StateStreamClient }
+
+/** A reader holding `name`'s first history (3 entries, a snapshot every `snapshotEntries`: its head state read), and a writer. */
+async function holding(url: string, connect: Connect, name: string, snapshotEntries: number): Promise<{ reader: StateStream; writer: StateStream }> {
+  const reader = connect(url).client.stream(name)
+  const writer = connect(url).client.stream(name)
+  await writer.create({ snapshot: { entries: snapshotEntries } })
+  for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+  expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
+  return { reader, writer }
+}
+
+/** Deletes the stream and creates it again with `fresh` entries `{ neu: i }`. */
+async function recreate(writer: StateStream, snapshotEntries: number, fresh: number): Promise<void> {
+  await writer.delete()
+  await writer.create({ snapshot: { entries: snapshotEntries } })
+  for (let i = 1; i <= fresh; i++) await writer.append(merge({ neu: i }))
+}
+
 describe('a stream deleted and created again by another client', () => {
   test('with more entries than were held: the state and the first live value are the new stream’s alone', async ({ serve, connect }) => {
     const server = await serve()
-    const reader = connect(server.url).client.stream('again/long')
-    const writer = connect(server.url).client.stream('again/long')
-    await writer.create({ snapshot: { entries: 100 } })
-    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
-    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
-
-    await writer.delete()
-    await writer.create({ snapshot: { entries: 100 } })
-    for (let i = 1; i <= 5; i++) await writer.append(merge({ neu: i }))
+    const { reader, writer } = await holding(server.url, connect, 'again/long', 100)
+    await recreate(writer, 100, 5)
 
     expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 5 })
     const value = (await first(reader.live$)) as LiveState
@@ -32,15 +44,8 @@ describe('a stream deleted and created again by another client', () => {
 
   test('with fewer entries than were held: calls and live$ are answered, not refused', async ({ serve, connect }) => {
     const server = await serve()
-    const reader = connect(server.url).client.stream('again/short')
-    const writer = connect(server.url).client.stream('again/short')
-    await writer.create({ snapshot: { entries: 100 } })
-    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
-    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
-
-    await writer.delete()
-    await writer.create({ snapshot: { entries: 100 } })
-    await writer.append(merge({ neu: 1 }))
+    const { reader, writer } = await holding(server.url, connect, 'again/short', 100)
+    await recreate(writer, 100, 1)
 
     expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 1 })
     const value = (await first(reader.live$)) as LiveState
@@ -49,18 +54,11 @@ describe('a stream deleted and created again by another client', () => {
 
   test('a closed window held of the first history is not joined to the second', async ({ serve, connect }) => {
     const server = await serve()
-    const reader = connect(server.url).client.stream('again/closed')
-    const writer = connect(server.url).client.stream('again/closed')
-    await writer.create({ snapshot: { entries: 2 } })
-    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+    const { reader, writer } = await holding(server.url, connect, 'again/closed', 2)
     // The reader holds the first history's closed window (entries 1–2) and its open one.
-    expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ old: 3 })
     const early = await reader.window({ seq: 1 })
     expect([early.status, early.end?.seq]).toEqual(['committed', 2])
-
-    await writer.delete()
-    await writer.create({ snapshot: { entries: 2 } })
-    for (let i = 1; i <= 5; i++) await writer.append(merge({ neu: i }))
+    await recreate(writer, 2, 5)
 
     expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 5 })
     const windows = await first(reader.windows$)

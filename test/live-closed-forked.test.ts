@@ -36,15 +36,24 @@ async function rest(reader: SseReader): Promise<SseEvent[]> {
 
 const data = (event: SseEvent | undefined): unknown => (event === undefined ? undefined : JSON.parse(event.data))
 
+/**
+ * A state stream `name` (a snapshot every `snapshotEntries`) with entry 1, tailed at `route` from
+ * its window on, closed by an append of entry 2: what the tail got after its window.
+ */
+async function closedWhileTailed(url: string, name: string, snapshotEntries: number, route: string): Promise<SseEvent[]> {
+  await createStateStream(url, name, snapshotEntries)
+  await append(url, name, '{"merge":{"a":1}}')
+  const reader = await SseReader.open(`${url}${route}`)
+  expect((await reader.next()).event).toBe('window')
+  await close(url, name, '{"merge":{"a":2}}')
+  return rest(reader)
+}
+
 describe('/v1/live/<name> on a closed stream', () => {
   test('a tail gets the entries closed with the stream, the final bound, and then its response ends', async ({ serve }) => {
     const { url } = await serve()
-    const name = await createStateStream(url, 'closing', 100)
-    await append(url, name, '{"merge":{"a":1}}')
-    const reader = await SseReader.open(`${url}/v1/live/${name}`)
-    expect((await reader.next()).event).toBe('window')
-    await close(url, name, '{"merge":{"a":2}}')
-    const events = await rest(reader)
+    const name = 'closing'
+    const events = await closedWhileTailed(url, name, 100, `/v1/live/${name}`)
     // The closure ends the window at the last entry: told once, by the final bound.
     expect(events.map((e) => e.event)).toEqual(['entry', 'bound'])
     expect(data(events[0])).toMatchObject({ seq: 2, m: { merge: { a: 2 } } })
@@ -69,25 +78,17 @@ describe('/v1/live/<name> on a closed stream', () => {
 
   test('a multiplexed tail is told a closure with an append once', async ({ serve }) => {
     const { url } = await serve()
-    const name = await createStateStream(url, 'closing-multi', 100)
-    await append(url, name, '{"merge":{"a":1}}')
-    const reader = await SseReader.open(`${url}/v1/live?stream=${name}`)
-    expect((await reader.next()).event).toBe('window')
-    await close(url, name, '{"merge":{"a":2}}')
-    const events = (await rest(reader)).filter((e) => e.event !== 'clock')
+    const name = 'closing-multi'
+    const events = (await closedWhileTailed(url, name, 100, `/v1/live?stream=${name}`)).filter((e) => e.event !== 'clock')
     expect(events.map((e) => e.event)).toEqual(['entry', 'bound'])
     expect(data(events[1])).toMatchObject({ stream: name, seq: 2, closed: true })
   })
 
   test('a close at an entry that also ends a window by the policy is told once', async ({ serve }) => {
     const { url } = await serve()
-    const name = await createStateStream(url, 'closing-at-policy', 2)
-    await append(url, name, '{"merge":{"a":1}}')
-    const reader = await SseReader.open(`${url}/v1/live/${name}`)
-    expect((await reader.next()).event).toBe('window')
     // Entry 2 fills the window (a snapshot every 2 entries) and closes the stream.
-    await close(url, name, '{"merge":{"a":2}}')
-    const events = await rest(reader)
+    const name = 'closing-at-policy'
+    const events = await closedWhileTailed(url, name, 2, `/v1/live/${name}`)
     expect(events.map((e) => e.event)).toEqual(['entry', 'bound'])
     expect(data(events[1])).toEqual({ seq: 2, ts: expect.any(Number), closed: true })
   })
