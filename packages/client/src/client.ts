@@ -167,14 +167,9 @@ export class Client {
     this.#assertOpen()
     for (const name of names) assertStreamName(name)
     if (!Number.isSafeInteger(gpos) || gpos < 0) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `a gpos is a non-negative integer, got ${String(gpos)}`)
-    const attempts = this.#options.fetchAttempts ?? 6
     const snapshots = await Promise.all(
       names.map((name) =>
-        retrying(this.#transport, () => this.#transport.json<Snapshot<S>>(`${ROUTES.state}${name}?${QUERY.gpos}=${gpos}`, { signal: options.signal }), {
-          attempts,
-          backoff: this.#live.backoff,
-          signal: options.signal,
-        }).then(
+        this.#request<Snapshot<S>>(`${ROUTES.state}${name}?${QUERY.gpos}=${gpos}`, { signal: options.signal }).then(
           (response) => response.body,
           (err: unknown) => {
             if ((err as { code?: unknown }).code === ErrorCode.STREAM_NOT_FOUND) return undefined
@@ -189,9 +184,7 @@ export class Client {
   /** One page of the server's streams, in name order; pass its `next` as `cursor` for the page after it. */
   streams(options: ListOptions = {}): Promise<StreamPage> {
     this.#assertOpen()
-    const request = <T>(path: string, init: RequestOptions = {}) =>
-      retrying(this.#transport, () => this.#transport.json<T>(path, init), { attempts: this.#options.fetchAttempts ?? 6, backoff: this.#live.backoff, signal: init.signal })
-    return readStreamPage(request, options)
+    return readStreamPage((path, init) => this.#request(path, init), options)
   }
 
   /** Every stream (whose name starts with `prefix`), in name order, page after page as they are read. */
@@ -262,6 +255,11 @@ export class Client {
   #track(end: () => void): () => void {
     this.#subscribers.add(end)
     return () => this.#subscribers.delete(end)
+  }
+
+  /** A JSON request of the client's own, through the one retry policy. */
+  #request<T>(path: string, init: RequestOptions = {}) {
+    return retrying(this.#transport, () => this.#transport.json<T>(path, init), { attempts: this.#options.fetchAttempts ?? 6, backoff: this.#live.backoff, signal: init.signal })
   }
 
   #assertOpen(): void {
