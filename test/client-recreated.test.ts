@@ -70,3 +70,50 @@ describe('a stream deleted and created again by another client', () => {
     expect(await reader.stateAt(Date.now() + 60_000)).toEqual({ neu: 5 })
   })
 })
+
+describe('a live cursor whose connection was down while the stream was deleted and created again', () => {
+  test.for([
+    ['more entries than were held', 5],
+    ['fewer entries than were held', 1],
+    ['as many entries as were held', 3],
+  ] as const)('with %s: on reconnecting it emits the new stream’s states alone', async ([, fresh], { serve, connect, proxy }) => {
+    const server = await serve({ heartbeatMs: 200 })
+    const net = await proxy(server.url)
+    const name = `again/live-${fresh}`
+    const reader = connect(net.url, { backoff: { initialMs: 5, maxMs: 50 } }).client.stream(name)
+    const writer = connect(server.url).client.stream(name)
+    await writer.create({ snapshot: { entries: 100 } })
+    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+
+    const values: Array<[number, unknown]> = []
+    let failed: unknown
+    const subscription = reader.live$.subscribe({ next: (value) => values.push([value.seq, value.state]), error: (err) => (failed = err) })
+    await first(reader.live$, (value) => value.seq === 3)
+    // The connection goes down, and stays down (every answer is cut) until the stream is another one.
+    net.cutWhen(() => true)
+    net.cut()
+    await first(reader.status$, (status) => status === 'reconnecting')
+    await recreate(writer, 100, fresh)
+    const requestsBefore = server.served.requests.length
+    net.cutWhen(undefined)
+
+    await first(reader.live$, (value) => value.seq === fresh && (value.state as { neu?: number }).neu === fresh)
+    await writer.append(merge({ neu: fresh + 1 }))
+    const last = await first(reader.live$, (value) => value.seq === fresh + 1)
+    subscription.unsubscribe()
+
+    expect(failed).toBeUndefined()
+    // The first history's head, then the second's head as the new current state, then its change:
+    // never a state made of both.
+    expect(values).toEqual([
+      [3, { old: 3 }],
+      [fresh, { neu: fresh }],
+      [fresh + 1, { neu: fresh + 1 }],
+    ])
+    const head = (await (await fetch(`${server.url}/v1/state/${name}`)).json()) as { seq: number; state: unknown }
+    expect([last.seq, last.state]).toEqual([head.seq, head.state])
+    // The reconnection that found the held window gone asked for the open window afresh.
+    const lives = server.served.requests.slice(requestsBefore).filter((line) => line.includes('/v1/live/'))
+    expect(lives.at(-1)).toBe(`GET /v1/live/${name}`)
+  })
+})
