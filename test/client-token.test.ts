@@ -81,9 +81,10 @@ test('without onError, a live cursor whose token expires reads headers() again a
   await Promise.race([first(stream.live$, (s) => s.seq === 2), failed])
   subscription.unsubscribe()
   expect(seen).toEqual([1, 2])
-  const lives = events.flatMap((event) => (event.type === 'request' && event.url.includes('/v1/live/') ? [event.url] : []))
-  expect(lives).toEqual(['/v1/live/tok/fresh', '/v1/live/tok/fresh?after=1'])
-  expect(reads).toBe(lives.length)
+  const requests = events.flatMap((event) => (event.type === 'request' ? [event.url] : []))
+  // The reconnection first checks (bounds only) that the held window is still the stream's.
+  expect(requests).toEqual(['/v1/live/tok/fresh', expect.stringMatching(/^\/v1\/windows\/tok\/fresh\?from=\d+&to=\d+$/), '/v1/live/tok/fresh?after=1'])
+  expect(reads).toBe(requests.length)
 })
 
 test('a live cursor whose expired token is not renewed reconnects once, then errors with the 401', async ({ serve, connect }) => {
@@ -98,7 +99,9 @@ test('a live cursor whose expired token is not renewed reconnects once, then err
   stream.status$.subscribe((status) => statuses.push(status))
   const err = await failure(stream.live$)
   expect(err).toMatchObject({ code: 'UNAUTHORIZED', status: 401 })
-  const lives = events.flatMap((event) => (event.type === 'request' && event.url.includes('/v1/live/') ? [event.url] : []))
-  expect(lives).toEqual(['/v1/live/tok/stale', '/v1/live/tok/stale?after=1'])
+  const requests = events.flatMap((event) => (event.type === 'request' ? [event.url] : []))
+  // The reconnection's first request, the bounds-only check that the held window is still the
+  // stream's, is the one refused.
+  expect(requests).toEqual(['/v1/live/tok/stale', expect.stringMatching(/^\/v1\/windows\/tok\/stale\?from=\d+&to=\d+$/)])
   expect(statuses).toEqual(['closed', 'connecting', 'live', 'reconnecting', 'closed'])
 })

@@ -29,6 +29,8 @@ export interface WindowSource {
   fetch(point: Point, after: number | undefined, onPartial: PartialHandler): Promise<WindowAnswer>
   /** The bounds of the window for time `at`, without its entries; a source without it makes a request wait for any fetch under way that may be for its window. */
   spanAt?(at: number): Promise<Span | undefined>
+  /** The bounds of every window listed at time `at`, without entries; a source without it cannot check that held data is still the stream's. */
+  spansAt?(at: number, signal?: AbortSignal): Promise<Span[]>
 }
 
 /** A held window as readers see it. `start` is `null` only for the time before the stream existed. */
@@ -233,6 +235,26 @@ export class WindowStore {
   async catchUp(): Promise<void> {
     const open = this.index.open
     if (open !== undefined && open.model.status !== 'live') await this.#resume(open)
+  }
+
+  /**
+   * Whether the held open window is still a window of the server's stream, asked before a tail
+   * resumes from it after its connection was down: the windows listed at its start time (bounds
+   * only, one small request) must include its start (seq and time). When they do not, the name
+   * was deleted and created again meanwhile, and resuming would join two histories (I7a): what
+   * is held of the stream is forgotten, and `false` says so. `true` when nothing open is held
+   * (there is nothing to resume from). A failed request (the stream missing, the network down)
+   * rejects: the tail judges it as it judges its own connection's failures.
+   */
+  async ownsOpen(signal?: AbortSignal): Promise<boolean> {
+    const open = this.index.open
+    if (open === undefined || this.#fetcher.spansAt === undefined) return true
+    const { seq, ts } = open.model.start
+    const listed = await this.#fetcher.spansAt(ts, signal)
+    if (listed.some((span) => span.start.seq === seq && span.start.ts === ts)) return true
+    // Unless another call found out first (and may hold the new stream's windows by now).
+    if (this.index.held.includes(open)) this.clear()
+    return false
   }
 
   // ── The live side: a tail feeds the open window (`core/live-feed.ts`). ────────────────────

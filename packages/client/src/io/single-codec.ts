@@ -1,7 +1,8 @@
 /**
  * The codec of `/v1/live/<name>`: one stream. A fresh connection gets `event: window` (the open
  * window) first; a connection made while the open window is held resumes with `?after=` its last
- * entry and gets only what is new. Each event feeds the stream's window store, whose index holds
+ * entry and gets only what is new (a reconnection first checks, bounds only, that the held window
+ * is still the stream's: one deleted and created again meanwhile is asked for afresh). Each event feeds the stream's window store, whose index holds
  * the one head; the cursor emits that head: first when the connection is synced, then per entry.
  * A closed stream's final `bound` (`"closed":true`) ends the tail: the last window is committed,
  * its final state emitted if it was not, and the cursor completes.
@@ -33,9 +34,17 @@ export class SingleCodec implements TailCodec {
     this.#emit = emit
   }
 
-  /** Before the first value: a held open window that is behind the head is caught up (only its new entries). */
-  async prepare(): Promise<void> {
-    if (this.#emitted === undefined) await this.#store.catchUp()
+  /**
+   * Before the first value: a held open window that is behind the head is caught up (only its
+   * new entries; the answer's start tells whether the held window is still the stream's). Before
+   * a reconnection: the held open window must still be the stream's (one bounds-only request),
+   * for the stream may have been deleted and created again while the connection was down; if it
+   * is not, nothing is held any more, and the connection starts afresh with the new stream's open
+   * window, whose head is emitted as the current state.
+   */
+  async prepare(signal?: AbortSignal): Promise<void> {
+    if (this.#emitted === undefined) return this.#store.catchUp()
+    if (!(await this.#store.ownsOpen(signal))) this.#emitted = undefined
   }
 
   request(): { path: string } {

@@ -27,7 +27,7 @@ export interface TailCodec {
   /** Names the connection in traces. */
   readonly label: string
   /** Work before each connection (held data brought up to date); a failure counts as the connection's. */
-  prepare?(): Promise<void>
+  prepare?(signal: AbortSignal): Promise<void>
   /** The request of the next connection, resuming from what is held. */
   request(): { path: string; headers?: Record<string, string> }
   /** The answer arrived; `true` when nothing more is needed for the initial data (a resume). */
@@ -138,7 +138,7 @@ export class TailDriver {
     const signal = this.#abort.signal
     let failure: unknown
     try {
-      await this.#codec.prepare?.()
+      await this.#codec.prepare?.(signal)
       const { path, headers } = this.#codec.request()
       // Its silences are the watchdog's to judge (heartbeats), not the request's stall timer.
       const response = await this.#transport.send(path, { headers: { accept: 'text/event-stream', ...headers }, signal, stallMs: 0 })

@@ -81,11 +81,19 @@ export class WindowFetcher {
    * caller that cannot learn them waits for what it would have waited for without.
    */
   async spanAt(at: number): Promise<Span | undefined> {
-    const path = `${ROUTES.windows}${this.#name}?${QUERY.from}=${at}&${QUERY.to}=${at}`
-    const { body } = await this.#transport.json<{ windows: WindowBounds[] }>(path)
     // Several snapshots in one millisecond: the window for `at` is the last listed.
-    const last = body.windows[body.windows.length - 1]
-    return last === undefined ? undefined : { start: last.start, end: last.end }
+    return (await this.spansAt(at)).at(-1)
+  }
+
+  /**
+   * The bounds of every window the server lists at time `at` (`/v1/windows?from=at&to=at`, no
+   * entries): the one for `at`, those starting in the same millisecond, and one ending there;
+   * none before the stream's creation. Not shared, not retried: the caller judges a failure.
+   */
+  async spansAt(at: number, signal?: AbortSignal): Promise<Span[]> {
+    const path = `${ROUTES.windows}${this.#name}?${QUERY.from}=${at}&${QUERY.to}=${at}`
+    const { body } = await this.#transport.json<{ windows: WindowBounds[] }>(path, { signal })
+    return body.windows.map((window) => ({ start: window.start, end: window.end }))
   }
 
   #path(point: Point, after: number | undefined): string {
