@@ -117,3 +117,54 @@ describe('a live cursor whose connection was down while the stream was deleted a
     expect(lives.at(-1)).toBe(`GET /v1/live/${name}`)
   })
 })
+
+describe('a multiplexed live connection that was down while one of its streams was deleted and created again', () => {
+  test.for([
+    ['more entries than were held', 5],
+    ['fewer entries than were held', 1],
+    ['as many entries as were held', 3],
+  ] as const)('with %s: on reconnecting it emits that stream’s new states alone', async ([, fresh], { serve, connect, proxy }) => {
+    const server = await serve({ heartbeatMs: 100, clockMs: 100 })
+    const net = await proxy(server.url)
+    const name = `again/multi-${fresh}`
+    const other = `again/multi-${fresh}-other`
+    const { client } = connect(net.url, { backoff: { initialMs: 5, maxMs: 50 } })
+    const writer = connect(server.url).client.stream(name)
+    await connect(server.url).client.stream(other).create({ messages: [{ set: { other: true } }] })
+    await writer.create({ snapshot: { entries: 100 } })
+    for (let i = 1; i <= 3; i++) await writer.append(merge({ old: i }))
+
+    const live = client.live([name, other])
+    const values: Array<[number, unknown]> = []
+    let failed: unknown
+    const subscription = live.states$.subscribe({
+      next: (value) => {
+        if (value.stream === name) values.push([value.seq, value.state])
+      },
+      error: (err) => (failed = err),
+    })
+    await first(live.states$, (value) => value.stream === name && value.seq === 3)
+    await first(live.status$, (status) => status === 'live')
+    // Its initial data complete, the connection would resume by gpos; it goes down and stays down.
+    await first(live.clock$)
+    net.cutWhen(() => true)
+    net.cut()
+    await first(live.status$, (status) => status === 'reconnecting')
+    await recreate(writer, 100, fresh)
+    net.cutWhen(undefined)
+
+    await first(live.states$, (value) => value.stream === name && value.seq === fresh && (value.state as { neu?: number }).neu === fresh)
+    await writer.append(merge({ neu: fresh + 1 }))
+    const last = await first(live.states$, (value) => value.stream === name && value.seq === fresh + 1)
+    subscription.unsubscribe()
+
+    expect(failed).toBeUndefined()
+    expect(values).toEqual([
+      [3, { old: 3 }],
+      [fresh, { neu: fresh }],
+      [fresh + 1, { neu: fresh + 1 }],
+    ])
+    const head = (await (await fetch(`${server.url}/v1/state/${name}`)).json()) as { seq: number; state: unknown }
+    expect([last.seq, last.state]).toEqual([head.seq, head.state])
+  })
+})
