@@ -7,7 +7,9 @@
  * the server sends only its entries after that seq; the others get their open window; a `clock`
  * ends the initial data (the first event with an `id:`). Once a connection's initial data was
  * complete, a drop resumes by gpos (`Last-Event-ID`), which re-sends nothing; a drop before that
- * starts over from each stream's held head the same way.
+ * starts over from each stream's held head the same way. Before every connection, each stream held
+ * is checked (bounds only) to be the history held still: one deleted and created again is asked
+ * for afresh.
  * A closed stream's final `bound` (`"closed":true`) ends that stream; the tail ends with the last.
  */
 import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError } from '@statestream/common'
@@ -53,6 +55,23 @@ export class MultiCodec implements TailCodec {
     this.#stores = stores
     this.#transport = transport
     this.#sink = sink
+  }
+
+  /**
+   * Before each connection: every stream resumed from held data (by gpos or as `a@<seq>`) must
+   * still be the history held, for it may have been deleted and created again meanwhile (by
+   * another client, while this connection was down, or before it was opened). One bounds-only
+   * request per stream whose open window is held; a stream that is another history now is
+   * forgotten and asked for afresh (its open window, whose head is then its current state), and
+   * the connection does not resume by gpos, which would give only that stream's entries after it.
+   */
+  async prepare(signal: AbortSignal): Promise<void> {
+    const owned = await Promise.all(this.#streams.map((name) => this.#stores(name).ownsOpen(signal)))
+    this.#streams.forEach((name, i) => {
+      if (owned[i] === true) return
+      this.#emitted.delete(name)
+      this.#complete = false
+    })
   }
 
   request(): { path: string; headers: Record<string, string> } {
