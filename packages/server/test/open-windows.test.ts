@@ -22,7 +22,7 @@ test('a window is read once, handed out while the head moves on within it, and r
   expect(first.event.toString()).toBe('event: window\nid: 5\ndata: {"window":1}\n\n')
   expect(windows.event(info(5), read, same).event).toBe(first.event)
   // Appends since: the same window, up to where it was read (the caller sends the entries after).
-  expect(windows.event(info(5 + MAX_BEHIND), read, same)).toEqual({ event: first.event, seq: 5 })
+  expect(windows.event(info(5 + MAX_BEHIND), read, same)).toEqual({ event: first.event, seq: 5, through: 5 })
   expect(reads).toBe(1)
   // Too far behind, a snapshot since, closed, re-created: read afresh.
   expect(windows.event(info(6 + MAX_BEHIND), read, same).seq).toBe(6 + MAX_BEHIND)
@@ -37,6 +37,45 @@ test('a window is read once, handed out while the head moves on within it, and r
   windows.forget('s')
   windows.body(info(9 + MAX_BEHIND, { id: 2 }), read)
   expect(reads).toBe(7)
+  windows.clear()
+})
+
+test('commits since a window was read are kept with it as their live events: readers at the head get both without a read', () => {
+  const windows = new OpenWindows()
+  let reads = 0
+  const read = () => `{"window":${++reads}}`
+  const unasked = () => {
+    throw new Error('a window told every commit since is not checked against the log')
+  }
+  const rendered: number[] = []
+  const entries = (first: number, last: number) => (after: number) => {
+    rendered.push(after)
+    return Buffer.from(Array.from({ length: last - Math.max(first - 1, after) }, (_, i) => `e${Math.max(first - 1, after) + 1 + i};`).join(''))
+  }
+  const first = windows.event(info(5), read, unasked)
+  windows.extend(info(6), 6, 6, entries(6, 6))
+  windows.extend(info(8), 7, 8, entries(7, 8))
+  // Rendered once each, after where the window's entries had run to.
+  expect(rendered).toEqual([5, 6])
+  const at8 = windows.event(info(8), read, unasked)
+  expect(at8).toMatchObject({ event: first.event, seq: 5, through: 8 })
+  expect(at8.since?.toString()).toBe('e6;e7;e8;')
+  // Every reader at that head gets the same bytes.
+  expect(windows.event(info(8), read, unasked).since).toBe(at8.since)
+  expect(reads).toBe(1)
+  // A head the window was not told of: the window alone, the caller reads the entries after it.
+  expect(windows.event(info(9), read, () => true)).toEqual({ event: first.event, seq: 5, through: 5 })
+  expect(reads).toBe(1)
+  // A commit missed (it would leave a gap), or one too far past the window: forgotten, read again.
+  windows.extend(info(12), 11, 12, entries(11, 12))
+  expect(windows.event(info(12), read, unasked).seq).toBe(12)
+  windows.extend(info(13 + MAX_BEHIND), 13, 13 + MAX_BEHIND, entries(13, 13 + MAX_BEHIND))
+  expect(windows.has('s')).toBe(false)
+  expect(reads).toBe(2)
+  // Of another stream of the name: forgotten too.
+  windows.event(info(20), read, unasked)
+  windows.extend(info(21, { id: 2 }), 21, 21, entries(21, 21))
+  expect(windows.has('s')).toBe(false)
   windows.clear()
 })
 

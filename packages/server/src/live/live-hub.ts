@@ -487,6 +487,13 @@ export class LiveHub {
   #dispatch(event: StoreEvent): void {
     // A snapshot, closure or deletion ends the open window read before (appends only extend it).
     if (event.type !== 'append' || event.snapshots.length > 0) this.windows.forget(event.stream.name)
+    let batch: LiveBatch | undefined
+    if (event.type === 'append' && this.windows.has(event.stream.name)) {
+      // The entries join the kept window, rendered as its readers' live events are (once for all).
+      const kept = new LiveBatch(event.stream, event.entries, event.snapshots)
+      this.windows.extend(event.stream, kept.firstSeq, kept.lastSeq, (afterSeq) => kept.single(afterSeq))
+      batch = kept
+    }
     const set = this.#subscribers.get(event.stream.name)
     if (set === undefined || set.size === 0) return
     // Copy: a subscriber may unsubscribe (or be cut) while we iterate.
@@ -499,7 +506,7 @@ export class LiveHub {
       for (const subscriber of subscribers) guard(() => subscriber.closed(event.stream, event.bound))
       return
     }
-    const batch = new LiveBatch(event.stream, event.entries, event.snapshots)
+    batch ??= new LiveBatch(event.stream, event.entries, event.snapshots)
     for (const subscriber of subscribers) guard(() => subscriber.append(batch))
   }
 }

@@ -22,6 +22,7 @@ import type { StreamInfo } from '../stream-types.ts'
 import { boundEvent, entryEvents, windowEvent } from './live-events.ts'
 import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
 import { MAX_BEHIND } from './open-windows.ts'
+import type { OpenWindowEvent } from './open-windows.ts'
 import type { SseConnection } from './sse-writer.ts'
 
 /** Entries read per catch-up page. */
@@ -79,20 +80,22 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
       // The open window, read (or reused, `OpenWindows`) in this same read, then the entries after
       // the seq it runs to, if any: all of it up to the head this read sees.
       // Reused only on an engine this process alone writes, whose reads all see one moment.
-      const open = store.shared
-        ? { event: Buffer.from(windowEvent(view.window(name, { now: true }).body, current.headSeq)), seq: current.headSeq }
+      const open: OpenWindowEvent = store.shared
+        ? { event: Buffer.from(windowEvent(view.window(name, { now: true }).body, current.headSeq)), seq: current.headSeq, through: current.headSeq }
         : hub.windows.event(
             current,
             () => view.window(name, { now: true }).body,
             (since) => view.snapshotsBetween(current, since, current.headSeq).length === 0,
           )
-      const since = open.seq < current.headSeq ? view.entriesAfter(current, open.seq, MAX_BEHIND) : []
-      return { event: open.event, since, head: current.headSeq, end: endOf(current) }
+      // The entries after the window: kept with it as their commits rendered them, else read.
+      const since = open.through < current.headSeq ? view.entriesAfter(current, open.through, MAX_BEHIND) : []
+      return { event: open.event, kept: open.since, since, head: current.headSeq, end: endOf(current) }
       // One snapshot: on a shared database the window must not run past the head read with it.
     }, { consistent: true })
     // What commits meanwhile is held, and sent after it.
     await hub.sendInitial(connection, initial.event)
-    if (initial.since.length > 0 && connection.open) await hub.sendInitial(connection, entryEvents(initial.since, []))
+    const since = initial.since.length > 0 ? entryEvents(initial.since, []) : initial.kept
+    if (since !== undefined && connection.open) await hub.sendInitial(connection, since)
     if (!connection.open) return
     follow(held, initial.head, initial.end)
   } catch (error) {
