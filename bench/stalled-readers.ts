@@ -25,7 +25,8 @@
  * Knobs (environment): STALLED_BENCH_READERS (100), STALLED_BENCH_OTHERS (10),
  * STALLED_BENCH_PAIRS (3; 1 with --quick), STALLED_BENCH_SECONDS (12; 6), STALLED_BENCH_BYTES
  * (payload per append, 4096), STALLED_BENCH_BURST (100), STALLED_BENCH_PROFILE (a directory: the
- * server runs with `--cpu-prof` into it; none by default).
+ * server runs with `--cpu-prof` into it; none by default), STALLED_BENCH_PARTS (which parts run:
+ * `stalled,burst`, the default, or either alone; the floor comes with `burst`).
  * Writes `bench/results/stalled-readers.json` (`stalled-readers.last-run.json` for --quick).
  */
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -48,6 +49,7 @@ const SECONDS = env('STALLED_BENCH_SECONDS', quick ? 6 : 12)
 const BYTES = env('STALLED_BENCH_BYTES', 4096)
 const BURST = env('STALLED_BENCH_BURST', 100)
 const PROFILE_DIR = process.env.STALLED_BENCH_PROFILE
+const PARTS = new Set((process.env.STALLED_BENCH_PARTS ?? 'stalled,burst').split(','))
 const RATE = 50
 const STREAM = 'bench/stalled'
 /** How long stragglers are waited for after a round's last append (then they count as that late). */
@@ -186,6 +188,22 @@ interface BurstRound {
   windowBytes: number
   /** The longest the server's event loop was held up meanwhile, ms (what every append waited at most for it). */
   serverLagMs: number
+  /**
+   * CPU time of the server's main thread over the span, ms (`/proc`): what the burst costs the
+   * server itself, which a busy machine disturbs far less than the round trips.
+   */
+  serverCpuMs: number
+  /** Every round trip counted (ms), for percentiles over all rounds of a kind. */
+  roundTrips: number[]
+}
+
+/** CPU time (ms) the main thread of process `pid` has run so far (`/proc/<pid>/task/<pid>/schedstat`; NaN without it). */
+function mainThreadCpuMs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').split(' ')[0]) / 1e6
+  } catch {
+    return Number.NaN
+  }
 }
 
 /** Where a burst round reads and writes: statestream's live route and stream, or the floor's. */
@@ -203,19 +221,32 @@ async function burstRound(kind: BurstRound['kind'], p: Pool, target: BurstTarget
   await sleep(1_000)
   await server.call('lag')
   const from = nowUs()
+  const cpuFrom = mainThreadCpuMs(server.pid)
   if (kind === 'burst') await burst.call('open', { url: target.readUrl, count: BURST, parallel: BURST })
   else await sleep(200)
   const connectMs = (nowUs() - from) / 1000
   // The span the burst took, and one commit's worth after it (appends sent just before answer late).
   const to = nowUs() + 100_000
   await sleep(100)
+  const serverCpuMs = mainThreadCpuMs(server.pid) - cpuFrom
   const serverLagMs = await server.call<number>('lag')
   const { appends } = await writing
   if (kind === 'burst') await burst.call('close')
   await sleep(500)
   const during = appends.filter((a) => a.sent >= from - 100_000 && a.sent <= to).map((a) => a.ms)
   const [p50, p99, max] = percentiles(during, [50, 99, 100])
-  return { kind, p50: p50 ?? Number.NaN, p99: p99 ?? Number.NaN, max: max ?? Number.NaN, appends: during.length, connectMs, windowBytes, serverLagMs }
+  return {
+    kind,
+    p50: p50 ?? Number.NaN,
+    p99: p99 ?? Number.NaN,
+    max: max ?? Number.NaN,
+    appends: during.length,
+    connectMs,
+    windowBytes,
+    serverLagMs,
+    serverCpuMs,
+    roundTrips: during.map((ms) => round2(ms)),
+  }
 }
 
 /** `PAIRS` pairs of burst and quiet rounds against `target`, each kind first in turn, printed as they go. */
@@ -228,17 +259,23 @@ async function burstRounds(p: Pool, target: BurstTarget, server: Child, burst: C
       bursts.push(b)
       process.stdout.write(
         `  ${kind.padEnd(7)} appends p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms, max ${b.max.toFixed(1)} ms (${b.appends}); ` +
-          `server event loop held up ${b.serverLagMs.toFixed(1)} ms at most; connect ${b.connectMs.toFixed(0)} ms, window ${b.windowBytes} B\n`,
+          `server event loop held up ${b.serverLagMs.toFixed(1)} ms at most, its main thread ran ${b.serverCpuMs.toFixed(1)} ms; ` +
+          `connect ${b.connectMs.toFixed(0)} ms, window ${b.windowBytes} B\n`,
       )
     }
   }
   return bursts
 }
 
-/** The median round's max round trip of `kind`, and the median round's longest hold of the event loop. */
-function burstFigures(bursts: readonly BurstRound[], kind: BurstRound['kind']): { max: number; lag: number } {
+/**
+ * Of the rounds of `kind`: the median round's max round trip and longest hold of the event loop;
+ * the p90 of all their round trips together (one slow moment of a busy machine moves it less than
+ * it moves a max); the median round's CPU time of the server's main thread.
+ */
+function burstFigures(bursts: readonly BurstRound[], kind: BurstRound['kind']): { max: number; lag: number; p90: number; cpu: number } {
   const of = bursts.filter((b) => b.kind === kind)
-  return { max: median(of.map((b) => b.max)), lag: median(of.map((b) => b.serverLagMs)) }
+  const [p90] = percentiles(of.flatMap((b) => b.roundTrips), [90])
+  return { max: median(of.map((b) => b.max)), lag: median(of.map((b) => b.serverLagMs)), p90: p90 ?? Number.NaN, cpu: median(of.map((b) => b.serverCpuMs)) }
 }
 
 const round2 = (value: number): number => Math.round(value * 100) / 100
@@ -264,7 +301,7 @@ async function main(): Promise<void> {
     await write(p, 2, payload)
 
     const rounds: Round[] = []
-    for (let pair = 0; pair < PAIRS; pair++) {
+    for (let pair = 0; pair < (PARTS.has('stalled') ? PAIRS : 0); pair++) {
       // Alternating, and each kind first in turn, so drift falls on both.
       const order: Array<Round['kind']> = pair % 2 === 0 ? ['none', 'stalled'] : ['stalled', 'none']
       for (const kind of order) {
@@ -282,17 +319,12 @@ async function main(): Promise<void> {
     const p99None = median(of('none').map((r) => r.p99))
 
     const commitsBefore = { sum: await metric(p, 'statestream_group_commit_duration_seconds_sum'), count: await metric(p, 'statestream_group_commit_duration_seconds_count') }
-    const bursts = await burstRounds(
-      p,
-      {
-        readUrl: `${url}/v1/live/${STREAM}`,
-        writePath: `/v1/stream/${STREAM}`,
-        windowBytes: async () => Buffer.byteLength((await call(p, 'GET', `/v1/window/${STREAM}?at=now`)).text),
-      },
-      server,
-      burst,
-      payload,
-    )
+    const statestream: BurstTarget = {
+      readUrl: `${url}/v1/live/${STREAM}`,
+      writePath: `/v1/stream/${STREAM}`,
+      windowBytes: async () => Buffer.byteLength((await call(p, 'GET', `/v1/window/${STREAM}?at=now`)).text),
+    }
+    const bursts = PARTS.has('burst') ? await burstRounds(p, statestream, server, burst, payload) : []
     const commits = {
       sum: (await metric(p, 'statestream_group_commit_duration_seconds_sum')) - commitsBefore.sum,
       count: (await metric(p, 'statestream_group_commit_duration_seconds_count')) - commitsBefore.count,
@@ -308,9 +340,9 @@ async function main(): Promise<void> {
     const floorWindow = Math.round(median(bursts.map((b) => b.windowBytes)))
     const { child: bare, ready: bareReady } = await start<{ url: string }>('bare', 'servers/bare-sse.ts', { windowBytes: floorWindow })
     const bareP = pool(bareReady.url, 8)
-    let floorBursts: BurstRound[]
+    let floorBursts: BurstRound[] = []
     try {
-      floorBursts = await burstRounds(bareP, { readUrl: `${bareReady.url}/sse`, writePath: '/append', windowBytes: async () => floorWindow }, bare, burst, payload)
+      if (PARTS.has('burst')) floorBursts = await burstRounds(bareP, { readUrl: `${bareReady.url}/sse`, writePath: '/append', windowBytes: async () => floorWindow }, bare, burst, payload)
     } finally {
       await bareP.destroy().catch(() => {})
       await bare.stop()
@@ -338,8 +370,13 @@ async function main(): Promise<void> {
         appendMaxQuietMs: round2(maxOf('quiet')),
         appendP50QuietMs: round2(p50Quiet),
         addedMs: round2(addedMs),
+        appendP90BurstMs: round2(burstFigures(bursts, 'burst').p90),
+        appendP90QuietMs: round2(burstFigures(bursts, 'quiet').p90),
+        addedP90Ms: round2(burstFigures(bursts, 'burst').p90 - burstFigures(bursts, 'quiet').p90),
         serverLagBurstMs: round2(lagOf('burst')),
         serverLagQuietMs: round2(lagOf('quiet')),
+        serverCpuBurstMs: round2(burstFigures(bursts, 'burst').cpu),
+        serverCpuQuietMs: round2(burstFigures(bursts, 'quiet').cpu),
         groupCommitMeanMs: round2(groupCommitMs),
         groupCommits: commits.count,
         floor: {
@@ -347,8 +384,11 @@ async function main(): Promise<void> {
           appendMaxBurstMs: round2(floor.burst.max),
           appendMaxQuietMs: round2(floor.quiet.max),
           addedMs: round2(floor.burst.max - floor.quiet.max),
+          addedP90Ms: round2(floor.burst.p90 - floor.quiet.p90),
           serverLagBurstMs: round2(floor.burst.lag),
           serverLagQuietMs: round2(floor.quiet.lag),
+          serverCpuBurstMs: round2(floor.burst.cpu),
+          serverCpuQuietMs: round2(floor.quiet.cpu),
         },
       },
     }
@@ -357,10 +397,14 @@ async function main(): Promise<void> {
         `${summary.stalled.ratio}× (target ≤ 2×); server RSS peak ${summary.stalled.rssPeakStalledMiB} MiB vs ${summary.stalled.rssPeakNoneMiB} MiB, ` +
         `kernel send queues peak ${summary.stalled.sendQueuesPeakStalledMiB} MiB; cuts ${summary.stalled.cutsPerStalledRound.join(', ')}\n` +
         `a burst of ${BURST} connecting readers: appends' max ${summary.burst.appendMaxBurstMs} ms vs ${summary.burst.appendMaxQuietMs} ms without ` +
-        `(adds ${summary.burst.addedMs} ms); the server's event loop held up ${summary.burst.serverLagBurstMs} ms at most vs ${summary.burst.serverLagQuietMs} ms; ` +
+        `(adds ${summary.burst.addedMs} ms; p90 of all ${summary.burst.appendP90BurstMs} ms vs ${summary.burst.appendP90QuietMs} ms, adds ${summary.burst.addedP90Ms} ms); ` +
+        `the server's event loop held up ${summary.burst.serverLagBurstMs} ms at most vs ${summary.burst.serverLagQuietMs} ms, ` +
+        `its main thread ran ${summary.burst.serverCpuBurstMs} ms vs ${summary.burst.serverCpuQuietMs} ms; ` +
         `one group commit takes ${summary.burst.groupCommitMeanMs} ms on average (${commits.count} commits)\n` +
         `the floor, the same burst against a bare Node SSE server (windows of ${floorWindow} B): appends' max ${summary.burst.floor.appendMaxBurstMs} ms vs ` +
-        `${summary.burst.floor.appendMaxQuietMs} ms without (adds ${summary.burst.floor.addedMs} ms); its event loop held up ${summary.burst.floor.serverLagBurstMs} ms at most vs ${summary.burst.floor.serverLagQuietMs} ms\n`,
+        `${summary.burst.floor.appendMaxQuietMs} ms without (adds ${summary.burst.floor.addedMs} ms; p90 adds ${summary.burst.floor.addedP90Ms} ms); ` +
+        `its event loop held up ${summary.burst.floor.serverLagBurstMs} ms at most vs ${summary.burst.floor.serverLagQuietMs} ms, ` +
+        `its main thread ran ${summary.burst.floor.serverCpuBurstMs} ms vs ${summary.burst.floor.serverCpuQuietMs} ms\n`,
     )
     const out = join(here, 'results', quick ? 'stalled-readers.last-run.json' : 'stalled-readers.json')
     mkdirSync(dirname(out), { recursive: true })
