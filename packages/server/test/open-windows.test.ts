@@ -5,6 +5,7 @@
  * is not held behind the whole burst.
  */
 import { expect, test } from 'vitest'
+import { windowEvent, windowEventBytes } from '../src/live/live-events.ts'
 import { LiveHub } from '../src/live/live-hub.ts'
 import { MAX_BEHIND, OpenWindows } from '../src/live/open-windows.ts'
 import { StreamStore } from '../src/stream-store.ts'
@@ -76,6 +77,27 @@ test('commits since a window was read are kept with it as their live events: rea
   windows.event(info(20), read, unasked)
   windows.extend(info(21, { id: 2 }), 21, 21, entries(21, 21))
   expect(windows.has('s')).toBe(false)
+  windows.clear()
+})
+
+test('a window event written straight into bytes is the text of windowEvent, line breaks and any UTF-8 included', () => {
+  for (const body of ['{"a":1}', '{"s":"é ✓ 😀"}', '{"a":\n1}', '{"a":\r\n1}', '']) {
+    for (const id of [undefined, 0, 12345]) expect(windowEventBytes(body, id).toString()).toBe(windowEvent(body, id))
+  }
+})
+
+test('a window just read is handed out unrendered; rendered once, every reader gets those bytes', () => {
+  const windows = new OpenWindows()
+  let reads = 0
+  const read = () => `{"window":${++reads}}`
+  const first = windows.open(info(5), read, () => true)
+  expect(first.rendered).toBeUndefined()
+  const event = first.render()
+  expect(event.toString()).toBe('event: window\nid: 5\ndata: {"window":1}\n\n')
+  expect(first.render()).toBe(event)
+  expect(windows.open(info(5), read, () => true).rendered).toBe(event)
+  expect(windows.event(info(6), read, () => true).event).toBe(event)
+  expect(reads).toBe(1)
   windows.clear()
 })
 

@@ -45,6 +45,21 @@ export function windowEvent(body: string, id?: number): string {
   return sseEvent(LIVE_EVENTS.window, body, id)
 }
 
+/**
+ * `windowEvent` as bytes, written straight into one buffer: a window is up to megabytes, and
+ * joining the event's text first would copy all of it once more before encoding it.
+ */
+export function windowEventBytes(body: string, id?: number): Buffer {
+  if (body.includes('\n') || body.includes('\r')) return Buffer.from(windowEvent(body, id))
+  const head = `event: ${LIVE_EVENTS.window}\n${id === undefined ? '' : `id: ${id}\n`}data: `
+  const size = Buffer.byteLength(body)
+  const bytes = Buffer.allocUnsafe(head.length + size + 2)
+  bytes.write(head, 0, 'latin1')
+  bytes.write(body, head.length, 'utf8')
+  bytes.write('\n\n', head.length + size, 'latin1')
+  return bytes
+}
+
 /** `event: entry` (and its `bound` when a snapshot closed the window at it) of `/v1/live/<name>`. */
 export function entryEvent(entry: StoredEntry, closes: boolean): string {
   const text = sseEvent(LIVE_EVENTS.entry, `{"seq":${entry.seq},"ts":${entry.ts},"m":${entry.data as string}}`, entry.seq)
