@@ -118,3 +118,26 @@ test('the worker checkpoints only after commits: an idle database costs it nothi
     db.close()
   }
 })
+
+test('under a light load the worker checkpoints less often than its shortest interval, and still catches up', async ({ tmp }) => {
+  const file = join(tmp, 'light.db')
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE t (n INTEGER)')
+  const worker = new Checkpointer(file, 'normal', 5)
+  try {
+    // A row every few ms: a page or two per commit, far fewer than a checkpoint is worth.
+    for (let n = 0; n < 60; n++) {
+      db.prepare('INSERT INTO t (n) VALUES (?)').run(n)
+      worker.committed()
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    // One checkpoint after nearly every commit would be about 60.
+    expect(worker.checkpoints).toBeGreaterThan(0)
+    expect(worker.checkpoints).toBeLessThan(30)
+    expect(await eventually(() => worker.caughtUp)).toBe(true)
+  } finally {
+    await worker.close()
+    db.close()
+  }
+})
