@@ -86,21 +86,6 @@ test('a window event written straight into bytes is the text of windowEvent, lin
   }
 })
 
-test('a window just read is handed out unrendered; rendered once, every reader gets those bytes', () => {
-  const windows = new OpenWindows()
-  let reads = 0
-  const read = () => `{"window":${++reads}}`
-  const first = windows.open(info(5), read, () => true)
-  expect(first.rendered).toBeUndefined()
-  const event = first.render()
-  expect(event.toString()).toBe('event: window\nid: 5\ndata: {"window":1}\n\n')
-  expect(first.render()).toBe(event)
-  expect(windows.open(info(5), read, () => true).rendered).toBe(event)
-  expect(windows.event(info(6), read, () => true).event).toBe(event)
-  expect(reads).toBe(1)
-  windows.clear()
-})
-
 test('a window too large to keep is read for each reader', () => {
   const windows = new OpenWindows()
   let reads = 0

@@ -42,15 +42,6 @@ export interface OpenWindowEvent {
   through: number
 }
 
-/**
- * `OpenWindowEvent` before its event is rendered: `rendered` has it when some reader already
- * asked for it, else `render` makes it (once for all of them).
- */
-export interface OpenWindow extends Omit<OpenWindowEvent, 'event'> {
-  rendered: Buffer | undefined
-  render: () => Buffer
-}
-
 interface Kept {
   /** The stream's identity when it was read. */
   id: number
@@ -89,15 +80,6 @@ export class OpenWindows {
    * the head.
    */
   event(info: StreamInfo, read: () => string, sameWindow: (since: number) => boolean): OpenWindowEvent {
-    const { rendered: _, render, ...open } = this.open(info, read, sameWindow)
-    return { event: render(), ...open }
-  }
-
-  /**
-   * `event`, but the window's event not rendered yet if no reader asked for it before: a window
-   * just read can then be rendered in a turn of its own, not in the one that read it.
-   */
-  open(info: StreamInfo, read: () => string, sameWindow: (since: number) => boolean): OpenWindow {
     let kept = this.#kept.get(info.name)
     const usable =
       kept !== undefined &&
@@ -109,11 +91,11 @@ export class OpenWindows {
       (kept.through === info.headSeq || sameWindow(kept.seq))
     if (!usable) kept = this.#read(info, read)
     const chosen = kept as Kept
-    const render = (): Buffer => (chosen.event ??= windowEventBytes(chosen.body, chosen.seq))
+    chosen.event ??= windowEventBytes(chosen.body, chosen.seq)
     const tail = chosen.tail
-    if (chosen.through !== info.headSeq || tail.length === 0) return { rendered: chosen.event, render, seq: chosen.seq, through: chosen.seq }
+    if (chosen.through !== info.headSeq || tail.length === 0) return { event: chosen.event, seq: chosen.seq, through: chosen.seq }
     chosen.joined ??= tail.length === 1 ? (tail[0] as Buffer) : Buffer.concat(tail)
-    return { rendered: chosen.event, render, seq: chosen.seq, since: chosen.joined, through: chosen.through }
+    return { event: chosen.event, seq: chosen.seq, since: chosen.joined, through: chosen.through }
   }
 
   /**

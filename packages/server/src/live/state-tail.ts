@@ -22,7 +22,7 @@ import type { StreamInfo } from '../stream-types.ts'
 import { boundEvent, entryEvents, windowEventBytes } from './live-events.ts'
 import type { HeldSubscription, LiveBatch, LiveHub } from './live-hub.ts'
 import { MAX_BEHIND } from './open-windows.ts'
-import type { OpenWindow } from './open-windows.ts'
+import type { OpenWindowEvent } from './open-windows.ts'
 import type { SseConnection } from './sse-writer.ts'
 
 /** Entries read per catch-up page. */
@@ -80,23 +80,20 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
       // The open window, read (or reused, `OpenWindows`) in this same read, then the entries after
       // the seq it runs to, if any: all of it up to the head this read sees.
       // Reused only on an engine this process alone writes, whose reads all see one moment.
-      const open: OpenWindow = store.shared
-        ? unrendered(view.window(name, { now: true }).body, current.headSeq)
-        : hub.windows.open(
+      const open: OpenWindowEvent = store.shared
+        ? { event: windowEventBytes(view.window(name, { now: true }).body, current.headSeq), seq: current.headSeq, through: current.headSeq }
+        : hub.windows.event(
             current,
             () => view.window(name, { now: true }).body,
             (since) => view.snapshotsBetween(current, since, current.headSeq).length === 0,
           )
       // The entries after the window: kept with it as their commits rendered them, else read.
       const since = open.through < current.headSeq ? view.entriesAfter(current, open.through, MAX_BEHIND) : []
-      return { open, kept: open.since, since, head: current.headSeq, end: endOf(current) }
+      return { event: open.event, kept: open.since, since, head: current.headSeq, end: endOf(current) }
       // One snapshot: on a shared database the window must not run past the head read with it.
     }, { consistent: true })
-    // A window just read is rendered in a turn of its own: that turn read up to a megabyte already.
-    if (initial.open.rendered === undefined) await hub.turn()
-    if (!connection.open) return
     // What commits meanwhile is held, and sent after it.
-    await hub.sendInitial(connection, initial.open.render())
+    await hub.sendInitial(connection, initial.event)
     const since = initial.since.length > 0 ? entryEvents(initial.since, []) : initial.kept
     if (since !== undefined && connection.open) await hub.sendInitial(connection, since)
     if (!connection.open) return
@@ -104,12 +101,6 @@ export async function tailStream(hub: LiveHub, store: StreamStore, reply: Fastif
   } catch (error) {
     failInternal(connection, error)
   }
-}
-
-/** The open window `body`, read at `seq` for this reader alone, its event still to render. */
-function unrendered(body: string, seq: number): OpenWindow {
-  let event: Buffer | undefined
-  return { rendered: undefined, render: () => (event ??= windowEventBytes(body, seq)), seq, through: seq }
 }
 
 /** Subscribes `connection` to `info`'s commits ahead of its last read (released when it ends). */
