@@ -23,6 +23,27 @@ async function holding(url: string, connect: Connect, name: string, snapshotEntr
 }
 
 /** Deletes the stream and creates it again with `fresh` entries `{ neu: i }`. */
+/**
+ * What a tail over a stream deleted and created again (with `fresh` entries, then one more) emitted:
+ * the first history's head, then the second's head as the new current state, then its change —
+ * never a state made of both — and it ends at the server's head.
+ */
+async function expectNewHistoryAlone(
+  url: string,
+  name: string,
+  fresh: number,
+  values: Array<[number, unknown]>,
+  last: { seq: number; state: unknown },
+): Promise<void> {
+  expect(values).toEqual([
+    [3, { old: 3 }],
+    [fresh, { neu: fresh }],
+    [fresh + 1, { neu: fresh + 1 }],
+  ])
+  const head = (await (await fetch(`${url}/v1/state/${name}`)).json()) as { seq: number; state: unknown }
+  expect([last.seq, last.state]).toEqual([head.seq, head.state])
+}
+
 async function recreate(writer: StateStream, snapshotEntries: number, fresh: number): Promise<void> {
   await writer.delete()
   await writer.create({ snapshot: { entries: snapshotEntries } })
@@ -103,15 +124,7 @@ describe('a live cursor whose connection was down while the stream was deleted a
     subscription.unsubscribe()
 
     expect(failed).toBeUndefined()
-    // The first history's head, then the second's head as the new current state, then its change:
-    // never a state made of both.
-    expect(values).toEqual([
-      [3, { old: 3 }],
-      [fresh, { neu: fresh }],
-      [fresh + 1, { neu: fresh + 1 }],
-    ])
-    const head = (await (await fetch(`${server.url}/v1/state/${name}`)).json()) as { seq: number; state: unknown }
-    expect([last.seq, last.state]).toEqual([head.seq, head.state])
+    await expectNewHistoryAlone(server.url, name, fresh, values, last)
     // The reconnection that found the held window gone asked for the open window afresh.
     const lives = server.served.requests.slice(requestsBefore).filter((line) => line.includes('/v1/live/'))
     expect(lives.at(-1)).toBe(`GET /v1/live/${name}`)
@@ -159,12 +172,6 @@ describe('a multiplexed live connection that was down while one of its streams w
     subscription.unsubscribe()
 
     expect(failed).toBeUndefined()
-    expect(values).toEqual([
-      [3, { old: 3 }],
-      [fresh, { neu: fresh }],
-      [fresh + 1, { neu: fresh + 1 }],
-    ])
-    const head = (await (await fetch(`${server.url}/v1/state/${name}`)).json()) as { seq: number; state: unknown }
-    expect([last.seq, last.state]).toEqual([head.seq, head.state])
+    await expectNewHistoryAlone(server.url, name, fresh, values, last)
   })
 })
