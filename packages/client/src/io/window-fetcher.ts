@@ -103,26 +103,47 @@ export class WindowFetcher {
 
 }
 
-/** The body's text as far as it came, and the failure that cut it short, if one did. */
+/**
+ * The body's text as far as it came, and the failure that cut it short, if one did. The bytes are
+ * kept as they come and decoded once at the end: decoding chunk by chunk made a string per chunk
+ * and a joined text to flatten again, about a tenth of a history's client time.
+ */
 async function readText(response: FetchResponse): Promise<{ text: string; cut: StateStreamError | undefined }> {
   const body = response.body
   if (body === null) return { text: '', cut: undefined }
   const reader = body.getReader()
-  const decoder = new TextDecoder()
-  const parts: string[] = []
+  const chunks: Uint8Array[] = []
   try {
     for (;;) {
       const { done, value } = await reader.read()
       if (done) break
-      parts.push(decoder.decode(value, { stream: true }))
+      chunks.push(value)
     }
-    parts.push(decoder.decode())
-    return { text: parts.join(''), cut: undefined }
+    return { text: decode(chunks), cut: undefined }
   } catch (err) {
     await reader.cancel().catch(() => undefined)
     const cut = toNetworkError(err)
-    return { text: parts.join(''), cut: cut.code === ErrorCode.CLOSED ? cut : new StateStreamError(ErrorCode.NETWORK, cut.message, { cause: err }) }
+    return { text: decode(chunks), cut: cut.code === ErrorCode.CLOSED ? cut : new StateStreamError(ErrorCode.NETWORK, cut.message, { cause: err }) }
   } finally {
     reader.releaseLock()
   }
 }
+
+/**
+ * The UTF-8 text of `chunks` joined. A character cut at the end of a body cut short decodes as
+ * U+FFFD; only the whole entries before it are salvaged.
+ */
+function decode(chunks: Uint8Array[]): string {
+  if (chunks.length === 1) return utf8.decode(chunks[0])
+  let length = 0
+  for (const chunk of chunks) length += chunk.byteLength
+  const bytes = new Uint8Array(length)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return utf8.decode(bytes)
+}
+
+const utf8 = new TextDecoder()
