@@ -176,7 +176,7 @@ describe('onError', () => {
     // The renewed connection resumed after what the refused one delivered.
     expect(server.served.requests.filter((line) => line.includes('/v1/live/'))).toEqual([
       'GET /v1/live/auth/in-band',
-      'GET /v1/live/auth/in-band?after=1',
+      expect.stringMatching(/^GET \/v1\/live\/auth\/in-band\?after=1&window=0\.\d+$/),
     ])
   })
 })

@@ -105,9 +105,13 @@ test('live([a, b]) with a\'s open window held: a is asked for as a@<seq>, no ent
   await first(live.states$, (s) => s.stream === 'h/b' && s.seq === 4)
 
   const lives = server.served.requests.filter((line) => line.startsWith('GET /v1/live?'))
-  // Opened (twice: the first was cut) naming what a holds; after the cut, resumed by gpos.
-  expect(lives.slice(0, 2)).toEqual(['GET /v1/live?stream=h/a@6&stream=h/b', 'GET /v1/live?stream=h/a@6&stream=h/b'])
-  expect(lives.slice(2)).toContain('GET /v1/live?stream=h/a&stream=h/b')
+  // Opened (twice: the first was cut) naming what a holds; after the cut, resumed by gpos. Each
+  // names the start of every open window it holds, for the server to check.
+  expect(lives.slice(0, 2).map(withoutWindows)).toEqual(['GET /v1/live?stream=h/a@6&stream=h/b', 'GET /v1/live?stream=h/a@6&stream=h/b'])
+  for (const line of lives.slice(0, 2)) expect(line).toMatch(/&window=h\/a@0\.\d+$/)
+  const byGpos = lives.slice(2).filter((line) => withoutWindows(line) === 'GET /v1/live?stream=h/a&stream=h/b')
+  expect(byGpos.length).toBeGreaterThan(0)
+  for (const line of byGpos) expect(line).toMatch(/&window=h\/a@0\.\d+&window=h\/b@0\.\d+$/)
   // What the server sent of h/a: no window, and none of the entries the client held.
   const ofA = sent().filter((event) => event.stream === 'h/a')
   expect(ofA.filter((event) => event.event === 'window')).toEqual([])
@@ -159,9 +163,9 @@ test('a connection cut inside its initial data starts over from each stream\'s o
   subscription.unsubscribe()
   expect(cut).toBe(true)
   const lives = server.served.requests.filter((line) => line.startsWith('GET /v1/live?'))
-  expect(lives[0]).toBe('GET /v1/live?stream=c/a@1&stream=c/b')
+  expect(lives[0]).toMatch(/^GET \/v1\/live\?stream=c\/a@1&stream=c\/b&window=c\/a@0\.\d+$/)
   // Whatever of c/a arrived before the cut is not asked for again; c/b still needs its window.
-  const resumedAt = Number(/^GET \/v1\/live\?stream=c\/a@(\d+)&stream=c\/b$/.exec(lives[1] ?? '')?.[1])
+  const resumedAt = Number(/^GET \/v1\/live\?stream=c\/a@(\d+)&stream=c\/b&window=c\/a@\d+\.\d+$/.exec(lives[1] ?? '')?.[1])
   expect(resumedAt).toBeGreaterThan(1)
   const ofA = seen.filter((s) => s.stream === 'c/a').map((s) => s.seq)
   expect(ofA).toEqual(Array.from({ length: 601 }, (_, i) => i + 1))
@@ -272,3 +276,8 @@ test('snapshotsAtGpos lines several streams up at one global position, as a live
   await expect(client.snapshotsAtGpos(['g/a'], -1)).rejects.toMatchObject({ code: 'INVALID_PARAMETER' })
   await expect(client.snapshotsAtGpos(['bad//name'], 0)).rejects.toMatchObject({ code: 'INVALID_STREAM_NAME' })
 })
+
+/** A live request's line without the held windows it names (`&window=…`). */
+function withoutWindows(line: string): string {
+  return line.replace(/&window=[^&]*/g, '')
+}

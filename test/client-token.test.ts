@@ -51,7 +51,8 @@ test('a live cursor whose token expires renews it through onError and resumes wi
   expect(renewals).toEqual(['in-band'])
   expect(seen).toEqual([1, 2])
   const lives = server.served.requests.filter((line) => line.includes('/v1/live/'))
-  expect(lives).toEqual(['GET /v1/live/tok/live', 'GET /v1/live/tok/live?after=1'])
+  // Resumed after what it had, naming the window it holds (the server checks it is the stream's).
+  expect(lives).toEqual(['GET /v1/live/tok/live', expect.stringMatching(/^GET \/v1\/live\/tok\/live\?after=1&window=0\.\d+$/)])
 })
 
 test('without onError, a live cursor whose token expires reads headers() again and resumes', async ({ serve, connect }) => {
@@ -82,8 +83,8 @@ test('without onError, a live cursor whose token expires reads headers() again a
   subscription.unsubscribe()
   expect(seen).toEqual([1, 2])
   const requests = events.flatMap((event) => (event.type === 'request' ? [event.url] : []))
-  // The reconnection first checks (bounds only) that the held window is still the stream's.
-  expect(requests).toEqual(['/v1/live/tok/fresh', expect.stringMatching(/^\/v1\/windows\/tok\/fresh\?from=\d+&to=\d+$/), '/v1/live/tok/fresh?after=1'])
+  // The reconnection resumes at once, naming the window it holds (the server checks it is the stream's).
+  expect(requests).toEqual(['/v1/live/tok/fresh', expect.stringMatching(/^\/v1\/live\/tok\/fresh\?after=1&window=0\.\d+$/)])
   expect(reads).toBe(requests.length)
 })
 
@@ -100,8 +101,7 @@ test('a live cursor whose expired token is not renewed reconnects once, then err
   const err = await failure(stream.live$)
   expect(err).toMatchObject({ code: 'UNAUTHORIZED', status: 401 })
   const requests = events.flatMap((event) => (event.type === 'request' ? [event.url] : []))
-  // The reconnection's first request, the bounds-only check that the held window is still the
-  // stream's, is the one refused.
-  expect(requests).toEqual(['/v1/live/tok/stale', expect.stringMatching(/^\/v1\/windows\/tok\/stale\?from=\d+&to=\d+$/)])
+  // The reconnection, resuming from what it holds, is the request refused.
+  expect(requests).toEqual(['/v1/live/tok/stale', expect.stringMatching(/^\/v1\/live\/tok\/stale\?after=1&window=0\.\d+$/)])
   expect(statuses).toEqual(['closed', 'connecting', 'live', 'reconnecting', 'closed'])
 })

@@ -423,6 +423,12 @@ describe('GET /v1/live?stream=…', () => {
     ['one stream with and without a resume point', '?stream=a&stream=a@0', {}, 400, 'INVALID_PARAMETER'],
     ['a resume point on an invalid name', '?stream=bad%20name@0', {}, 400, 'INVALID_STREAM_NAME'],
     ['a resume point on an unknown stream', '?stream=nope@0', {}, 404, 'STREAM_NOT_FOUND'],
+    ['a held window of a stream not asked for', '?stream=a&window=b@0.1', {}, 400, 'INVALID_PARAMETER'],
+    ['a held window without its stream', '?stream=a&window=0.1', {}, 400, 'INVALID_PARAMETER'],
+    ['a held window that is not <seq>.<ts>', '?stream=a&window=a@0', {}, 400, 'INVALID_PARAMETER'],
+    ['two held windows for one stream', '?stream=a&window=a@0.1&window=a@0.2', {}, 400, 'INVALID_PARAMETER'],
+    ['a held window the stream never had', '?stream=a@0&stream=b&window=a@0.1', {}, 410, 'STREAM_DELETED'],
+    ['the same, resuming by gpos', '?stream=a&stream=b&window=b@0.1', { 'last-event-id': '0' }, 410, 'STREAM_DELETED'],
   ] as const)('refuses %s with a JSON error', async ([, query, headers, status, code], { serve }) => {
     const { url } = await serve({ maxStreamsPerConnection: 3 })
     for (const name of ['a', 'b', 'c', 'd']) await createStateStream(url, name)

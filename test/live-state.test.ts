@@ -257,6 +257,46 @@ describe('GET /v1/live/<name>', () => {
     expect(JSON.parse(await again.text()).error.code).toBe('STREAM_NOT_FOUND')
   })
 
+  test('a resume naming its held window: kept while the window is the stream’s, refused with 410 once the name is another stream’s', async ({ serve }) => {
+    const { url } = await serve()
+    const name = await createStateStream(url, 'held/window', 2)
+    for (let i = 1; i <= 3; i++) await append(url, name, JSON.stringify({ merge: { old: i } }))
+    // Windows start at seq 0 (creation) and seq 2 (a snapshot); the open one runs from 2.
+    const first = await getJson<{ start: { seq: number; ts: number } }>(url, `/v1/window/${name}?seq=1`)
+    const open = await getJson<{ start: { seq: number; ts: number } }>(url, `/v1/window/${name}?at=now`)
+    expect([first.body.start.seq, open.body.start.seq]).toEqual([0, 2])
+    const held = (start: { seq: number; ts: number }): string => `window=${start.seq}.${start.ts}`
+
+    // Its own windows, open or closed since: the resume goes on, entries after `after` only.
+    for (const start of [open.body.start, first.body.start]) {
+      const reader = await SseReader.open(`${url}/v1/live/${name}?after=2&${held(start)}`)
+      expect(reader.status).toBe(200)
+      const entry = await reader.waitFor((event) => event.event === 'entry')
+      expect(JSON.parse(entry.data).seq).toBe(3)
+      reader.close()
+    }
+    // A start the stream never had (a time off by one), and then the name made again.
+    const wrong = await SseReader.open(`${url}/v1/live/${name}?after=2&window=2.${open.body.start.ts + 1}`, { paused: true })
+    expect(wrong.status).toBe(410)
+    expect(JSON.parse(await wrong.text()).error.code).toBe('STREAM_DELETED')
+    await deleteStream(url, name)
+    // Made again a millisecond before the first was: no window of it can start where the first's did.
+    const made = await fetch(`${url}/v1/stream/${name}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'stream-kind': 'state', 'stream-snapshot-entries': '2', 'stream-created-at': String(first.body.start.ts - 1) },
+    })
+    expect(made.status).toBe(201)
+    for (let i = 1; i <= 3; i++) await append(url, name, JSON.stringify({ merge: { neu: i } }))
+    const again = await SseReader.open(`${url}/v1/live/${name}?after=2&${held(first.body.start)}`, { paused: true })
+    expect(again.status).toBe(410)
+    expect(JSON.parse(await again.text()).error.code).toBe('STREAM_DELETED')
+    // Fresh, it is the new stream's.
+    const fresh = await SseReader.open(`${url}/v1/live/${name}`)
+    const window = await fresh.waitFor((event) => event.event === 'window')
+    expect(JSON.parse(window.data).start.state).toEqual({ neu: 2 })
+    fresh.close()
+  })
+
   test.for([
     ['an unknown stream', '/v1/live/nope', {}, 404, 'STREAM_NOT_FOUND'],
     ['a plain stream', '/v1/live/plain', {}, 409, 'NOT_A_STATE_STREAM'],
@@ -264,6 +304,8 @@ describe('GET /v1/live/<name>', () => {
     ['a Last-Event-ID that is not a seq', '/v1/live/st', { 'last-event-id': 'x1' }, 400, 'INVALID_PARAMETER'],
     ['a Last-Event-ID beyond the head', '/v1/live/st', { 'last-event-id': '99' }, 400, 'INVALID_PARAMETER'],
     ['an after= that is not a seq', '/v1/live/st?after=-1', {}, 400, 'INVALID_PARAMETER'],
+    ['a held window that is not <seq>.<ts>', '/v1/live/st?after=0&window=0', {}, 400, 'INVALID_PARAMETER'],
+    ['a held window of negative numbers', '/v1/live/st?after=0&window=-1.5', {}, 400, 'INVALID_PARAMETER'],
   ] as const)('refuses %s with a JSON error', async ([, path, headers, status, code], { serve }) => {
     const { url } = await serve()
     await createStateStream(url, 'st')

@@ -238,11 +238,12 @@ export class WindowStore {
   }
 
   /**
-   * Whether the held open window is still a window of the server's stream, asked before a tail
-   * resumes from it after its connection was down: the windows listed at its start time (bounds
-   * only, one small request) must include its start (seq and time). When they do not, the name
-   * was deleted and created again meanwhile, and resuming would join two histories (I7a): what
-   * is held of the stream is forgotten, and `false` says so. `true` when nothing open is held
+   * Whether the held open window is still a window of the server's stream, asked when the server
+   * refused a multiplexed resume naming held windows (which stream's, it does not say): the
+   * windows listed at its start time (bounds only, one small request) must include its start
+   * (seq and time). When they do not, the name was deleted and created again meanwhile, and
+   * resuming would join two histories (I7a): what is held of the stream is forgotten, and
+   * `false` says so. `true` when nothing open is held
    * (there is nothing to resume from). A failed request (the stream missing, the network down)
    * rejects: the tail judges it as it judges its own connection's failures.
    */

@@ -30,6 +30,8 @@ export const QUERY = {
   at: 'at',
   seq: 'seq',
   after: 'after',
+  /** On a live resume: the start of the window the reader holds, `<seq>.<ts>` (`<name>@<seq>.<ts>` on the multiplexed route). */
+  window: 'window',
   from: 'from',
   to: 'to',
   stream: 'stream',

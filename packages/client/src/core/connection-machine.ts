@@ -62,7 +62,7 @@ export type ConnectionEvent =
   | { type: 'dropped'; random: number; floorMs: number }
   /** The backoff is over. */
   | { type: 'elapsed' }
-  /** It was refused, and `onError` gave new headers: open again at once. */
+  /** It was refused, and `onError` gave new headers (or what was held was let go): open again at once. */
   | { type: 'renewed' }
   /** It was refused for good (or the stream is gone). */
   | { type: 'refused' }

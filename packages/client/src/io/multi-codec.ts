@@ -7,9 +7,11 @@
  * the server sends only its entries after that seq; the others get their open window; a `clock`
  * ends the initial data (the first event with an `id:`). Once a connection's initial data was
  * complete, a drop resumes by gpos (`Last-Event-ID`), which re-sends nothing; a drop before that
- * starts over from each stream's held head the same way. Before every connection, each stream held
- * is checked (bounds only) to be the history held still: one deleted and created again is asked
- * for afresh.
+ * starts over from each stream's held head the same way. Every connection names the start of each
+ * held open window (`window=<name>@<seq>.<ts>`), and the server refuses it (`410`) when one is not
+ * its stream's (deleted and created again meanwhile): the streams held are then checked (bounds
+ * only), those that are another history now are let go of and asked for afresh, and it connects
+ * again.
  * A closed stream's final `bound` (`"closed":true`) ends that stream; the tail ends with the last.
  */
 import { ErrorCode, HEADERS, LIVE_EVENTS, QUERY, ROUTES, STREAM_RESUME_SEPARATOR, StateStreamError } from '@statestream/common'
@@ -48,6 +50,10 @@ export class MultiCodec implements TailCodec {
   #tailing = false
   /** Streams that are closed and wholly received. */
   readonly #ended = new Set<string>()
+  /** Whether the last request named held windows, so that a `410` means one is another history's. */
+  #named = false
+  /** Whether the server refused a held window: which one is found out before the next connection. */
+  #recheck = false
 
   constructor(streams: readonly string[], stores: (name: string) => WindowStore, transport: Transport, sink: MultiSink) {
     this.label = streams.join(',')
@@ -58,20 +64,27 @@ export class MultiCodec implements TailCodec {
   }
 
   /**
-   * Before each connection: every stream resumed from held data (by gpos or as `a@<seq>`) must
-   * still be the history held, for it may have been deleted and created again meanwhile (by
-   * another client, while this connection was down, or before it was opened). One bounds-only
-   * request per stream whose open window is held; a stream that is another history now is
-   * forgotten and asked for afresh (its open window, whose head is then its current state), and
-   * the connection does not resume by gpos, which would give only that stream's entries after it.
+   * Before the connection that follows a refused held window: every stream whose open window is
+   * held is checked (one bounds-only request each) to be the history held still; one that is
+   * another history now is forgotten and asked for afresh (its open window, whose head is then
+   * its current state), and the connection does not resume by gpos, which would give only that
+   * stream's entries after it.
    */
   async prepare(signal: AbortSignal): Promise<void> {
+    // A failure from here on is not a refusal of named windows (a 410 of the listing ends the tail).
+    this.#named = false
+    if (!this.#recheck) return
     const owned = await Promise.all(this.#streams.map((name) => this.#stores(name).ownsOpen(signal)))
-    this.#streams.forEach((name, i) => {
-      if (owned[i] === true) return
-      this.#emitted.delete(name)
-      this.#complete = false
-    })
+    this.#recheck = false
+    let stale = this.#streams.filter((_, i) => owned[i] !== true)
+    if (stale.length === 0) {
+      // The listings found every window held, yet the server refused one: let go of them all, so
+      // that the next connection names none and cannot be refused again.
+      stale = this.#streams.filter((name) => this.#stores(name).index.open !== undefined)
+      for (const name of stale) this.#stores(name).clear()
+    }
+    for (const name of stale) this.#emitted.delete(name)
+    this.#complete = false
   }
 
   request(): { path: string; headers: Record<string, string> } {
@@ -86,10 +99,14 @@ export class MultiCodec implements TailCodec {
         if (this.#emitted.get(name) !== head.seq) this.#unannounced.add(name)
       }
     }
-    const query = this.#streams
-      .map((name) => `${QUERY.stream}=${held.has(name) ? `${name}${STREAM_RESUME_SEPARATOR}${held.get(name)}` : name}`)
-      .join('&')
-    return { path: `${ROUTES.liveMulti}?${query}`, headers }
+    const streams = this.#streams.map((name) => `${QUERY.stream}=${held.has(name) ? `${name}${STREAM_RESUME_SEPARATOR}${held.get(name)}` : name}`)
+    // Whether resumed by gpos or by seq, the server checks that each window held is its stream's.
+    const windows = this.#streams.flatMap((name) => {
+      const start = this.#stores(name).index.open?.model.start
+      return start === undefined ? [] : [`${QUERY.window}=${name}${STREAM_RESUME_SEPARATOR}${start.seq}.${start.ts}`]
+    })
+    this.#named = windows.length > 0
+    return { path: `${ROUTES.liveMulti}?${[...streams, ...windows].join('&')}`, headers }
   }
 
   opened(): boolean {
@@ -168,8 +185,13 @@ export class MultiCodec implements TailCodec {
     for (const name of this.#streams) this.#stores(name).untailed()
   }
 
-  gone(): void {
-    // Which stream went is not said; each stream's own cursor finds out for itself.
+  gone(err: unknown): boolean {
+    // A held window refused (the answer's 410): which stream is another history now is found out
+    // before connecting again. Any other end: which stream went is not said; each stream's own
+    // cursor finds out for itself.
+    if (!this.#named || (err as { status?: unknown }).status !== 410) return false
+    this.#recheck = true
+    return true
   }
 
   /** Emits the held states not emitted yet as current at `gpos`: no entry of theirs came before it. */

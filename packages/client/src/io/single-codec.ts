@@ -1,14 +1,17 @@
 /**
  * The codec of `/v1/live/<name>`: one stream. A fresh connection gets `event: window` (the open
  * window) first; a connection made while the open window is held resumes with `?after=` its last
- * entry and gets only what is new (a reconnection first checks, bounds only, that the held window
- * is still the stream's: one deleted and created again meanwhile is asked for afresh). Each event feeds the stream's window store, whose index holds
- * the one head; the cursor emits that head: first when the connection is synced, then per entry.
- * A closed stream's final `bound` (`"closed":true`) ends the tail: the last window is committed,
- * its final state emitted if it was not, and the cursor completes.
+ * entry and `&window=` that window's start, and gets only what is new. The server refuses such a
+ * resume (`410`) when the held window is not one of the stream's (it was deleted and created
+ * again meanwhile): what is held goes, and the codec connects afresh, whose window's head is then
+ * the current state. Each event feeds the stream's window store, whose index holds the one head;
+ * the cursor emits that head: first when the connection is synced, then per entry. A closed
+ * stream's final `bound` (`"closed":true`) ends the tail: the last window is committed, its final
+ * state emitted if it was not, and the cursor completes.
  */
 import { ErrorCode, LIVE_EVENTS, QUERY, ROUTES, StateStreamError } from '@statestream/common'
 import type { Bound, Entry, Snapshot, WindowData } from '@statestream/common'
+import { headOf } from '../core/sharing.ts'
 import type { SseEvent } from './sse.ts'
 import type { EventOutcome, TailCodec } from './tail.ts'
 import type { Transport } from './transport.ts'
@@ -25,6 +28,8 @@ export class SingleCodec implements TailCodec {
   /** Seq of the last head emitted; `undefined` before the first. */
   #emitted: number | undefined
   #resumed = false
+  /** Whether the last request named the held window, so that a refusal of it means another history. */
+  #checked = false
   #tailing = false
 
   constructor(name: string, store: WindowStore, transport: Transport, emit: HeadSink) {
@@ -36,21 +41,22 @@ export class SingleCodec implements TailCodec {
 
   /**
    * Before the first value: a held open window that is behind the head is caught up (only its
-   * new entries; the answer's start tells whether the held window is still the stream's). Before
-   * a reconnection: the held open window must still be the stream's (one bounds-only request),
-   * for the stream may have been deleted and created again while the connection was down; if it
-   * is not, nothing is held any more, and the connection starts afresh with the new stream's open
-   * window, whose head is emitted as the current state.
+   * new entries; the answer's start tells whether the held window is still the stream's). A
+   * reconnection needs nothing first: the server checks the held window as it resumes.
    */
-  async prepare(signal?: AbortSignal): Promise<void> {
+  async prepare(): Promise<void> {
+    // A failure from here on is not a refusal of the held window.
+    this.#checked = false
     if (this.#emitted === undefined) return this.#store.catchUp()
-    if (!(await this.#store.ownsOpen(signal))) this.#emitted = undefined
   }
 
   request(): { path: string } {
-    const head = this.#store.index.head()
-    this.#resumed = head !== undefined
-    return { path: `${ROUTES.live}${this.label}${head === undefined ? '' : `?${QUERY.after}=${head.seq}`}` }
+    const open = this.#store.index.open
+    this.#resumed = open !== undefined
+    this.#checked = this.#resumed
+    if (open === undefined) return { path: `${ROUTES.live}${this.label}` }
+    const { seq, ts } = open.model.start
+    return { path: `${ROUTES.live}${this.label}?${QUERY.after}=${headOf(open).seq}&${QUERY.window}=${seq}.${ts}` }
   }
 
   opened(): boolean {
@@ -109,9 +115,14 @@ export class SingleCodec implements TailCodec {
     this.#store.untailed()
   }
 
-  gone(): void {
+  gone(err: unknown): boolean {
     // What is held of a deleted stream must not mix with a stream later made under its name.
     this.#store.clear()
+    // The server refused the held window (the answer's 410, not an in-band end): the name is
+    // another stream's now, to be read afresh. Emitted again from its head, as current.
+    if (!this.#checked || (err as { status?: unknown }).status !== 410) return false
+    this.#emitted = undefined
+    return true
   }
 
   /** This connection feeds the open window: it is live while it lasts. */

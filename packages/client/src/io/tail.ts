@@ -36,8 +36,11 @@ export interface TailCodec {
   event(event: SseEvent): EventOutcome
   /** The connection ended (dropped, refused or stopped). */
   closed(): void
-  /** The stream (or one of the streams) is gone: what is held of it must go. */
-  gone(err: unknown): void
+  /**
+   * The stream (or one of the streams) is gone: what is held of it must go. `true` when the
+   * refusal was of what was held alone (the name is another stream's now): connect afresh.
+   */
+  gone(err: unknown): boolean
 }
 
 /** Settings of live tails. */
@@ -169,7 +172,7 @@ export class TailDriver {
       this.#expiredReconnects += 1
       return this.#dispatch({ type: 'renewed' })
     }
-    if (kind === 'gone') this.#codec.gone(failure)
+    if (kind === 'gone' && this.#codec.gone(failure)) return this.#dispatch({ type: 'renewed' })
     this.#failure = failure
     this.#dispatch({ type: 'refused' })
   }

@@ -26,7 +26,13 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
 
   app.get(`${ROUTES.live}*`, async (request, reply) => {
     const name = streamName(request.params)
-    const info = await store.read((view) => stateStream(view, name))
+    const held = heldWindow(request.query as Record<string, unknown>)
+    // In the read that finds the stream: a later deletion is the tail's to tell (it follows this stream's id).
+    const info = await store.read((view) => {
+      const info = stateStream(view, name)
+      if (held !== undefined) ownHeldWindow(view, info, held)
+      return info
+    })
     const after = resumePoint(request)
     if (after !== undefined && after > info.headSeq) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after seq ${after}: the stream's head is ${info.headSeq}`)
@@ -38,9 +44,19 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
   })
 
   app.get(ROUTES.liveMulti, async (request, reply) => {
-    const { names, held } = streamParams(request.query as Record<string, unknown>, hub.options.maxStreamsPerConnection)
+    const query = request.query as Record<string, unknown>
+    const { names, held } = streamParams(query, hub.options.maxStreamsPerConnection)
+    const windows = heldWindows(query, names)
     // With the database's gpos: a reader resuming on another replica may be ahead of this one's feed.
-    const { infos, gpos } = await store.read((view) => ({ infos: view.parts('streams', names, (name) => stateStream(view, name)), gpos: view.gpos }))
+    const { infos, gpos } = await store.read((view) => ({
+      infos: view.parts('streams', names, (name) => {
+        const info = stateStream(view, name)
+        const window = windows.get(name)
+        if (window !== undefined) ownHeldWindow(view, info, window)
+        return info
+      }),
+      gpos: view.gpos,
+    }))
     const after = resumePoint(request)
     if (after !== undefined && after > gpos) {
       throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `cannot resume after gpos ${after}: the server is at ${gpos}`)
@@ -59,6 +75,71 @@ export async function liveRoutes(app: FastifyInstance, options: LiveRoutesOption
     await tailStreams(hub, store, reply, infos, after, held)
     return reply
   })
+}
+
+/**
+ * The start of the window a resuming reader holds (`?window=<seq>.<ts>`), if it says; on the
+ * multiplexed route, `window=<name>@<seq>.<ts>` per stream (`heldWindows`). A stream
+ * deleted and created again under its name is another history, and the entries after the held
+ * seq would be joined to a state that history never had.
+ */
+function heldWindow(query: Record<string, unknown>): HeldWindow | undefined {
+  const value = query[QUERY.window]
+  if (value === undefined) return undefined
+  const held = typeof value === 'string' ? windowStart(value) : undefined
+  if (held === undefined) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"window" must be the start of the window held, <seq>.<ts>, got ${quote(String(value))}`)
+  return held
+}
+
+/** The `window=<name>@<seq>.<ts>` parameters of the multiplexed route: per stream, the start of the window held. */
+function heldWindows(query: Record<string, unknown>, names: readonly string[]): Map<string, HeldWindow> {
+  const raw = query[QUERY.window]
+  const given = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
+  const out = new Map<string, HeldWindow>()
+  for (const value of given) {
+    const split = typeof value === 'string' ? value.indexOf(STREAM_RESUME_SEPARATOR) : -1
+    const name = split === -1 ? '' : (value as string).slice(0, split)
+    const held = split === -1 ? undefined : windowStart((value as string).slice(split + 1))
+    if (held === undefined) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"window" must be <name>@<seq>.<ts>, the start of the window held, got ${quote(String(value))}`)
+    }
+    if (!names.includes(name)) throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"window" names ${quote(name)}, which is not a "stream" of the request`)
+    const known = out.get(name)
+    if (known !== undefined && (known.seq !== held.seq || known.ts !== held.ts)) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"${name}" is given with different held windows`)
+    }
+    out.set(name, held)
+  }
+  return out
+}
+
+/** The start of a window, `<seq>.<ts>`; `undefined` if it is not that. */
+function windowStart(value: string): HeldWindow | undefined {
+  const match = HELD_WINDOW.exec(value)
+  const seq = Number(match?.[1])
+  const ts = Number(match?.[2])
+  return match === null || !Number.isSafeInteger(seq) || !Number.isSafeInteger(ts) ? undefined : { seq, ts }
+}
+
+interface HeldWindow {
+  seq: number
+  ts: number
+}
+
+const HELD_WINDOW = /^(0|[1-9]\d{0,15})\.(0|[1-9]\d{0,15})$/
+
+/**
+ * Refuses, `410 STREAM_DELETED`, a resume whose held window is not one of the stream's: the
+ * stream the reader read was deleted (and the name made again). The reader lets go of what it
+ * holds and connects afresh. The same check as the client's bounds-only one (`/v1/windows` at
+ * the held start's time), made in the read that finds the stream, so nothing can fall between.
+ */
+function ownHeldWindow(view: StoreView, info: StreamInfo, held: HeldWindow): void {
+  if (view.windows(info.name, held.ts, held.ts).some((window) => window.start.seq === held.seq && window.start.ts === held.ts)) return
+  throw new StateStreamError(
+    ErrorCode.STREAM_DELETED,
+    `"${info.name}" has no window starting at seq ${held.seq}, ts ${held.ts}: the stream read was deleted and the name made again; connect afresh`,
+  )
 }
 
 /** The stream, which must exist and be a state stream. */
