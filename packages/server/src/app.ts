@@ -11,7 +11,7 @@ import { ErrorCode, ROUTES, StateStreamError, quote } from '@statestream/common'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Registry, collectDefaultMetrics } from 'prom-client'
-import { clientErrorHandler, installErrorHandler, sendError } from './http-errors.ts'
+import { clientErrorHandler, installErrorHandler, installSecurityHeaders, sendError } from './http-errors.ts'
 import { inspectorRoutes } from './inspector-routes.ts'
 import type { InspectorOptions } from './inspector-routes.ts'
 import { statestream } from './plugin.ts'
@@ -69,6 +69,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   })
   installRequestLog(app, PROBES)
   installErrorHandler(app)
+  // Every answer, the probes, the inspector and 404s included (the plugin's routes set them too).
+  installSecurityHeaders(app)
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${quote(request.url.split('?')[0] ?? '')}`)),
   )

@@ -422,6 +422,12 @@ test('every response carries the browser security headers, errors included', asy
     await app.inject({ url: '/v1/window/s?at=now' }),
     await app.inject({ url: '/v1/window/s?at=garbage' }),
     await app.inject({ method: 'DELETE', url: '/v1/stream/t' }),
+    // Outside the protocol's routes too: the probes, the inspector, a route that does not exist.
+    await app.inject({ url: '/health' }),
+    await app.inject({ url: '/ready' }),
+    await app.inject({ url: '/metrics' }),
+    await app.inject({ url: '/inspector/' }),
+    await app.inject({ url: '/no/such/route' }),
   ]
   for (const res of responses) {
     expect(res.headers['x-content-type-options'], res.raw.req.url).toBe('nosniff')
