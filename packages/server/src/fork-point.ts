@@ -38,7 +38,7 @@ export function resolveForkPoint(log: LogReader, source: StreamInfo, request: Fo
   }
   const anchor = request.offset ?? head
   if (anchor > head) {
-    throw new StateStreamError(ErrorCode.INVALID_OFFSET, `Stream-Fork-Offset is beyond the end of the source (seq ${anchor} of ${head})`)
+    throw new StateStreamError(ErrorCode.INVALID_OFFSET, `the fork point (Stream-Fork-Offset) is beyond the end of the source: seq ${anchor}, and the source ends at seq ${head}`)
   }
   if (sub === 0) return { seq: anchor }
   if (isJsonStream(source)) {
