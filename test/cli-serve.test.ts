@@ -45,7 +45,10 @@ describe('statestream serve', () => {
   test('refuses a bad flag as the server does, and has its help', async () => {
     const bad = await runCli(['serve', '--port', '99999'])
     expect(bad.code).toBe(2)
-    expect(bad.stderr).toBe('statestream-server: --port must be an integer from 0 to 65535, got "99999"\n')
+    // Named the way it was run.
+    expect(bad.stderr).toBe('statestream serve: --port must be an integer from 0 to 65535, got "99999"\n')
+    const unknown = await runCli(['serve', '--url', 'http://127.0.0.1:1'])
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'statestream serve: unknown flag --url (--help lists them)\n'])
     const help = await runCli(['serve', '--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toContain('Usage: statestream serve [options]')

@@ -476,7 +476,7 @@ function argumentProblem(error: Error & { code?: string }): string {
   const option = /'(?:-\w, )?(-{1,2}[^' ,]+)/.exec(error.message)?.[1]
   switch (error.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown flag ${option ?? ''} (statestream-server --help lists them)`.replace('  ', ' ')
+      return `unknown flag ${option ?? ''} (--help lists them)`.replace('  ', ' ')
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       if (error.message.includes('does not take')) return `${option ?? 'a flag'} takes no value`
       if (error.message.includes('ambiguous')) return `${option ?? 'a flag'} needs a value (write ${option ?? '--flag'}=-1 for one that starts with "-")`

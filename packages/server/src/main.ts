@@ -21,10 +21,12 @@ import { StoreFileError } from './store-file.ts'
 /** How long a shutdown may take before the process gives up on it. */
 const SHUTDOWN_LIMIT_MS = 15_000
 
-/** Prints one line and exits: 2 for what the user can fix (configuration, the database), else 1. */
-function fail(message: string, code: 1 | 2 = 2): never {
-  process.stderr.write(`statestream-server: ${message}\n`)
-  process.exit(code)
+/** Prints one line, `<program>: <message>`, and exits: 2 for what the user can fix (configuration, the database), else 1. */
+function failing(program: string): (message: string, code?: 1 | 2) => never {
+  return (message, code = 2) => {
+    process.stderr.write(`${program}: ${message}\n`)
+    process.exit(code)
+  }
 }
 
 /** `message`, prefixed by the flag or variable that set `flag` when the user set it. */
@@ -66,6 +68,7 @@ export async function runServer(
   /** How the user ran it, for `--help` and `--version`: `statestream-server` or `statestream serve`. */
   program = 'statestream-server',
 ): Promise<void> {
+  const fail: (message: string, code?: 1 | 2) => never = failing(program)
   let command
   try {
     command = readConfig(argv, env)

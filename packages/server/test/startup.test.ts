@@ -55,7 +55,7 @@ const BAD: BadCase[] = [
   { name: 'a wrongly-cased log format', args: () => ['--log-format', 'JSON'], line: /--log-format must be one of "auto", "pretty", "json", got "JSON" \(values are lower case: "json"\)/ },
   { name: 'a negative interval', args: () => ['--heartbeat-ms=-5'], line: /--heartbeat-ms must be an integer from 1 to 2147483647, got "-5"/ },
   { name: 'a zero snapshot policy, from the environment', env: () => ({ STATESTREAM_SNAPSHOT_ENTRIES: '0' }), line: /: STATESTREAM_SNAPSHOT_ENTRIES must be an integer of at least 1, got "0"/ },
-  { name: 'an unknown flag', args: () => ['--prot', '80'], line: /: unknown flag --prot \(statestream-server --help lists them\)$/ },
+  { name: 'an unknown flag', args: () => ['--prot', '80'], line: /^statestream-server: unknown flag --prot \(--help lists them\)$/ },
   { name: 'a flag without its value', args: () => ['--db'], line: /: --db needs a value$/ },
   { name: 'a stray argument', args: () => ['4437'], line: /: unexpected argument "4437"/ },
   { name: 'a missing directory', args: (tmp) => ['--db', join(tmp, 'nope', 'dir', 'x.db')], line: /: --db: cannot open .*x\.db: the directory .*dir does not exist$/ },
