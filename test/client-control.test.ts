@@ -151,6 +151,67 @@ describe('AbortSignal', () => {
   })
 })
 
+describe('arguments', () => {
+  test('a time or seq out of its domain is refused with INVALID_PARAMETER, whatever the client holds', async ({ serve, connect }) => {
+    const server = await serve()
+    const { client } = connect(server.url)
+    const stream = client.stream('args/times')
+    await stream.create({ messages: [merge({ a: 1 })] })
+    const bad = [Number.NaN, -5, 1.5, Number.POSITIVE_INFINITY, '12' as unknown as number]
+    const refusals = async (): Promise<string[]> => {
+      const outcomes = await Promise.all([
+        ...bad.map((ts) => stream.stateAt(ts).then(() => 'answered', (err: unknown) => (err as { code: string }).code)),
+        ...bad.map((at) => stream.window({ at }).then(() => 'answered', (err: unknown) => (err as { code: string }).code)),
+        ...bad.map((seq) => stream.window({ seq }).then(() => 'answered', (err: unknown) => (err as { code: string }).code)),
+        ...bad.map((ts) => client.statesAt(['args/times'], ts).then(() => 'answered', (err: unknown) => (err as { code: string }).code)),
+        ...bad.map((from) => first(stream.history({ from })).then(() => 'answered', (err: unknown) => (err as { code: string }).code)),
+      ])
+      return [...new Set(outcomes)]
+    }
+    const before = server.served.requests.length
+    expect(await refusals()).toEqual(['INVALID_PARAMETER'])
+    // Now with the open window held, which covers every time from the creation on.
+    await stream.window({ at: 'now' })
+    expect(await refusals()).toEqual(['INVALID_PARAMETER'])
+    // Not one of them was sent.
+    expect(server.served.requests.length).toBe(before + 1)
+  })
+})
+
+describe('client.close()', () => {
+  test('with a history and a write in flight: the history completes at once, the write gets its answer, nothing more is sent', async ({ serve, connect }) => {
+    const windows = holding('/v1/window')
+    const writes = holding('/v1/stream/closing/one')
+    const server = await serve({}, async (request, reply) =>
+      request.method === 'POST' ? writes.gate(request, reply) : windows.gate(request, reply),
+    )
+    await connect(server.url).client.stream('closing/one').create({ messages: [merge({ a: 1 })] })
+    const { client } = connect(server.url)
+    const stream = client.stream('closing/one')
+    // As the README's smallest example subscribes: a `next` alone, no error handler (an error
+    // would be thrown out of rxjs, and fail the run). Without `to`, it would run on into live.
+    const seen: number[] = []
+    let completed = false
+    stream.history({ from: 0 }).subscribe({ next: (state) => seen.push(state.seq), complete: () => (completed = true) })
+    const write = stream.append(merge({ b: 2 }))
+    await until(() => windows.held() === 1 && writes.held() === 1)
+    const before = server.served.requests.length
+
+    const closing = client.close()
+    expect(completed).toBe(true)
+    // A call made once the client is closed is refused, and never sent.
+    await expect(stream.append(merge({ c: 3 }))).rejects.toMatchObject({ code: 'CLOSED' })
+    windows.release()
+    writes.release()
+    await closing
+    // The write on its way when the client closed was answered, and the caller told.
+    expect(await write).toMatchObject({ seq: 2, duplicate: false })
+    // No retry, no further window, no live connection: the closed client sent nothing more.
+    expect(server.served.requests.length).toBe(before)
+    expect(seen).toEqual([])
+  })
+})
+
 describe('history and the head', () => {
   test('history({ from }) without `to` runs on into the live tail, each entry once', async ({ serve, connect }) => {
     const server = await serve({ heartbeatMs: 100 })

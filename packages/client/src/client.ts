@@ -15,7 +15,7 @@ import { Transport } from './io/transport.ts'
 import type { ErrorHandler, FetchLike, HeadersOption, RequestOptions, TraceEvent } from './io/transport.ts'
 import { LogStream } from './log-stream.ts'
 import { MultiLive } from './multi-live.ts'
-import { StateStream } from './state-stream.ts'
+import { StateStream, assertTime } from './state-stream.ts'
 import type { CallOptions } from './state-stream.ts'
 import { StreamCore } from './stream-core.ts'
 import { readStreamPage } from './stream-info.ts'
@@ -144,6 +144,7 @@ export class Client {
 
   /** Like `statesAt`, with the seq and ts of the last entry each state includes. */
   async snapshotsAt<S = Json>(names: readonly string[], ts: number, options: CallOptions = {}): Promise<Record<string, Snapshot<S> | undefined>> {
+    assertTime('ts', ts)
     // A bad name refuses the call before anything is sent, so no request is left to fail unseen.
     const streams = names.map((name) => this.stream<S>(name))
     const snapshots = await Promise.all(
@@ -182,7 +183,7 @@ export class Client {
   }
 
   /** One page of the server's streams, in name order; pass its `next` as `cursor` for the page after it. */
-  streams(options: ListOptions = {}): Promise<StreamPage> {
+  async streams(options: ListOptions = {}): Promise<StreamPage> {
     this.#assertOpen()
     return readStreamPage((path, init) => this.#request(path, init), options)
   }
@@ -210,6 +211,7 @@ export class Client {
     if (this.#closed) return
     this.#closed = true
     for (const end of [...this.#subscribers]) end()
+    this.#transport.close()
     await this.#platform.close?.()
   }
 

@@ -37,12 +37,21 @@ export function history(core: StreamCore, range: { from: number; to?: number | u
       release()
     }
   })
-  if (range.to !== undefined) return bounded
   // The live cursor starts from the state the history reached (held now): what it adds is new.
-  return concat(
-    bounded,
-    defer(() => core.live$.pipe(concatMap((step) => from(reader.follow(step)).pipe(concatMap((steps) => from(steps)))))),
-  )
+  const steps =
+    range.to !== undefined
+      ? bounded
+      : concat(bounded, defer(() => core.live$.pipe(concatMap((step) => from(reader.follow(step)).pipe(concatMap((items) => from(items)))))))
+  // Closing the client ends a history as it ends a live cursor: it completes, at once and for
+  // good (not on into the live tail), whatever its requests in flight then come to.
+  return new Observable<HistoryState>((subscriber) => {
+    const untrack = core.track(() => subscriber.complete())
+    const subscription = steps.subscribe(subscriber)
+    return () => {
+      untrack()
+      subscription.unsubscribe()
+    }
+  })
 }
 
 class HistoryReader {

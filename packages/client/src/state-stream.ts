@@ -4,7 +4,7 @@
  * client's state for the name on every call, so any number of handles of one name share one
  * store and one live cursor, and a handle stays valid after that state was let go of.
  */
-import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, STATE_KIND, assertStreamName, encodeOffset } from '@statestream/common'
+import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, STATE_KIND, StateStreamError, assertStreamName, encodeOffset } from '@statestream/common'
 import type { Json, Message, Snapshot, SnapshotPolicy, WindowBounds } from '@statestream/common'
 import { Observable, defer, finalize } from 'rxjs'
 import type { LiveStatus } from './core/connection-machine.ts'
@@ -135,11 +135,13 @@ export class StateStream<S = Json> {
 
   /** Like `stateAt`, with the seq and ts of the last entry the state includes. */
   async snapshotAt(ts: number, options: CallOptions = {}): Promise<Snapshot<S> | undefined> {
+    assertTime('ts', ts)
     return (await this.#use((core) => abortable(options.signal, () => core.store.stateAt(ts)))) as Snapshot<S> | undefined
   }
 
   /** The window covering a time, the head (`{ at: 'now' }`) or a seq; fetched only if not held. */
   async window(point: WindowPoint, options: CallOptions = {}): Promise<Window<S>> {
+    assertWindowPoint(point)
     const at: Point = 'at' in point && point.at === 'now' ? { at: AT_HEAD } : (point as Point)
     return (await this.#use((core) => abortable(options.signal, () => core.store.window(at)))) as Window<S>
   }
@@ -156,7 +158,11 @@ export class StateStream<S = Json> {
    * each new entry once. An abort of `signal` ends it with the signal's reason as its error.
    */
   history(range: HistoryRange): Observable<HistoryState<S>> {
-    const steps = defer(() => history(this.#core(), range, { concurrency: this.#concurrency })) as Observable<HistoryState<S>>
+    const steps = defer(() => {
+      assertTime('from', range.from)
+      if (range.to !== undefined) assertTime('to', range.to)
+      return history(this.#core(), range, { concurrency: this.#concurrency })
+    }) as Observable<HistoryState<S>>
     const signal = range.signal
     if (signal === undefined) return steps
     return new Observable<HistoryState<S>>((subscriber) => {
@@ -197,6 +203,7 @@ export class StateStream<S = Json> {
    */
   async fork(name: string, point: { seq: number } | { at: number }, options: CallOptions = {}): Promise<{ created: boolean }> {
     assertStreamName(name)
+    assertWindowPoint(point)
     const response = await this.#use((core) => {
       const headers = {
         [HEADERS.forkedFrom]: `${core.transport.basePath}${ROUTES.stream}${this.name}`,
@@ -234,7 +241,13 @@ export class StateStream<S = Json> {
   }
 
   #use<T>(call: (core: StreamCore) => Promise<T>): Promise<T> {
-    const core = this.#core()
+    let core: StreamCore
+    try {
+      core = this.#core()
+    } catch (err) {
+      // A closed client: the call's promise rejects, it does not throw.
+      return Promise.reject(err)
+    }
     return core.using(() => call(core))
   }
 
@@ -253,6 +266,31 @@ export class StateStream<S = Json> {
  * without starting, when it already has). The work behind the promise goes on (others may share
  * it); only this caller stops waiting.
  */
+/**
+ * A time of history is ms since the epoch: a non-negative integer, as the server takes it. Checked
+ * before anything held is looked at, so that a bad one (a `NaN` from a failed `Date.parse`) is
+ * refused whatever the client holds, never answered with some state.
+ */
+export function assertTime(what: string, value: unknown): void {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return
+  throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"${what}" must be a non-negative integer (ms since the epoch), got ${describe(value)}`)
+}
+
+/** A point of history: `{ at }` (a time, or `'now'` where allowed) or `{ seq }` (a non-negative integer). */
+function assertWindowPoint(point: unknown): void {
+  const given = (point ?? {}) as { at?: unknown; seq?: unknown }
+  if ('at' in given) {
+    if (given.at !== 'now') assertTime('at', given.at)
+    return
+  }
+  if (typeof given.seq === 'number' && Number.isSafeInteger(given.seq) && given.seq >= 0) return
+  throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `a point is { at } or { seq }, seq a non-negative integer; got ${'seq' in given ? describe(given.seq) : 'neither'}`)
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 32)) : String(value)
+}
+
 function abortable<T>(signal: AbortSignal | undefined, start: () => Promise<T>): Promise<T> {
   if (signal === undefined) return start()
   if (signal.aborted) return Promise.reject(signal.reason)

@@ -103,6 +103,11 @@ export class StreamCore {
   }
 
   /** Marks the core in use until the returned function is called. */
+  /** Registers `end` to be called on `client.close()`; returns its unregistration. */
+  track(end: () => void): () => void {
+    return this.#options.track(end)
+  }
+
   use(): () => void {
     this.#users += 1
     let done = false

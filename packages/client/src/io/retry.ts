@@ -28,6 +28,9 @@ export async function retrying<T>(transport: Transport, call: (attempt: number) 
       return await call(attempt)
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason
+      // However it failed (a body cut as the dispatcher closed, say): nothing more is tried.
+      const closed = transport.closedError
+      if (closed !== undefined) throw closed
       const kind = classify(err)
       if (kind === 'retry' && failures + 1 < options.attempts) {
         failures += 1

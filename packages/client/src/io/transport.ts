@@ -99,6 +99,7 @@ export class Transport {
   readonly #stallMs: number
   /** Headers `onError` returned, sent on top of `#headers` from then on. */
   #recovered: Record<string, string> = {}
+  #closed = false
 
   constructor(options: TransportOptions) {
     const base = new URL(options.baseUrl)
@@ -114,6 +115,20 @@ export class Transport {
   /** The base URL's path (`/prefix` of `http://host/prefix`, or ''): the routes' absolute paths on the server start with it. */
   get basePath(): string {
     return new URL(this.#base).pathname.replace(/\/$/, '')
+  }
+
+  /**
+   * From now on every request is refused, and every request in flight that fails (its
+   * dispatcher closing under it) fails, with `CLOSED`: a call that was running when its client
+   * closed is told so, never retried into a network failure.
+   */
+  close(): void {
+    this.#closed = true
+  }
+
+  /** `CLOSED` once `close()` was called: what a failed request throws then. */
+  get closedError(): StateStreamError | undefined {
+    return this.#closed ? new StateStreamError(ErrorCode.CLOSED, 'the client was closed') : undefined
   }
 
   /** Reports `event` to the trace hook, if there is one. */
@@ -136,6 +151,7 @@ export class Transport {
    */
   async send(path: string, options: RequestOptions = {}): Promise<FetchResponse> {
     const method = options.method ?? 'GET'
+    if (this.#closed) throw this.closedError
     this.#trace?.({ type: 'request', method, url: path })
     const base = typeof this.#headers === 'function' ? await this.#headers() : this.#headers
     const headers = { ...lowerKeys(base ?? {}), ...this.#recovered, ...lowerKeys(options.headers ?? {}) }
@@ -155,7 +171,7 @@ export class Transport {
     } catch (err) {
       stall?.stop()
       if (signal?.aborted) throw signal.reason
-      throw stall?.error ?? toNetworkError(err)
+      throw this.closedError ?? stall?.error ?? toNetworkError(err)
     }
     if (response.ok) return stall === undefined ? response : new WatchedResponse(response, stall)
     let text = ''
@@ -177,7 +193,7 @@ export class Transport {
       text = await response.text()
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason
-      throw toNetworkError(err)
+      throw this.closedError ?? toNetworkError(err)
     }
     const body = (text === '' ? undefined : JSON.parse(text)) as T
     return { status: response.status, headers: flatten(response.headers), body, size: text.length }
