@@ -26,7 +26,7 @@ export { ERROR_STATUS, ErrorCode, QUOTE_MAX_CHARS, StateStreamError, clip, isErr
 export type { ErrorBody, StateStreamErrorOptions } from './errors.ts'
 export { escapePointerToken, parsePointer } from './json-pointer.ts'
 export { assertJsonLimits, jsonDepth, stringifyJson } from './json-limits.ts'
-export { mutationOf, parseJson, splitMessages, validateMessage } from './messages.ts'
+export { mutationOf, parseJson, parseJsonBody, splitMessages, validateMessage } from './messages.ts'
 export { apply, applySequence, diff, inSequence, isJsonObject, jsonEqual, mergePatch } from './mutation.ts'
 export { decodeOffset, encodeOffset } from './offset.ts'
 export type { ParsedOffset } from './offset.ts'

@@ -52,12 +52,18 @@ export function jsonDepth(value: Json, bound = Number.POSITIVE_INFINITY): number
 }
 
 /**
- * Refuses a request value that nests deeper than `MAX_JSON_DEPTH` (`JSON_TOO_DEEP`) or holds an
- * object or array of more than `MAX_JSON_MEMBERS` members (`JSON_TOO_MANY_MEMBERS`). `what` names
- * the value in the message ("the body").
+ * Refuses a request value that nests deeper than `MAX_JSON_DEPTH` (`JSON_TOO_DEEP`), holds an
+ * object or array of more than `MAX_JSON_MEMBERS` members (`JSON_TOO_MANY_MEMBERS`), or a number
+ * beyond a double's range (`INVALID_JSON`: `1e400` parses to `Infinity`, which JSON cannot hold,
+ * and would be stored as `null`, another value). `what` names the value in the message ("the
+ * body"). Returns how many object members the value holds, at every depth.
  */
-export function assertJsonLimits(value: Json, what = 'the body'): void {
-  if (typeof value !== 'object' || value === null) return
+export function assertJsonLimits(value: Json, what = 'the body'): number {
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'number' && !Number.isFinite(value)) notFinite(what)
+    return 0
+  }
+  let keys = 0
   const base = nodes.length
   nodes.push(value)
   depths.push(1)
@@ -76,6 +82,8 @@ export function assertJsonLimits(value: Json, what = 'the body'): void {
           if (typeof child === 'object' && child !== null) {
             nodes.push(child)
             depths.push(depth + 1)
+          } else if (typeof child === 'number' && !Number.isFinite(child)) {
+            notFinite(what)
           }
         }
       } else {
@@ -85,8 +93,11 @@ export function assertJsonLimits(value: Json, what = 'the body'): void {
           if (typeof child === 'object' && child !== null) {
             nodes.push(child)
             depths.push(depth + 1)
+          } else if (typeof child === 'number' && !Number.isFinite(child)) {
+            notFinite(what)
           }
         }
+        keys += members
       }
       if (members > MAX_JSON_MEMBERS) {
         throw new StateStreamError(
@@ -95,10 +106,15 @@ export function assertJsonLimits(value: Json, what = 'the body'): void {
         )
       }
     }
+    return keys
   } finally {
     nodes.length = base
     depths.length = base
   }
+}
+
+function notFinite(what: string): never {
+  throw new StateStreamError(ErrorCode.INVALID_JSON, `${what} holds a number beyond the range of a double (about ±1.8e308), which JSON cannot carry`)
 }
 
 /**

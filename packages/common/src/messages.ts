@@ -16,6 +16,11 @@ const PATCH_OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test'])
  * limits (`MAX_JSON_DEPTH`, `MAX_JSON_MEMBERS`) with `JSON_TOO_DEEP` / `JSON_TOO_MANY_MEMBERS`.
  */
 export function parseJson(text: string): Json {
+  return parseJsonBody(text).value
+}
+
+/** `parseJson`, with how many object members the value holds at every depth (`assertJsonLimits`). */
+export function parseJsonBody(text: string): { value: Json; members: number } {
   let value: Json
   try {
     value = JSON.parse(text) as Json
@@ -23,8 +28,7 @@ export function parseJson(text: string): Json {
     const reason = cause instanceof Error ? cause.message : 'a syntax error'
     throw new StateStreamError(ErrorCode.INVALID_JSON, `the body is not valid JSON: ${clip(reason)}`, { cause })
   }
-  assertJsonLimits(value)
-  return value
+  return { value, members: assertJsonLimits(value) }
 }
 
 /**

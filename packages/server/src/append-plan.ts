@@ -12,7 +12,7 @@ import {
   apply,
   inSequence,
   mutationOf,
-  parseJson,
+  parseJsonBody,
   splitMessages,
   stringifyJson,
   validateMessage,
@@ -99,13 +99,13 @@ export function planAppend(head: StreamHead, body: Buffer, options: PlanOptions)
     return builder.plan()
   }
   const text = body.toString('utf8')
-  const parsed = options.trusted === true ? (JSON.parse(text) as Json) : parseJson(text)
+  const { value: parsed, members } = options.trusted === true ? { value: JSON.parse(text) as Json, members: undefined } : parseJsonBody(text)
   const messages = splitMessages(parsed)
   if (messages.length === 0 && !options.creating) {
     throw new StateStreamError(ErrorCode.EMPTY_BODY, 'an append of an empty JSON array stores nothing')
   }
   // Each message's own text, where storing it is the same as serializing it again.
-  const texts = Array.isArray(parsed) ? elementTexts(text, messages.length) : undefined
+  const texts = Array.isArray(parsed) ? elementTexts(text, messages.length, members) : undefined
   // An ASCII body without `\u` escapes parses to ASCII strings only, and JSON.stringify writes
   // ASCII for them: each stored text is then as many bytes as characters, with no count needed.
   const ascii = isAscii(body) && !body.includes('\\u')

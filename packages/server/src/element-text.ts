@@ -4,7 +4,9 @@
  * in `JSON.parse` of the whole body; the body already holds that text.
  *
  * A slice is given only where it is what `JSON.stringify` of the parsed message writes, but for
- * key order and repeated keys (a value equal all the same):
+ * key order (a value equal all the same). A repeated key (`{"a":1,"a":2}`, which `JSON.parse`
+ * reads as `{"a":2}` and another parser may read as `{"a":1}`) is found by counting: when the
+ * body's text has more keys than the parsed value has members, nothing is sliced. Also:
  * - no whitespace outside strings;
  * - strings escape only `"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f` (no `\u`, no `\/`);
  * - numbers as `JSON.stringify` writes them: no exponent, no trailing zero in a fraction, no `-0`,
@@ -16,6 +18,7 @@
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 const COMMA = 0x2c
+const COLON = 0x3a
 const OPEN_ARRAY = 0x5b
 const CLOSE_ARRAY = 0x5d
 const OPEN_OBJECT = 0x7b
@@ -30,9 +33,10 @@ const MAX_DIGITS = 15
 /**
  * The text of each element of `text`, a JSON array that `JSON.parse` accepted, in order;
  * `undefined` for an element that must be serialized instead. `undefined` altogether when `text`
- * is not an array of `count` elements (the caller then serializes every message).
+ * is not an array of `count` elements, or (given `members`, the object members the parsed value
+ * holds at every depth) when its keys are not as many: the caller then serializes every message.
  */
-export function elementTexts(text: string, count: number): Array<string | undefined> | undefined {
+export function elementTexts(text: string, count: number, members?: number): Array<string | undefined> | undefined {
   const end = text.length
   let i = skipSpace(text, 0)
   if (text.charCodeAt(i) !== OPEN_ARRAY) return undefined
@@ -42,6 +46,8 @@ export function elementTexts(text: string, count: number): Array<string | undefi
   let start = i
   let depth = 0
   let compact = true
+  /** Strings followed by a colon: keys, of objects at every depth. */
+  let keys = 0
   // The next backslash at or after where strings are searched (`end` when none), kept until passed:
   // strings are crossed by native searches, and the body is searched for backslashes only once.
   let backslash = -1
@@ -59,6 +65,7 @@ export function elementTexts(text: string, count: number): Array<string | undefi
         if (quote === -1) return undefined
         if (backslash > quote) {
           i = quote + 1
+          if (text.charCodeAt(i) === COLON) keys += 1
           break
         }
         if (!USUAL_ESCAPES.has(text.charCodeAt(backslash + 1))) compact = false
@@ -71,7 +78,7 @@ export function elementTexts(text: string, count: number): Array<string | undefi
       if (depth === 0) {
         // The end of an element: trailing space belongs to the array, not to the element.
         out.push(compact ? text.slice(start, trimEnd(text, start, i)) : undefined)
-        if (c === CLOSE_ARRAY) return out.length === count ? out : undefined
+        if (c === CLOSE_ARRAY) return out.length === count && (members === undefined || keys === members) ? out : undefined
         i = skipSpace(text, i + 1)
         start = i
         compact = true

@@ -60,6 +60,49 @@ describe('over the limit at the boundary', () => {
   })
 })
 
+describe('what JSON.parse reads one way and JSON.stringify writes another', () => {
+  test.for([
+    ['a batch of one merge of 1e400', '[{"merge":{"b":1e400}}]'],
+    ['a single merge of -1e400', '{"merge":{"b":-1e400}}'],
+    ['a set of 1e999 in an array', '{"set":[1,2,1e999]}'],
+    ['a patch value of 1e400', '{"patch":[{"op":"add","path":"/x","value":1e400}]}'],
+  ] as const)('%s is a 400 INVALID_JSON and stores nothing (it would be stored as null, another value)', async ([, body], { app }) => {
+    await createState(app, 'p', { entries: 1 })
+    await append(app, 'p', { set: { a: 1, b: 1 } })
+    const before = await observe(app, 'p')
+    expectError(await post(app, 'p', body), 'INVALID_JSON')
+    expect(await observe(app, 'p')).toEqual(before)
+  })
+
+  test('a PUT /v1/state, a first body and a plain JSON message beyond a double are 400 INVALID_JSON', async ({ app }) => {
+    await createState(app, 'p')
+    expectError(await app.inject({ method: 'PUT', url: '/v1/state/p', payload: '{"a":1e400}' }), 'INVALID_JSON')
+    expectError(
+      await app.inject({ method: 'PUT', url: '/v1/stream/q', headers: { 'content-type': 'application/json', 'stream-kind': 'state' }, payload: '{"merge":{"b":1e400}}' }),
+      'INVALID_JSON',
+    )
+    expect((await app.inject({ method: 'HEAD', url: '/v1/stream/q' })).statusCode).toBe(404)
+    await app.inject({ method: 'PUT', url: '/v1/stream/plain', headers: { 'content-type': 'application/json' } })
+    expectError(await post(app, 'plain', '[1,1e400]'), 'INVALID_JSON')
+    expectError(await post(app, 'plain', '1e400'), 'INVALID_JSON')
+    expect((await app.inject({ url: '/v1/stream/plain?offset=-1' })).body).toBe('[]')
+  })
+
+  test('a key repeated in a batch is stored as JSON.stringify writes it, so the log replays to the state served', async ({ app }) => {
+    await createState(app, 'p', { entries: 100 })
+    expect((await post(app, 'p', '[{"set":{"a":1,"a":2}},{"merge":{"b":{"c":1,"c":3}}}]')).statusCode).toBe(204)
+    // What the log holds has each key once, with the value JSON.parse kept: no parser can read another.
+    const log = (await app.inject({ url: '/v1/stream/p?offset=-1' })).body
+    expect(log).toBe('[{"set":{"a":2},"ts":1700000000000},{"merge":{"b":{"c":3}},"ts":1700000000000}]')
+    const head = (await app.inject({ url: '/v1/state/p' })).json<{ state: Json }>().state
+    expect(head).toEqual({ a: 2, b: { c: 3 } })
+    expect((await app.inject({ url: '/v1/state/p?seq=2' })).json<{ state: Json }>().state).toEqual(head)
+    await app.inject({ method: 'PUT', url: '/v1/stream/plain', headers: { 'content-type': 'application/json' } })
+    expect((await post(app, 'plain', '[{"a":1,"a":2},{"b":1}]')).statusCode).toBe(204)
+    expect((await app.inject({ url: '/v1/stream/plain?offset=-1' })).body).toBe('[{"a":2},{"b":1}]')
+  })
+})
+
 describe('at the limit', () => {
   test('the deepest accepted values are stored, snapshotted, read back and appended to', async ({ app }) => {
     await createState(app, 'p', { entries: 2 })

@@ -1,5 +1,7 @@
 import fc from 'fast-check'
 import { expect, test } from 'vitest'
+import { assertJsonLimits } from '@statestream/common'
+import type { Json } from '@statestream/common'
 import { elementTexts } from '../src/element-text.ts'
 
 test('every slice given is exactly what JSON.stringify writes for that element, compact or pretty input', () => {
@@ -23,7 +25,7 @@ test('compact messages of plain strings, integers, booleans and null are sliced 
   fc.assert(
     fc.property(fc.array(message, { minLength: 1, maxLength: 20 }), (messages) => {
       const text = JSON.stringify(messages)
-      const texts = elementTexts(text, messages.length)
+      const texts = elementTexts(text, messages.length, assertJsonLimits(JSON.parse(text) as Json))
       expect(texts).toEqual(messages.map((m) => JSON.stringify(m)))
     }),
     { numRuns: 300 },
@@ -64,4 +66,16 @@ test('anything but an array of the expected length gives nothing', () => {
   expect(elementTexts('[1,2]', 3)).toBeUndefined()
   expect(elementTexts('[]', 0)).toEqual([])
   expect(elementTexts(' [ ] ', 1)).toBeUndefined()
+})
+
+test('a repeated key, which parsers read differently, leaves every element to JSON.stringify', () => {
+  for (const text of ['[{"a":1,"a":2},{"b":1}]', '[{"b":1},{"set":{"x":{"k":1,"k":2}}}]']) {
+    const parsed = JSON.parse(text) as Json
+    expect(elementTexts(text, 2, assertJsonLimits(parsed))).toBeUndefined()
+  }
+  // Keys are counted at every depth, and a string that merely holds a colon is not a key.
+  const text = '[{"a":{"b":{"c":"d:e"}}},{"f:":"g"}]'
+  const parsed = JSON.parse(text) as Json[]
+  expect(assertJsonLimits(parsed)).toBe(4)
+  expect(elementTexts(text, 2, 4)).toEqual(parsed.map((element) => JSON.stringify(element)))
 })
