@@ -3,7 +3,7 @@
  * code, whoever raised it: our routes, Fastify (routing, body parsing, URLs), or Node's HTTP parser
  * (`clientErrorHandler`). Unknown errors are logged and answered with `INTERNAL` and no detail.
  */
-import { ERROR_STATUS, ErrorCode, StateStreamError, clip } from '@statestream/common'
+import { ERROR_STATUS, ErrorCode, StateStreamError, clip, quote } from '@statestream/common'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -77,6 +77,9 @@ export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
 /** Installs the error handler on `app` (its encapsulation context). */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    // A body refused on its way to a route that does not exist (Fastify parses it first): what is
+    // wrong is the route.
+    if (request.is404) return sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${quote(request.url.split('?')[0] ?? '')}`))
     const wire = toStateStreamError(error)
     if (wire.code === ErrorCode.INTERNAL) request.log.error({ err: error }, 'request failed')
     return sendError(reply, wire)
@@ -108,7 +111,8 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
+      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nCross-Origin-Resource-Policy: cross-origin\r\n' +
+      'Connection: close\r\n\r\n' +
       body,
   )
 }

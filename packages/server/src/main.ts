@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import type { FastifyServerOptions } from 'fastify'
 import { buildApp } from './app.ts'
 import { authFromConfig } from './auth/token-verifier.ts'
-import { AUTH_KEY_FLAGS, ConfigError, readConfig, usage } from './config.ts'
+import { AUTH_KEY_FLAGS, ConfigError, SETTINGS, readConfig, usage } from './config.ts'
 import type { ServerConfig } from './config.ts'
 import { REQUEST_LOG_FIELDS } from './request-log.ts'
 import { PostgresStoreError } from './postgres/pg-engine.ts'
@@ -33,6 +33,15 @@ function failing(program: string): (message: string, code?: 1 | 2) => never {
 function blame(config: ServerConfig, flag: string, message: string): string {
   const given = config.sources[flag]
   return given === undefined ? message : `${given}: ${message}`
+}
+
+/** `message` with the app's option names (`idleTimeoutMs`) written as the user gave them (`--idle-timeout-ms`, or its variable). */
+function asGiven(config: ServerConfig, message: string): string {
+  return message.replace(/\b[a-z]+(?:[A-Z][a-z]*)+\b/g, (option) => {
+    const flag = option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
+    if (!SETTINGS.some((row) => row.flag === flag)) return option
+    return config.sources[flag] ?? `--${flag}`
+  })
 }
 
 function version(): string {
@@ -101,6 +110,8 @@ export async function runServer(
   } catch (error) {
     if (error instanceof StoreFileError) fail(blame(config, 'db', error.message))
     if (error instanceof PostgresStoreError) fail(blame(config, 'store', error.message))
+    // Settings valid alone that the app refuses together (an idle timeout no longer than the heartbeat).
+    if (error instanceof RangeError) fail(asGiven(config, error.message))
     fail(`could not start: ${(error as Error).message}`, 1)
   }
 

@@ -220,6 +220,11 @@ describe('unknown streams', () => {
   test('an unknown route is a 404 NOT_FOUND in the wire format', async ({ app }) => {
     expectError(await app.inject({ url: '/v2/stream/x' }), 'NOT_FOUND')
     expectError(await app.inject({ method: 'PATCH', url: '/v1/stream/keep' }), 'NOT_FOUND')
+    // With a body its content type would have refused: still the route that is wrong.
+    const json = { 'content-type': 'application/json' }
+    expectError(await app.inject({ method: 'PUT', url: '/nothing', headers: json }), 'NOT_FOUND')
+    expectError(await app.inject({ method: 'POST', url: '/nothing', headers: json, payload: '{' }), 'NOT_FOUND')
+    expectError(await app.inject({ method: 'PUT', url: '/v1/', headers: json }), 'NOT_FOUND')
   })
 })
 

@@ -73,6 +73,8 @@ const BAD: BadCase[] = [
   { name: 'PostgreSQL settings without a database, from the environment', env: () => ({ STATESTREAM_PG_SCHEMA: 'tenant', STATESTREAM_PG_POOL_SIZE: '4' }), line: /: STATESTREAM_PG_SCHEMA and STATESTREAM_PG_POOL_SIZE apply only to a PostgreSQL store: set STATESTREAM_STORE to a postgres:\/\/ URL too$/ },
   { name: 'an SQLite setting with a database', args: () => ['--store', PG_URL, '--durability', 'full'], line: /: --durability applies only to an SQLite store, not with --store \(PostgreSQL's own settings, such as synchronous_commit, decide its durability\)$/ },
   { name: 'SQLite settings with a database, from the environment', env: () => ({ STATESTREAM_DB: '', STATESTREAM_STORE: PG_URL, STATESTREAM_DURABILITY: 'full', STATESTREAM_CHECKPOINT_MS: '0' }), line: /: STATESTREAM_DURABILITY and STATESTREAM_CHECKPOINT_MS apply only to an SQLite store, not with STATESTREAM_STORE/ },
+  { name: 'an idle timeout no longer than the heartbeat', args: (tmp) => ['--db', join(tmp, 'x.db'), '--idle-timeout-ms', '100'], line: /: --idle-timeout-ms \(100\) must be longer than --heartbeat-ms \(15000\), or live connections are cut while idle$/ },
+  { name: 'a headers timeout longer than the request timeout, from the environment', env: (tmp) => ({ STATESTREAM_DB: join(tmp, 'x.db'), STATESTREAM_HEADERS_TIMEOUT_MS: '30000', STATESTREAM_REQUEST_TIMEOUT_MS: '20000' }), line: /: STATESTREAM_HEADERS_TIMEOUT_MS \(30000\) must not be longer than STATESTREAM_REQUEST_TIMEOUT_MS \(20000\)$/ },
   { name: 'an address that is not local', args: (tmp) => ['--db', join(tmp, 'x.db'), '--host', '192.0.2.1'], line: /: --host: cannot listen on 192\.0\.2\.1:0: no such local address$/ },
 ]
 
