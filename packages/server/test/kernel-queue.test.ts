@@ -167,3 +167,37 @@ test.skipIf(!queues.available)('reads come on request, call every watcher back, 
   expect(spaced.intervalMs).toBeGreaterThanOrEqual(300)
   unwatch()
 })
+
+test.skipIf(!queues.available)('a peer that kept up is credited with its pace, but with no more than a receive buffer, however late the next read', async () => {
+  const cap = 64 * 1024
+  const capped = new KernelQueues(0, cap)
+  const server = createServer()
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+  const peer = connect((server.address() as { port: number }).port, '127.0.0.1')
+  sockets.push(peer)
+  let received = 0
+  peer.on('data', (data: Buffer) => void (received += data.length))
+  const socket = await accepted
+  sockets.push(socket)
+  const unwatch = capped.watch(socket)
+  const chunk = Buffer.alloc(64 * 1024, 120)
+  // The peer keeps up while two reads of the tables see it: it has a pace.
+  for (let round = 1; round <= 2; round++) {
+    for (let i = 0; i < 16; i++) socket.write(chunk)
+    while (received < round * 16 * chunk.length) await new Promise((resolve) => setTimeout(resolve, 5))
+    await capped.refresh()
+  }
+  // It stops reading, and the kernel takes megabytes more; no read of the tables follows.
+  peer.pause()
+  const handed = (): number => socket.bytesWritten - socket.writableLength + inKernelOfWrite(socket)
+  const before = handed()
+  for (let i = 0; i < 128; i++) socket.write(chunk)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const since = handed() - before
+  expect(since).toBeGreaterThan(1024 * 1024)
+  // Credited at its pace for 300 ms it would count as holding nothing; it is credited a receive buffer at most.
+  expect(capped.queued(socket)).toBeGreaterThanOrEqual(since - cap)
+  unwatch()
+})

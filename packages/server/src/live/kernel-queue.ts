@@ -21,12 +21,14 @@
  * plus everything handed to the kernel since, less — if the peer kept up, nothing being held for
  * it — what it acknowledged per ms between the last two reads times the ms since. For a peer that
  * was behind at the last read that is an upper bound, so an owner that never lets it pass a
- * budget keeps the kernel's share within the budget; one that stops reading only now is seen at
- * the next read, having taken at most what it took in an interval. A peer that keeps up is
- * credited with its pace, so it is not held to the pace of the reads. Where the tables do not
- * exist, the kernel's share counts as 0.
+ * budget keeps the kernel's share within the budget. A peer that keeps up is credited with its
+ * pace, so it is not held to the pace of the reads, but with no more than a receive buffer
+ * (`creditCap`) in all: one that stops reading only now has acknowledged no more than its receive
+ * buffer took since, however long the next read is in coming (a busy machine delays them), so the
+ * kernel's share stays within the budget and one receive buffer. Where the tables do not exist,
+ * the kernel's share counts as 0.
  */
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 
@@ -43,6 +45,16 @@ const READ_COST_FACTOR = 4
 export const IN_FLIGHT_MS = 200
 
 const TABLES = ['/proc/net/tcp', '/proc/net/tcp6']
+
+/** The receive buffer a peer starts with: Linux's `tcp_rmem` default, else 128 KiB. */
+function defaultReceiveBuffer(): number {
+  try {
+    const value = Number(readFileSync('/proc/sys/net/ipv4/tcp_rmem', 'latin1').trim().split(/\s+/)[1])
+    return Number.isSafeInteger(value) && value > 0 ? value : 131_072
+  } catch {
+    return 131_072
+  }
+}
 
 interface Watched {
   /** `tx_queue` at the last read. */
@@ -76,9 +88,12 @@ export class KernelQueues {
   #available = TABLES.some((table) => readable(table))
   /** Completed reads that updated the watched sockets' figures. */
   #reads = 0
+  /** The most a peer that kept up is credited with between two reads (bytes): a receive buffer. */
+  readonly creditCap: number
 
-  constructor(minIntervalMs = KERNEL_QUEUE_INTERVAL_MS) {
+  constructor(minIntervalMs = KERNEL_QUEUE_INTERVAL_MS, creditCap = defaultReceiveBuffer()) {
     this.#minIntervalMs = minIntervalMs
+    this.creditCap = creditCap
   }
 
   /** How many reads have updated the watched sockets' figures so far: an estimate taken before the last one is stale. */
@@ -115,7 +130,7 @@ export class KernelQueues {
   queued(socket: Socket): number {
     const watched = this.#watched.get(socket)
     if (watched === undefined) return 0
-    const credit = watched.pace * (performance.now() - watched.readAt)
+    const credit = Math.min(this.creditCap, watched.pace * (performance.now() - watched.readAt))
     return Math.max(0, watched.queued + Math.max(0, handedToKernel(socket) - watched.handed) - credit)
   }
 
