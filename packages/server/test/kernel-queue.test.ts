@@ -114,7 +114,8 @@ test.skipIf(!queues.available)('IPv6 sockets are found too', async () => {
   unwatch()
 })
 
-test.skipIf(!queues.available)('a socket whose peer reads has nothing left in the kernel once read', async () => {
+/** A server-side socket whose peer (on 127.0.0.1) reads everything; `receivedAll(n)` resolves once it has read `n` bytes. */
+async function reading(): Promise<{ socket: Socket; peer: Socket; receivedAll: (bytes: number) => Promise<void> }> {
   const server = createServer()
   servers.push(server)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -130,6 +131,11 @@ test.skipIf(!queues.available)('a socket whose peer reads has nothing left in th
   const receivedAll = (bytes: number) => new Promise<void>((resolve) => (received >= bytes ? resolve() : waiters.push({ bytes, resolve })))
   const socket = await accepted
   sockets.push(socket)
+  return { socket, peer, receivedAll }
+}
+
+test.skipIf(!queues.available)('a socket whose peer reads has nothing left in the kernel once read', async () => {
+  const { socket, receivedAll } = await reading()
   const unwatch = queues.watch(socket)
   socket.write(Buffer.alloc(1024 * 1024, 1))
   await receivedAll(1024 * 1024)
@@ -171,22 +177,13 @@ test.skipIf(!queues.available)('reads come on request, call every watcher back, 
 test.skipIf(!queues.available)('a peer that kept up is credited with its pace, but with no more than a receive buffer, however late the next read', async () => {
   const cap = 64 * 1024
   const capped = new KernelQueues(0, cap)
-  const server = createServer()
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
-  const peer = connect((server.address() as { port: number }).port, '127.0.0.1')
-  sockets.push(peer)
-  let received = 0
-  peer.on('data', (data: Buffer) => void (received += data.length))
-  const socket = await accepted
-  sockets.push(socket)
+  const { socket, peer, receivedAll } = await reading()
   const unwatch = capped.watch(socket)
   const chunk = Buffer.alloc(64 * 1024, 120)
   // The peer keeps up while two reads of the tables see it: it has a pace.
   for (let round = 1; round <= 2; round++) {
     for (let i = 0; i < 16; i++) socket.write(chunk)
-    while (received < round * 16 * chunk.length) await new Promise((resolve) => setTimeout(resolve, 5))
+    await receivedAll(round * 16 * chunk.length)
     await capped.refresh()
   }
   // It stops reading, and the kernel takes megabytes more; no read of the tables follows.
