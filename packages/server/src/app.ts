@@ -45,8 +45,11 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     logController: new LogController({ disableRequestLogging: true }),
     // Stream names may be 512 bytes; they arrive as one wildcard parameter.
     routerOptions: { maxParamLength: 2048 },
-    // Live responses are long-lived: close them (and idle keep-alives) when the app closes.
-    forceCloseConnections: true,
+    // Closing ends live responses itself (preClose), Node's close() closes the connections that
+    // are idle, and every answer given while closing closes its own (below). A connection whose
+    // request is under way is never cut: its write would be stored and its writer never told, and
+    // told to retry elsewhere.
+    forceCloseConnections: false,
     // Requests that arrive while closing get SHUTTING_DOWN from the hook below, not Fastify's body.
     return503OnClosing: false,
     clientErrorHandler,
@@ -59,6 +62,12 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
+  })
+  // What is answered while closing is its connection's last answer: Node's close() waits for
+  // every connection, and one kept alive would otherwise stay open after it.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
   })
   app.addHook('onRequest', async (request) => {
     if (closing) throw new StateStreamError(ErrorCode.SHUTTING_DOWN, 'the server is shutting down; retry on another server or later')
