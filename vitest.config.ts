@@ -32,6 +32,7 @@ const STORAGE_TESTS = [
   'test/live-multi.test.ts',
   'test/live-state.test.ts',
   'test/live-stream.test.ts',
+  'test/shutdown.test.ts',
   'test/client-control.test.ts',
   'test/client-faults.test.ts',
   'test/client-history.test.ts',

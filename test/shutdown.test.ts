@@ -10,14 +10,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '@statestream/server'
 import { Pool } from 'undici'
-import { expect, test } from 'vitest'
+import { expect } from 'vitest'
 import { serveCounted } from './support/count-requests.ts'
+import { engineTest as test } from './support/engine-test.ts'
 import type { Gate } from './support/count-requests.ts'
 import { SseReader } from './support/sse.ts'
 
 const WRITES = 8
 
-test('writes under way when the server closes are answered, and stored exactly as answered; live readers are told', async () => {
+test('writes under way when the server closes are answered, and stored exactly as answered; live readers are told', async ({ onEngine }) => {
   const file = join(mkdtempSync(join(tmpdir(), 'statestream-shutdown-')), 'db.sqlite')
   let held = 0
   let release: () => void = () => undefined
@@ -29,7 +30,8 @@ test('writes under way when the server closes are answered, and stored exactly a
     await released
     return undefined
   }
-  const server = await serveCounted({ file }, gate)
+  // On PostgreSQL the file names the schema, so the store can be opened again below.
+  const server = await serveCounted(onEngine({ file }), gate)
   const created = await fetch(`${server.url}/v1/stream/closing/w`, { method: 'PUT', headers: { 'content-type': 'application/json', 'stream-kind': 'state' } })
   expect(created.status).toBe(201)
   const reader = await SseReader.open(`${server.url}/v1/live/closing/w`)
@@ -60,7 +62,7 @@ test('writes under way when the server closes are answered, and stored exactly a
   const error = await reader.waitFor((event) => event.event === 'error')
   expect(JSON.parse(error.data).error.code).toBe('SHUTTING_DOWN')
   // What is stored is what was acknowledged: all of it, once.
-  const again = await buildApp({ file, inspector: false })
+  const again = await buildApp({ ...onEngine({ file }), inspector: false })
   try {
     const state = (await again.inject({ url: '/v1/state/closing/w' })).json<{ seq: number; state: Record<string, number> }>()
     expect(state.seq).toBe(WRITES)
