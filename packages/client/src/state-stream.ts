@@ -262,17 +262,12 @@ export class StateStream<S = Json> {
 }
 
 /**
- * `start()`'s promise, or a rejection with the signal's reason as soon as it aborts (at once,
- * without starting, when it already has). The work behind the promise goes on (others may share
- * it); only this caller stops waiting.
- */
-/**
  * A time of history is ms since the epoch: a non-negative integer, as the server takes it. Checked
  * before anything held is looked at, so that a bad one (a `NaN` from a failed `Date.parse`) is
  * refused whatever the client holds, never answered with some state.
  */
 export function assertTime(what: string, value: unknown): void {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return
+  if (isCount(value)) return
   throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"${what}" must be a non-negative integer (ms since the epoch), got ${describe(value)}`)
 }
 
@@ -283,14 +278,24 @@ function assertWindowPoint(point: unknown): void {
     if (given.at !== 'now') assertTime('at', given.at)
     return
   }
-  if (typeof given.seq === 'number' && Number.isSafeInteger(given.seq) && given.seq >= 0) return
+  if (isCount(given.seq)) return
   throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `a point is { at } or { seq }, seq a non-negative integer; got ${'seq' in given ? describe(given.seq) : 'neither'}`)
+}
+
+/** A non-negative integer, as the server's query parameters take them. */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value.slice(0, 32)) : String(value)
 }
 
+/**
+ * `start()`'s promise, or a rejection with the signal's reason as soon as it aborts (at once,
+ * without starting, when it already has). The work behind the promise goes on (others may share
+ * it); only this caller stops waiting.
+ */
 function abortable<T>(signal: AbortSignal | undefined, start: () => Promise<T>): Promise<T> {
   if (signal === undefined) return start()
   if (signal.aborted) return Promise.reject(signal.reason)

@@ -7,11 +7,11 @@
  * refusals included: malformed requests (`clientErrorHandler`), bad URLs (`frameworkErrors`),
  * unknown routes, a request without `Host`, and requests that arrive while it shuts down.
  */
-import { ErrorCode, ROUTES, StateStreamError, quote } from '@statestream/common'
+import { ErrorCode, ROUTES, StateStreamError } from '@statestream/common'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Registry, collectDefaultMetrics } from 'prom-client'
-import { clientErrorHandler, installErrorHandler, installSecurityHeaders, sendError } from './http-errors.ts'
+import { clientErrorHandler, installErrorHandler, installSecurityHeaders, noRoute, sendError } from './http-errors.ts'
 import { inspectorRoutes } from './inspector-routes.ts'
 import type { InspectorOptions } from './inspector-routes.ts'
 import { statestream } from './plugin.ts'
@@ -81,7 +81,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   // Every answer, the probes, the inspector and 404s included (the plugin's routes set them too).
   installSecurityHeaders(app)
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${quote(request.url.split('?')[0] ?? '')}`)),
+    sendError(reply, noRoute(request)),
   )
 
   // The app owns the store (unless given one), so that /ready can ask it.

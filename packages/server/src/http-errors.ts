@@ -79,11 +79,16 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     // A body refused on its way to a route that does not exist (Fastify parses it first): what is
     // wrong is the route.
-    if (request.is404) return sendError(reply, new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${quote(request.url.split('?')[0] ?? '')}`))
+    if (request.is404) return sendError(reply, noRoute(request))
     const wire = toStateStreamError(error)
     if (wire.code === ErrorCode.INTERNAL) request.log.error({ err: error }, 'request failed')
     return sendError(reply, wire)
   })
+}
+
+/** `NOT_FOUND` for a request no route takes, naming its method and path (not its query). */
+export function noRoute(request: FastifyRequest): StateStreamError {
+  return new StateStreamError(ErrorCode.NOT_FOUND, `no route ${request.method} ${quote(request.url.split('?')[0] ?? '')}`)
 }
 
 /**

@@ -27,9 +27,8 @@ export class SingleCodec implements TailCodec {
   readonly #emit: HeadSink
   /** Seq of the last head emitted; `undefined` before the first. */
   #emitted: number | undefined
+  /** Whether the last request resumed, naming the held window: a refusal of it means another history. */
   #resumed = false
-  /** Whether the last request named the held window, so that a refusal of it means another history. */
-  #checked = false
   #tailing = false
 
   constructor(name: string, store: WindowStore, transport: Transport, emit: HeadSink) {
@@ -46,14 +45,13 @@ export class SingleCodec implements TailCodec {
    */
   async prepare(): Promise<void> {
     // A failure from here on is not a refusal of the held window.
-    this.#checked = false
+    this.#resumed = false
     if (this.#emitted === undefined) return this.#store.catchUp()
   }
 
   request(): { path: string } {
     const open = this.#store.index.open
     this.#resumed = open !== undefined
-    this.#checked = this.#resumed
     if (open === undefined) return { path: `${ROUTES.live}${this.label}` }
     const { seq, ts } = open.model.start
     return { path: `${ROUTES.live}${this.label}?${QUERY.after}=${headOf(open).seq}&${QUERY.window}=${seq}.${ts}` }
@@ -120,7 +118,7 @@ export class SingleCodec implements TailCodec {
     this.#store.clear()
     // The server refused the held window (the answer's 410, not an in-band end): the name is
     // another stream's now, to be read afresh. Emitted again from its head, as current.
-    if (!this.#checked || (err as { status?: unknown }).status !== 410) return false
+    if (!this.#resumed || (err as { status?: unknown }).status !== 410) return false
     this.#emitted = undefined
     return true
   }
