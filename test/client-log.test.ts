@@ -79,4 +79,19 @@ describe('client.log', () => {
       await client.close()
     }
   })
+  liveTest('a state handle\'s append to a plain JSON stream is refused, and the log handle\'s is stored', async ({ serve }) => {
+    const { url } = await serve()
+    const client = new StateStreamClient({ baseUrl: url })
+    try {
+      const log = client.log('raw/json')
+      await log.create({ contentType: 'application/json' })
+      await expect(client.stream('raw/json').append({ merge: { a: 1 } })).rejects.toMatchObject({ code: 'NOT_A_STATE_STREAM', status: 409 })
+      const messages = async () => JSON.parse(new TextDecoder().decode((await log.read(0)).body))
+      expect(await messages()).toEqual([])
+      expect(await log.append(JSON.stringify({ merge: { a: 1 } }))).toEqual({ seq: 1 })
+      expect(await messages()).toEqual([{ merge: { a: 1 } }])
+    } finally {
+      await client.close()
+    }
+  })
 })

@@ -8,7 +8,7 @@
  * that the server refused is not counted (its seq is reused); one whose fate stayed unknown after
  * every retry closes the epoch, so the next request starts a new one and cannot be mistaken for it.
  */
-import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, StateStreamError } from '@statestream/common'
+import { ErrorCode, HEADERS, JSON_CONTENT_TYPE, ROUTES, STATE_KIND, StateStreamError } from '@statestream/common'
 import type { Message } from '@statestream/common'
 import { classify } from './core/backoff.ts'
 import type { BackoffOptions } from './core/backoff.ts'
@@ -81,6 +81,8 @@ export class IdempotentProducer {
       [HEADERS.producerId]: this.#id,
       [HEADERS.producerEpoch]: String(this.#epoch),
       [HEADERS.producerSeq]: String(this.#seq),
+      // Mutations: the server refuses them unless the stream is a state stream.
+      [HEADERS.streamKind]: STATE_KIND,
       ...(streamSeq !== undefined && { [HEADERS.streamSeq]: streamSeq }),
     }
     const path = `${ROUTES.stream}${this.#name}`

@@ -96,6 +96,8 @@ export interface AppendRequest {
   producer?: Producer
   /** Close the stream with this append (`Stream-Closed: true`). */
   closed?: boolean
+  /** The writer expects a state stream (`Stream-Kind: state`): any other is refused. */
+  kind?: 'state'
 }
 
 /** The outcome of an append. */

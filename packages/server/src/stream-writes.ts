@@ -84,7 +84,8 @@ export class StreamWrites {
    * retry of one it stored and a repeated close, which succeed as duplicates.
    */
   append(request: AppendRequest): JobOutcome<AppendResult> {
-    const record = liveRecord(this.#lookup, request.name)
+    // A writer of mutations checks the kind first: on a plain stream they would be stored as data.
+    const record = request.kind === 'state' ? stateRecord(this.#lookup, request.name) : liveRecord(this.#lookup, request.name)
     const producer = request.producer
     const closeOnly = request.closed === true && request.body.length === 0
     const done = (status: AppendResult['status'], echo?: { epoch: number; seq: number }): JobOutcome<AppendResult> => ({

@@ -222,3 +222,29 @@ test('batches of every size are stored whole and in order, whatever statements c
   expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
   expect(entries.map((e) => e.m)).toEqual(Array.from({ length: n }, (_, i) => ({ merge: { [`k${i % 7}`]: i } })))
 })
+
+describe('Stream-Kind: state on an append', () => {
+  const asState = (name: string, body: Json, kind = 'state') =>
+    ({ method: 'POST', url: `/v1/stream/${name}`, headers: { 'content-type': 'application/json', 'stream-kind': kind }, payload: JSON.stringify(body) }) as const
+
+  test('a state stream takes it as any append', async ({ app }) => {
+    await createState(app, 's')
+    expect((await app.inject(asState('s', { merge: { a: 1 } }))).statusCode).toBe(204)
+    expect(await stateAt(app, 's', 'seq=1')).toMatchObject({ state: { a: 1 } })
+  })
+
+  test('a plain JSON stream refuses it and stores nothing, and takes the same body without it', async ({ app }) => {
+    await app.inject({ method: 'PUT', url: '/v1/stream/plain', headers: { 'content-type': 'application/json' } })
+    expectError(await app.inject(asState('plain', { merge: { a: 1 } })), 'NOT_A_STATE_STREAM')
+    expect((await app.inject({ url: '/v1/stream/plain?offset=-1' })).body).toBe('[]')
+    expect((await post(app, 'plain', { merge: { a: 1 } })).statusCode).toBe(204)
+    expect((await app.inject({ url: '/v1/stream/plain?offset=-1' })).json()).toEqual([{ merge: { a: 1 } }])
+  })
+
+  test('any other kind is a bad parameter, and a missing stream is still not found', async ({ app }) => {
+    await createState(app, 's')
+    expectError(await app.inject(asState('s', { merge: { a: 1 } }, 'plain')), 'INVALID_PARAMETER')
+    expect(await headSeq(app, 's')).toBe(0)
+    expectError(await app.inject(asState('nope', { merge: { a: 1 } })), 'STREAM_NOT_FOUND')
+  })
+})

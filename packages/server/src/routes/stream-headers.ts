@@ -13,10 +13,7 @@ const STRICT_INT = /^(0|[1-9]\d*)$/
 /** The create request a `PUT` of stream `name` makes. */
 export function createRequest(request: FastifyRequest, name: string): CreateStream {
   const headers = request.headers
-  const kind = headerValue(headers[HEADERS.streamKind])
-  if (kind !== undefined && kind !== STATE_KIND) {
-    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Kind must be "${STATE_KIND}" when given`)
-  }
+  const kind = kindHeader(request)
   const ttl = headerValue(headers[HEADERS.streamTtl])
   const expires = headerValue(headers[HEADERS.streamExpiresAt])
   if (ttl !== undefined && expires !== undefined) {
@@ -50,6 +47,15 @@ export function createRequest(request: FastifyRequest, name: string): CreateStre
     ...(closedHeader(request) && { closed: true }),
     ...(fork !== undefined && { fork }),
   }
+}
+
+/** `Stream-Kind`, which names the one kind a request may ask for (`state`), when given. */
+export function kindHeader(request: FastifyRequest): typeof STATE_KIND | undefined {
+  const kind = headerValue(request.headers[HEADERS.streamKind])
+  if (kind !== undefined && kind !== STATE_KIND) {
+    throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `Stream-Kind must be "${STATE_KIND}" when given`)
+  }
+  return kind
 }
 
 /**

@@ -24,7 +24,7 @@ import { single, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StreamInfo } from '../stream-types.ts'
 import { notModified } from './not-modified.ts'
-import { closedHeader, createRequest, headerValue, producerHeaders } from './stream-headers.ts'
+import { closedHeader, createRequest, headerValue, kindHeader, producerHeaders } from './stream-headers.ts'
 
 /** Options of the log routes. */
 export interface StreamRoutesOptions {
@@ -65,6 +65,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     if (body.length > 0 && contentType === undefined) throw new StateStreamError(ErrorCode.BAD_REQUEST, 'an append needs a Content-Type')
     const producer = producerHeaders(request)
     const streamSeq = headerValue(request.headers[HEADERS.streamSeq])
+    const kind = kindHeader(request)
     const result = await store.append({
       name,
       body,
@@ -72,6 +73,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
       ...(streamSeq !== undefined && { streamSeq }),
       ...(producer !== undefined && { producer }),
       ...(closed && { closed }),
+      ...(kind !== undefined && { kind }),
     })
     reply.header(HEADERS.streamNextOffset, encodeOffset(result.headSeq))
     if (result.closed) reply.header(HEADERS.streamClosed, 'true')
