@@ -12,8 +12,14 @@
  *
  * The test server trades durability for speed (`fsync=off`): no test crashes PostgreSQL itself,
  * only the statestream processes in front of it. The benchmarks run their own, durable server.
+ *
+ * It also takes TLS connections, with a self-signed certificate made by `openssl` for the run, so
+ * that `sslmode` URLs are tested against a real server (`pgTls`); connections that do not ask for
+ * TLS, as every other test's, are plain.
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +29,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A `postgres://` URL of the test server's maintenance database, for a role that may create databases. */
     pgUrl: string
+    /** The test server takes TLS connections (with a self-signed certificate for `localhost`). */
+    pgTls: boolean
   }
 }
 
@@ -33,12 +41,14 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   const given = process.env[TEST_PG_URL_ENV]
   if (given !== undefined && given !== '') {
     project.provide('pgUrl', given)
+    project.provide('pgTls', false)
     return undefined
   }
   const EmbeddedPostgres = await embeddedPostgres()
   const user = 'statestream'
   const password = randomBytes(12).toString('hex')
   const port = await freePort()
+  const tls = selfSignedCertificate()
   const server = new EmbeddedPostgres({
     // Directly under the temporary directory: the server's user must be able to reach it.
     databaseDir: join(tmpdir(), `statestream-test-pg-${randomBytes(6).toString('hex')}`),
@@ -53,14 +63,44 @@ export default async function setup(project: TestProject): Promise<(() => Promis
       '-c', 'synchronous_commit=off',
       '-c', 'full_page_writes=off',
       '-c', 'max_connections=300',
+      ...(tls === undefined ? [] : ['-c', 'ssl=on', '-c', `ssl_cert_file=${tls.cert}`, '-c', `ssl_key_file=${tls.key}`]),
     ],
     onLog: () => {},
     onError: (error: unknown) => process.stderr.write(`postgres: ${String(error)}\n`),
   })
   await server.initialise()
+  // PostgreSQL reads its key only if the key is its own user's and private to it.
+  if (tls !== undefined && process.getuid?.() === 0) {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }))
+    tls.own(id('-u'), id('-g'))
+  }
   await server.start()
   project.provide('pgUrl', `postgres://${user}:${password}@127.0.0.1:${port}/postgres`)
-  return () => server.stop()
+  project.provide('pgTls', tls !== undefined)
+  return async () => {
+    await server.stop()
+    if (tls !== undefined) rmSync(tls.dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * A self-signed certificate for `localhost` and its key, made by `openssl`; undefined when there
+ * is no `openssl` (the server then takes plain connections only, and the TLS tests are skipped).
+ */
+function selfSignedCertificate(): { dir: string; cert: string; key: string; own: (uid: number, gid: number) => void } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'statestream-test-pg-tls-'))
+  const cert = join(dir, 'server.crt')
+  const key = join(dir, 'server.key')
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  } catch {
+    rmSync(dir, { recursive: true, force: true })
+    return undefined
+  }
+  chmodSync(dir, 0o755)
+  chmodSync(cert, 0o644)
+  chmodSync(key, 0o600)
+  return { dir, cert, key, own: (uid, gid) => chownSync(key, uid, gid) }
 }
 
 /**

@@ -75,6 +75,8 @@ const BAD: BadCase[] = [
   { name: 'SQLite settings with a database, from the environment', env: () => ({ STATESTREAM_DB: '', STATESTREAM_STORE: PG_URL, STATESTREAM_DURABILITY: 'full', STATESTREAM_CHECKPOINT_MS: '0' }), line: /: STATESTREAM_DURABILITY and STATESTREAM_CHECKPOINT_MS apply only to an SQLite store, not with STATESTREAM_STORE/ },
   { name: 'an idle timeout no longer than the heartbeat', args: (tmp) => ['--db', join(tmp, 'x.db'), '--idle-timeout-ms', '100'], line: /: --idle-timeout-ms \(100\) must be longer than --heartbeat-ms \(15000\), or live connections are cut while idle$/ },
   { name: 'a headers timeout longer than the request timeout, from the environment', env: (tmp) => ({ STATESTREAM_DB: join(tmp, 'x.db'), STATESTREAM_HEADERS_TIMEOUT_MS: '30000', STATESTREAM_REQUEST_TIMEOUT_MS: '20000' }), line: /: STATESTREAM_HEADERS_TIMEOUT_MS \(30000\) must not be longer than STATESTREAM_REQUEST_TIMEOUT_MS \(20000\)$/ },
+  // Tried, and refused by the network: one line still, with no warning of the pg library's.
+  { name: 'an unreachable PostgreSQL database, with an sslmode', env: () => ({ STATESTREAM_DB: '', STATESTREAM_STORE: `${PG_URL}?sslmode=require` }), line: /: STATESTREAM_STORE: cannot open the PostgreSQL store at postgres:\/\/statestream@127\.0\.0\.1:1\/streams\?sslmode=require \(schema public\): connect ECONNREFUSED/ },
   { name: 'an address that is not local', args: (tmp) => ['--db', join(tmp, 'x.db'), '--host', '192.0.2.1'], line: /: --host: cannot listen on 192\.0\.2\.1:0: no such local address$/ },
 ]
 

@@ -32,7 +32,7 @@ const KEEPALIVE_DELAY_MS = 10_000
 /** The configuration of every client of the store. */
 export function clientConfig(options: Required<PostgresOptions>): pg.ClientConfig {
   return {
-    connectionString: options.url,
+    connectionString: libpqSslModes(options.url),
     // Every statement names its tables unqualified: the schema is the connection's search_path.
     options: `-c search_path=${options.schema}`,
     types: {
@@ -50,6 +50,21 @@ export function clientConfig(options: Required<PostgresOptions>): pg.ClientConfi
     // waiting for TCP keep-alive to give up (about 11 minutes); the client is then discarded.
     query_timeout: options.queryTimeoutMs,
   }
+}
+
+/**
+ * `url` with its `sslmode` meaning what it means to libpq, and so to `psql` with the same URL
+ * (PostgreSQL's "SSL Support" chapter): `require` encrypts without checking the certificate,
+ * `verify-ca` checks its chain, `verify-full` its host name too. The `pg` library otherwise takes
+ * `prefer`, `require` and `verify-ca` for `verify-full`, with a many-line warning at every start
+ * that it will stop doing so. A URL that says `uselibpqcompat` itself is left as it is.
+ */
+export function libpqSslModes(url: string): string {
+  const query = new URL(url).searchParams
+  if (!query.has('sslmode') || query.has('uselibpqcompat')) return url
+  const hash = url.indexOf('#')
+  const [base, fragment] = hash === -1 ? [url, ''] : [url.slice(0, hash), url.slice(hash)]
+  return `${base}${base.includes('?') ? '&' : '?'}uselibpqcompat=true${fragment}`
 }
 
 /** A client checked out of the pool, listened to for connection errors until it is given back. */
