@@ -94,4 +94,20 @@ describe('client.log', () => {
       await client.close()
     }
   })
+  liveTest('read() with a limit takes a bytes stream message by message, and refuses a limit below 1', async ({ serve }) => {
+    const { url } = await serve()
+    const client = new StateStreamClient({ baseUrl: url })
+    try {
+      const log = client.log('raw/small')
+      await log.create({ contentType: 'application/octet-stream' })
+      for (const bytes of [[1], [2, 2], [3, 3, 3]]) await log.append(new Uint8Array(bytes))
+      expect((await log.read(0)).body).toEqual(new Uint8Array([1, 2, 2, 3, 3, 3]))
+      expect(await log.read(0, { limit: 1 })).toEqual({ body: new Uint8Array([1]), next: 1, upToDate: false, closed: false })
+      expect(await log.read(1, { limit: 2 })).toEqual({ body: new Uint8Array([2, 2, 3, 3, 3]), next: 3, upToDate: true, closed: false })
+      for (const limit of [0, 1.5, Number.NaN]) await expect(log.read(0, { limit })).rejects.toMatchObject({ code: 'INVALID_PARAMETER' })
+    } finally {
+      await client.close()
+    }
+  })
+
 })

@@ -4,7 +4,7 @@
  * kind (the CLI's `export` and `import`) read and write plain streams through it; state streams
  * have `client.stream(name)`, with windows, history and a live cursor.
  */
-import { HEADERS, QUERY, ROUTES, assertStreamName, decodeOffset, encodeOffset } from '@statestream/common'
+import { ErrorCode, HEADERS, QUERY, ROUTES, StateStreamError, assertStreamName, decodeOffset, encodeOffset } from '@statestream/common'
 import type { BackoffOptions } from './core/backoff.ts'
 import { retrying } from './io/retry.ts'
 import { flatten } from './io/transport.ts'
@@ -33,6 +33,12 @@ export interface LogChunk {
   upToDate: boolean
   /** True when the body reaches the head of a closed stream: nothing more will come. */
   closed: boolean
+}
+
+/** Options of `LogStream.read()`. */
+export interface LogReadOptions extends CallOptions {
+  /** At most this many messages (at least 1). */
+  limit?: number
 }
 
 /** Options of `LogStream.append()`. */
@@ -80,9 +86,16 @@ export class LogStream {
     return readStreamInfo((path, init) => this.#request(() => this.#transport.json(path, init), init?.signal), this.name, options.signal)
   }
 
-  /** The messages after entry `after` (0: from the start), as much as the server sends in one answer. */
-  async read(after: number, options: CallOptions = {}): Promise<LogChunk> {
-    const path = `${this.#path}?${QUERY.offset}=${encodeOffset(after)}`
+  /**
+   * The messages after entry `after` (0: from the start), as much as the server sends in one
+   * answer, and at most `limit` of them (a statestream server's extension: with `limit: 1`, a
+   * bytes stream's messages come one by one instead of run together).
+   */
+  async read(after: number, options: LogReadOptions = {}): Promise<LogChunk> {
+    if (options.limit !== undefined && !(Number.isSafeInteger(options.limit) && options.limit >= 1)) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, `"limit" must be a whole number of at least 1, got ${String(options.limit)}`)
+    }
+    const path = `${this.#path}?${QUERY.offset}=${encodeOffset(after)}${options.limit === undefined ? '' : `&${QUERY.limit}=${options.limit}`}`
     const signal = options.signal
     return this.#request(async () => {
       const response = await this.#transport.send(path, { ...(signal !== undefined && { signal }) })

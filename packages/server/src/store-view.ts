@@ -75,13 +75,16 @@ export class StoreView {
     return this.#source.log.entriesAfter(info.segments, seq, limit)
   }
 
-  /** Entries after `seq`, up to about `maxBytes` (always at least one when there is one). */
-  readChunk(info: StreamInfo, seq: number, maxBytes: number): StoredEntry[] {
+  /**
+   * Entries after `seq`, up to about `maxBytes` (always at least one when there is one), and at
+   * most `maxEntries`.
+   */
+  readChunk(info: StreamInfo, seq: number, maxBytes: number, maxEntries = Number.POSITIVE_INFINITY): StoredEntry[] {
     const out: StoredEntry[] = []
     let bytes = 0
     let after = seq
     for (;;) {
-      const page = this.entriesAfter(info, after, READ_PAGE)
+      const page = this.entriesAfter(info, after, Math.min(READ_PAGE, maxEntries - out.length))
       for (const entry of page) {
         const size = entry.data.length
         if (out.length > 0 && bytes + size > maxBytes) return out
@@ -89,7 +92,7 @@ export class StoreView {
         bytes += size
         after = entry.seq
       }
-      if (page.length < READ_PAGE) return out
+      if (page.length < READ_PAGE || out.length >= maxEntries) return out
     }
   }
 

@@ -342,6 +342,40 @@ describe('catch-up reads', () => {
   })
 })
 
+describe('catch-up reads with a limit (a statestream extension)', () => {
+  test('limit=n reads at most n messages: a bytes stream message by message, a JSON stream n at a time', async ({ app }) => {
+    await put(app, 't', { 'content-type': 'text/plain' })
+    for (const part of ['ab', 'cd', 'ef']) await send(app, 't', 'text/plain', part)
+    const messages: string[] = []
+    for (let after = 0; after < 3; after++) {
+      const one = await app.inject({ url: `/v1/stream/t?offset=${offset(after)}&limit=1` })
+      expect(one.statusCode).toBe(200)
+      expect(one.headers['stream-next-offset']).toBe(offset(after + 1))
+      expect(one.headers['stream-up-to-date']).toBe(after === 2 ? 'true' : undefined)
+      messages.push(one.body)
+    }
+    expect(messages).toEqual(['ab', 'cd', 'ef'])
+    // A tag of its own: a limited read holds other bytes than a whole one from the same offset.
+    const whole = await read(app, 't')
+    const first = await app.inject({ url: '/v1/stream/t?offset=-1&limit=1' })
+    expect(first.headers.etag).not.toBe(whole.headers.etag)
+
+    await put(app, 'j', { 'content-type': 'application/json' }, JSON.stringify([1, 2, 3, 4, 5]))
+    const two = await app.inject({ url: `/v1/stream/j?offset=${offset(1)}&limit=2` })
+    expect(two.json()).toEqual([2, 3])
+    expect(two.headers['stream-next-offset']).toBe(offset(3))
+    expect((await app.inject({ url: `/v1/stream/j?offset=${offset(3)}&limit=99` })).json()).toEqual([4, 5])
+  })
+
+  test('a limit that is not a whole number of at least 1, or on a live read, is refused', async ({ app }) => {
+    await put(app, 't', { 'content-type': 'text/plain' }, 'ab')
+    for (const limit of ['0', '-1', '1.5', 'abc', '']) {
+      expectError(await app.inject({ url: `/v1/stream/t?offset=-1&limit=${limit}` }), 'INVALID_PARAMETER')
+    }
+    expectError(await app.inject({ url: '/v1/stream/t?offset=-1&limit=1&live=long-poll' }), 'INVALID_PARAMETER')
+  })
+})
+
 describe('HEAD and DELETE', () => {
   test('HEAD reports the next offset and content type; a state stream its kind and snapshot policy', async ({ app }) => {
     await put(app, 't', { 'content-type': 'text/plain' }, 'abc')

@@ -8,7 +8,7 @@
  * A fork is exported as what a reader sees of it: its whole history, the part it shares with its
  * source included. Its import is a stream of its own with that very history.
  */
-import type { StateStreamClient, StreamInfo } from '@statestream/client'
+import type { LogChunk, LogStream, StateStreamClient, StreamInfo } from '@statestream/client'
 import { CliError } from '../exit-codes.ts'
 import { bytesLine, entryLine, isJsonType, jsonLine } from '../export-format.ts'
 import type { PlainHeader, StateHeader, StreamHeader } from '../export-format.ts'
@@ -77,14 +77,18 @@ async function writeState(client: StateStreamClient, header: StateHeader, writer
   return written
 }
 
+/** Reads a bytes stream's export keeps in flight ahead of what it writes. */
+const BYTES_READS_AHEAD = 8
+
 /**
- * A plain stream's messages 1 … header.seq, chunk by chunk. A JSON stream gives one line per
- * message. A bytes stream gives one line per chunk the server read out: its messages' bytes,
- * concatenated, so the last chunk may run past `header.seq` when appends came during the export.
+ * A plain stream's messages 1 … header.seq, one line each. A JSON stream's come chunk by chunk;
+ * a bytes stream's one by one (reads of one message each, several in flight), since a read of
+ * several runs their bytes together. A server that sends more than one message to such a read
+ * (one without the `limit` extension) gets a line per read instead, whose seq is its last message.
  */
 async function writePlain(client: StateStreamClient, header: PlainHeader, writer: LineWriter, progress: Progress, signal: AbortSignal): Promise<number> {
   const log = client.log(header.stream)
-  const json = isJsonType(header.contentType)
+  if (!isJsonType(header.contentType)) return writeBytes(log, header, writer, progress, signal)
   let lines = 0
   let at = 0
   let next = header.seq > 0 ? log.read(0, { signal }) : undefined
@@ -95,29 +99,51 @@ async function writePlain(client: StateStreamClient, header: PlainHeader, writer
     next = chunk.next < header.seq ? log.read(chunk.next, { signal }) : undefined
     next?.catch(() => undefined)
     let bytes = 0
-    if (json) {
-      const messages = JSON.parse(Buffer.from(chunk.body).toString('utf8')) as unknown[]
-      if (!Array.isArray(messages) || messages.length !== chunk.next - from) {
-        throw new CliError('INTERNAL', `"${header.stream}": the read after seq ${from} does not hold messages ${from + 1} to ${chunk.next}`)
-      }
-      for (const [i, message] of messages.entries()) {
-        const seq = from + i + 1
-        if (seq > header.seq) break
-        const line = jsonLine(seq, message as never)
-        bytes += line.length + 1
-        await writer.line(line)
-        lines += 1
-        at = seq
-      }
-    } else {
-      const line = bytesLine(chunk.next, chunk.body)
+    const messages = JSON.parse(Buffer.from(chunk.body).toString('utf8')) as unknown[]
+    if (!Array.isArray(messages) || messages.length !== chunk.next - from) {
+      throw new CliError('INTERNAL', `"${header.stream}": the read after seq ${from} does not hold messages ${from + 1} to ${chunk.next}`)
+    }
+    for (const [i, message] of messages.entries()) {
+      const seq = from + i + 1
+      if (seq > header.seq) break
+      const line = jsonLine(seq, message as never)
       bytes += line.length + 1
       await writer.line(line)
       lines += 1
-      at = chunk.next
+      at = seq
     }
     progress.tick(Math.min(at, header.seq) - from, bytes)
     if (signal.aborted) break
+  }
+  return lines
+}
+
+async function writeBytes(log: LogStream, header: PlainHeader, writer: LineWriter, progress: Progress, signal: AbortSignal): Promise<number> {
+  const ahead: Array<{ after: number; chunk: Promise<LogChunk> }> = []
+  let lines = 0
+  let at = 0
+  let asked = 0
+  const askAhead = (): void => {
+    while (ahead.length < BYTES_READS_AHEAD && asked < header.seq) {
+      const chunk = log.read(asked, { signal, limit: 1 })
+      chunk.catch(() => undefined)
+      ahead.push({ after: asked, chunk })
+      asked += 1
+    }
+  }
+  askAhead()
+  for (let read = ahead.shift(); read !== undefined && !signal.aborted; read = ahead.shift()) {
+    const chunk = await read.chunk
+    // Covered already by an earlier read that brought several messages.
+    if (read.after < at) continue
+    if (chunk.next <= at) throw new CliError('INTERNAL', `"${header.stream}": a read after seq ${at} returned nothing, before the head ${header.seq}`)
+    const line = bytesLine(chunk.next, chunk.body)
+    await writer.line(line)
+    lines += 1
+    progress.tick(Math.min(chunk.next, header.seq) - at, line.length + 1)
+    at = chunk.next
+    asked = Math.max(asked, at)
+    askAhead()
   }
   return lines
 }

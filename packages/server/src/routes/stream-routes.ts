@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { installSecurityHeaders } from '../http-errors.ts'
 import { isJsonStream, offsetAfter, renderEntries } from '../log-format.ts'
-import { single, streamName } from '../params.ts'
+import { intParam, single, streamName } from '../params.ts'
 import type { StreamStore } from '../stream-store.ts'
 import type { StreamInfo } from '../stream-types.ts'
 import { notModified } from './not-modified.ts'
@@ -115,6 +115,12 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
     const offsetText = single(query, QUERY.offset)
     const live = single(query, QUERY.live)
     const offset = decodeOffset(offsetText ?? '-1')
+    // A statestream extension: at most `limit` messages, so a reader can take a bytes stream's
+    // messages one by one (the protocol serves their bytes run together).
+    const limit = intParam(query, QUERY.limit)
+    if (limit !== undefined && (limit < 1 || live !== undefined)) {
+      throw new StateStreamError(ErrorCode.INVALID_PARAMETER, live !== undefined ? '"limit" applies to catch-up reads, not live ones' : `"limit" must be at least 1, got ${limit}`)
+    }
     if (offset.kind === 'seq' && offset.seq > info.headSeq) {
       throw new StateStreamError(ErrorCode.INVALID_OFFSET, `offset "${offsetText}" is beyond the end of the stream`)
     }
@@ -140,7 +146,7 @@ export async function streamRoutes(app: FastifyInstance, options: StreamRoutesOp
       if (notModified(request.headers['if-none-match'], undefined)) return reply.code(304).send()
       return reply.send(Buffer.from(isJsonStream(info) ? '[]' : ''))
     }
-    const entries = await store.read((view) => view.readChunk(info, offset.seq, options.readChunkBytes))
+    const entries = await store.read((view) => view.readChunk(info, offset.seq, options.readChunkBytes, limit))
     const next = offsetAfter(entries, offset.seq)
     // A Buffer, so that Fastify sends the stream's own content type (no added charset).
     const rendered = renderEntries(info, entries)
